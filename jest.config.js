@@ -1,0 +1,14 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: {
+    // Type checking is done once by `npm run typecheck`; tests only transpile.
+    '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }],
+  },
+  // Integration tests start PostgreSQL clusters and S3 servers: give them time, and
+  // run at most two files at once on a 2-core machine.
+  testTimeout: 120000,
+  maxWorkers: 2,
+};

@@ -1,0 +1,27 @@
+// Bundles the task CLI into one file that runs with plain `node` and no node_modules
+// (that file is what the container image runs), plus the local dev tools (demo, bench),
+// which keep their dependencies external because they run from a checkout.
+import { readFileSync } from 'node:fs';
+import { build } from 'esbuild';
+
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: false,
+  logLevel: 'warning',
+  legalComments: 'none',
+  minify: true,
+  keepNames: true,
+};
+
+await build({
+  ...common,
+  entryPoints: ['task/src/cli.ts'],
+  outfile: 'task/dist/cli.js',
+  banner: { js: '#!/usr/bin/env node' },
+  define: { PG_S3_BACKUP_VERSION: JSON.stringify(version) },
+});

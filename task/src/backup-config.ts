@@ -1,0 +1,48 @@
+import { cgroupMemoryLimitMib, parseInput } from './config';
+import { commonConfig, CommonConfig, readSystemFile } from './common-config';
+import { DbConnection, resolveConnection } from './connection';
+import { ConfigError } from './errors';
+import { Tier } from './key';
+
+/** Everything `backup` needs, validated. */
+export interface BackupConfig extends CommonConfig {
+  readonly conn: DbConnection;
+  /** pg_dump -Z value; pg_dump's default when undefined. */
+  readonly compress?: string;
+  readonly partSizeMib?: number;
+  readonly queueSize: number;
+  readonly memoryLimitMib?: number;
+  readonly globals: boolean;
+  readonly tier: 'auto' | Tier;
+  readonly progressSeconds: number;
+}
+
+const COMPRESS = /^(?:[0-9]|(?:gzip|lz4|zstd|none)(?::(?:level=)?\d{1,2})?)$/;
+
+/**
+ * Builds the backup configuration from parsed input. Collects every problem and throws one
+ * {@link ConfigError}; nothing has connected to anything yet.
+ */
+export function backupConfig(argv: readonly string[], env: NodeJS.ProcessEnv, isTty: boolean): BackupConfig {
+  const problems: string[] = [];
+  const input = parseInput('backup', argv, env, problems);
+  const common = commonConfig(input, isTty, problems);
+  const conn = resolveConnection(input.values, env, problems);
+  const v = input.values;
+  const compress = v.compress as string | undefined;
+  if (compress !== undefined && !COMPRESS.test(compress)) {
+    problems.push(`BACKUP_COMPRESS '${compress}' is not a pg_dump compression: use a level 0-9, or gzip:N, lz4[:N], zstd[:N] (lz4/zstd need pg_dump 16+).`);
+  }
+  if (problems.length > 0 || !conn) throw new ConfigError(problems);
+  return {
+    ...common,
+    conn,
+    compress,
+    partSizeMib: v.partSizeMib as number | undefined,
+    queueSize: (v.queueSize as number | undefined) ?? 4,
+    memoryLimitMib: (v.memoryLimitMib as number | undefined) ?? cgroupMemoryLimitMib(readSystemFile),
+    globals: (v.globals as boolean | undefined) ?? false,
+    tier: (v.tier as BackupConfig['tier'] | undefined) ?? 'auto',
+    progressSeconds: (v.progressSeconds as number | undefined) ?? 30,
+  };
+}

@@ -1,0 +1,186 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import { BackupConfig } from './backup-config';
+import { createHash } from 'node:crypto';
+import { describeError, ExitCode, InterruptedError, Stage, TaskError } from './errors';
+import { captureGlobals, Globals } from './globals';
+import { chooseStem, databaseFolder, keysFor, tierFor, timestampOf } from './key';
+import { formatBytes, Logger } from './log';
+import { Manifest, MANIFEST_FORMAT } from './manifest';
+import { metricDimensions } from './metrics';
+import { planParts } from './part-size';
+import { checkVersions, clientVersion, majorOf, serverInfo } from './postgres';
+import { createS3Client, listObjects, storageError } from './s3';
+import { putNewObject } from './upload';
+import { streamIntoS3 } from './stream-backup';
+import { TOOL_VERSION } from './version';
+
+export interface BackupResult {
+  readonly manifest: Manifest;
+  readonly manifestKey: string;
+}
+
+/** Rejects as soon as `signal` aborts, so a step that waits on the network stops waiting. */
+function interrupted(signal: AbortSignal, stage: () => Stage): Promise<never> {
+  return new Promise((_, reject) => {
+    const fire = () => reject(new InterruptedError(String(signal.reason ?? 'a signal'), stage()));
+    if (signal.aborted) fire();
+    else signal.addEventListener('abort', fire, { once: true });
+  });
+}
+
+/**
+ * Takes one backup: checks the server and pg_dump, plans parts, picks a key that does not
+ * exist, streams pg_dump into S3 (complete or nothing), checks the stored size, then writes
+ * the optional globals and, last, the manifest that makes the backup complete.
+ */
+export async function runBackup(config: BackupConfig, log: Logger, signal: AbortSignal, now: () => Date = () => new Date()): Promise<BackupResult> {
+  const { conn, storage } = config;
+  const start = now();
+  let stage: Stage = 'connect';
+  const stop = interrupted(signal, () => stage);
+  stop.catch(() => undefined);
+  const step = <T>(s: Stage, work: Promise<T>): Promise<T> => {
+    stage = s;
+    return Promise.race([work, stop]);
+  };
+  const dims = metricDimensions(config.metrics.project, conn.database);
+  log.addSecrets(...conn.secrets);
+
+  try {
+    log.info('backup.check', `Connecting to ${conn.display}`, { database: conn.database });
+    const [server, pgDump] = await step('connect', Promise.all([serverInfo(config.tools, conn), clientVersion(config.tools.pgDump, 'pg_dump', conn.childEnv)]));
+    stage = 'version-check';
+    checkVersions(server, pgDump);
+    if (config.compress && /^(lz4|zstd)/.test(config.compress) && pgDump.num < 160000) {
+      throw new TaskError(`BACKUP_COMPRESS '${config.compress}' needs pg_dump 16 or newer; this pg_dump is ${majorOf(pgDump.num)}. Use a gzip level (0-9) or a newer client.`, {
+        exitCode: ExitCode.CONFIG,
+        stage: 'version-check',
+      });
+    }
+
+    stage = 'plan';
+    const plan = planParts({ databaseSizeBytes: server.databaseSizeBytes, partSizeMib: config.partSizeMib, queueSize: config.queueSize, memoryLimitMib: config.memoryLimitMib });
+    for (const note of plan.notes) log.warn('backup.plan', note);
+
+    let watcher: ((err: unknown, command: string) => void) | undefined;
+    const client: S3Client = createS3Client(storage, (err, command) => watcher?.(err, command));
+    const existing = await step(
+      'plan',
+      listObjects(client, storage.bucket, databaseFolder(storage.prefix, conn.database) + timestampOf(start)).catch((err) => {
+        throw storageError(err, 'plan', 'Listing existing backups', storage);
+      }),
+    );
+    const keys = keysFor(chooseStem(storage.prefix, conn.database, start, existing.map((o) => o.key)));
+    const tier = tierFor(start, config.tier);
+
+    let globals: Globals | undefined;
+    if (config.globals) globals = await step('globals', captureGlobals(config.tools, conn));
+
+    log.info('backup.start', `Backing up ${conn.database} to s3://${storage.bucket}/${keys.dump}`, {
+      database: conn.database,
+      key: keys.dump,
+      bucket: storage.bucket,
+      tier,
+      serverVersion: server.version,
+      pgDumpVersion: pgDump.text,
+      databaseSizeBytes: server.databaseSizeBytes,
+      partSizeBytes: plan.partSizeBytes,
+      queueSize: plan.queueSize,
+      compression: config.compress ?? 'default',
+    });
+
+    stage = 'dump';
+    const streamed = await streamIntoS3({
+      config,
+      client,
+      key: keys.dump,
+      tier,
+      plan,
+      log,
+      signal,
+      setWatcher: (w) => (watcher = w),
+    });
+    watcher = undefined;
+
+    stage = 'size-check';
+    const stored = await listObjects(client, storage.bucket, keys.dump).catch((err) => {
+      throw storageError(err, 'size-check', 'Checking the stored size', storage);
+    });
+    const object = stored.find((o) => o.key === keys.dump);
+    if (!object || object.size !== streamed.bytes) {
+      throw new TaskError(
+        `The stored object s3://${storage.bucket}/${keys.dump} has ${object ? `${object.size} bytes` : 'disappeared'} but ${streamed.bytes} bytes were read from pg_dump. ` +
+          'No manifest was written, so this backup counts as incomplete; check the store.',
+        { exitCode: ExitCode.INTEGRITY, stage: 'size-check' },
+      );
+    }
+
+    let globalsEntry: Manifest['globals'];
+    if (globals) {
+      stage = 'globals';
+      await putNewObject(client, { bucket: storage.bucket, key: keys.globals, body: globals.sql, contentType: 'application/sql', tier, checksum: storage.checksum }).catch((err) => {
+        throw storageError(err, 'globals', 'Storing the globals', storage);
+      });
+      globalsEntry = { key: keys.globals, bytes: globals.sql.length, sha256: createHash('sha256').update(globals.sql).digest('hex'), noRolePasswords: globals.noRolePasswords };
+    }
+
+    stage = 'manifest';
+    const finished = now();
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT,
+      database: conn.database,
+      bucket: storage.bucket,
+      key: keys.dump,
+      tier,
+      startedAt: start.toISOString(),
+      finishedAt: finished.toISOString(),
+      durationSeconds: Math.round((finished.getTime() - start.getTime()) / 100) / 10,
+      bytes: streamed.bytes,
+      sha256: streamed.sha256,
+      s3Checksum: streamed.outcome.checksum,
+      versionId: streamed.outcome.versionId,
+      partSizeBytes: plan.partSizeBytes,
+      archiveFormat: 'custom',
+      compression: config.compress ?? 'default',
+      server: { version: server.version, versionNum: server.versionNum, databaseSizeBytes: server.databaseSizeBytes },
+      pgDump: { version: pgDump.text },
+      globals: globalsEntry,
+      tool: { name: 'pg-s3-backup', version: TOOL_VERSION },
+    };
+    await putNewObject(client, { bucket: storage.bucket, key: keys.manifest, body: JSON.stringify(manifest, null, 2), contentType: 'application/json', tier, checksum: storage.checksum }).catch(
+      (err) => {
+        throw storageError(err, 'manifest', 'Writing the manifest', storage);
+      },
+    );
+
+    log.info('backup.complete', `Backup complete: s3://${storage.bucket}/${keys.dump} (${formatBytes(manifest.bytes)} in ${manifest.durationSeconds} s)`, {
+      database: conn.database,
+      key: keys.dump,
+      manifestKey: keys.manifest,
+      bytes: manifest.bytes,
+      sha256: manifest.sha256,
+      durationSeconds: manifest.durationSeconds,
+    });
+    log.metrics(config.metrics.namespace, dims, [
+      { name: 'BackupSuccess', unit: 'Count', value: 1 },
+      { name: 'BackupFailure', unit: 'Count', value: 0 },
+      { name: 'BackupBytes', unit: 'Bytes', value: manifest.bytes },
+      { name: 'BackupDurationSeconds', unit: 'Seconds', value: manifest.durationSeconds },
+    ]);
+    return { manifest, manifestKey: keys.manifest };
+  } catch (err) {
+    const failure = err instanceof TaskError ? err : new TaskError(describeError(err), { exitCode: ExitCode.INTERNAL, stage, cause: err });
+    log.error('backup.failed', `Backup of ${conn.database} failed during ${failure.stage}: ${failure.message}`, {
+      database: conn.database,
+      stage: failure.stage,
+      cause: failure.message,
+      exitCode: failure.exitCode,
+    });
+    log.metrics(config.metrics.namespace, dims, [
+      { name: 'BackupSuccess', unit: 'Count', value: 0 },
+      { name: 'BackupFailure', unit: 'Count', value: 1 },
+      { name: 'BackupDurationSeconds', unit: 'Seconds', value: Math.round((now().getTime() - start.getTime()) / 100) / 10 },
+    ]);
+    throw failure;
+  }
+}

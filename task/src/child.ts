@@ -1,0 +1,78 @@
+import { spawn } from 'node:child_process';
+
+/** Keeps the last `limit` bytes a child wrote to stderr, for error messages. */
+export class OutputTail {
+  private chunks: Buffer[] = [];
+  private size = 0;
+
+  constructor(private readonly limit = 4096) {}
+
+  public push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    while (this.size - this.chunks[0].length >= this.limit) this.size -= this.chunks.shift()!.length;
+  }
+
+  /** The last lines, trimmed, at most `maxLines`. */
+  public text(maxLines = 10): string {
+    const all = Buffer.concat(this.chunks).toString('utf8');
+    const tail = all.length > this.limit ? all.slice(all.length - this.limit) : all;
+    return tail.trim().split('\n').slice(-maxLines).join('\n');
+  }
+}
+
+export interface ExitStatus {
+  /** Exit code, or null when killed by a signal. */
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+/** A child has failed when it did not exit with 0 on its own (execa's `isFailedExit`). */
+export function isFailedExit(status: ExitStatus): boolean {
+  return status.code !== 0 || status.signal !== null;
+}
+
+/** `exited with code 1` / `was killed by SIGKILL`. */
+export function describeExit(status: ExitStatus): string {
+  return status.signal ? `was killed by ${status.signal}` : `exited with code ${status.code}`;
+}
+
+/** The message for a program that could not be started at all. */
+export function spawnErrorMessage(program: string, err: NodeJS.ErrnoException): string {
+  if (err.code === 'ENOENT') {
+    return `${program} was not found (${err.path ?? program}). Install the PostgreSQL client (Debian: apt-get install postgresql-client), or point --pg-bin-dir / PG_BIN_DIR at the directory holding it.`;
+  }
+  return `${program} could not be started: ${err.message}`;
+}
+
+export interface CapturedRun extends ExitStatus {
+  readonly stdout: Buffer;
+  readonly stderr: string;
+}
+
+/**
+ * Runs a program to completion and captures its output. Rejects only when it cannot be
+ * started (the error event that comes before `spawn`, e.g. ENOENT); a non-zero exit is
+ * returned for the caller to judge. Arguments never carry secrets: pass them in `env`.
+ */
+export function runCaptured(
+  program: string,
+  args: readonly string[],
+  options: { env: Readonly<Record<string, string>>; input?: string; maxStdoutBytes?: number },
+): Promise<CapturedRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, args, { env: options.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let outSize = 0;
+    const err = new OutputTail(16384);
+    child.stdout.on('data', (c: Buffer) => {
+      outSize += c.length;
+      if (options.maxStdoutBytes === undefined || outSize <= options.maxStdoutBytes) out.push(c);
+    });
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout: Buffer.concat(out), stderr: err.text(40) }));
+    child.stdin.on('error', () => undefined); // a child that exits early closes its stdin: not our failure
+    child.stdin.end(options.input ?? '');
+  });
+}

@@ -1,0 +1,81 @@
+import { backupConfig } from './backup-config';
+import { runBackup } from './backup';
+import { COMMANDS } from './config';
+import { resolveLogFormat } from './common-config';
+import { ConfigError, describeError, ExitCode, TaskError } from './errors';
+import { commandHelp, mainHelp } from './help';
+import { Logger } from './log';
+import { CommandName } from './settings';
+import { TOOL_VERSION } from './version';
+
+/**
+ * Entry point: dispatches to a command and turns its outcome into an exit code. SIGTERM and
+ * SIGINT abort the running command (which cleans up and exits 130); a second signal exits
+ * at once.
+ */
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(mainHelp() + '\n');
+    return command ? ExitCode.OK : ExitCode.CONFIG;
+  }
+  if (command === '--version' || command === '-v') {
+    process.stdout.write(`${TOOL_VERSION}\n`);
+    return ExitCode.OK;
+  }
+  if (!COMMANDS.includes(command as CommandName)) {
+    process.stderr.write(`Unknown command '${command}'. Commands: ${COMMANDS.join(', ')}. Run 'pg-s3-backup --help'.\n`);
+    return ExitCode.CONFIG;
+  }
+  const name = command as CommandName;
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(commandHelp(name) + '\n');
+    return ExitCode.OK;
+  }
+
+  const isTty = Boolean(process.stdout.isTTY);
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) process.exit(ExitCode.INTERRUPTED);
+    controller.abort(sig);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  // Until the configuration is known, log in the format the environment asks for.
+  let log = new Logger({ format: resolveLogFormat(process.env.LOG_FORMAT, isTty), base: { command: name } });
+  try {
+    switch (name) {
+      case 'backup': {
+        const config = backupConfig(rest, process.env, isTty);
+        log = new Logger({ format: config.logFormat, base: { command: name } });
+        await runBackup(config, log, controller.signal);
+        return ExitCode.OK;
+      }
+      default:
+        throw new TaskError(`'${name}' is not available in this version yet.`, { exitCode: ExitCode.CONFIG, stage: 'config' });
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      log.error('config.invalid', err.message, { problems: err.problems });
+      return err.exitCode;
+    }
+    if (err instanceof TaskError) return err.exitCode; // already logged by the command
+    log.error('internal', `Unexpected error: ${describeError(err)}`, { stack: err instanceof Error ? err.stack : undefined });
+    return ExitCode.INTERNAL;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Do not wait for idle keep-alive sockets or stray timers: the work is done.
+    setImmediate(() => process.exit(code));
+  },
+  (err: unknown) => {
+    process.stderr.write(`pg-s3-backup: ${describeError(err)}\n`);
+    process.exit(ExitCode.INTERNAL);
+  },
+);

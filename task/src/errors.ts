@@ -1,0 +1,88 @@
+/**
+ * Exit codes of the `pg-s3-backup` CLI. They are part of its public contract: the CDK
+ * stack's alarms and people's scripts rely on them.
+ */
+export const ExitCode = {
+  /** The command did what it was asked. */
+  OK: 0,
+  /** An unexpected internal error (a bug): the message and stack are logged. */
+  INTERNAL: 1,
+  /** Bad configuration or usage: nothing was connected to or written. */
+  CONFIG: 2,
+  /** The database or a PostgreSQL client program failed (connection, version check, pg_dump, pg_restore). */
+  DATABASE: 3,
+  /** The object store failed (S3 unreachable, denied, or still failing after retries). */
+  STORAGE: 4,
+  /** A backup failed its integrity check (size or SHA-256 mismatch, unreadable archive). */
+  INTEGRITY: 5,
+  /** Stopped by SIGTERM or SIGINT before it finished. */
+  INTERRUPTED: 130,
+} as const;
+
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** Where in a run a failure happened; logged as `stage`. */
+export type Stage =
+  | 'config'
+  | 'connect'
+  | 'version-check'
+  | 'plan'
+  | 'globals'
+  | 'dump'
+  | 'upload'
+  | 'size-check'
+  | 'manifest'
+  | 'list'
+  | 'download'
+  | 'verify'
+  | 'restore';
+
+/**
+ * A failure a person can act on: the message names the cause, `exitCode` classifies it and
+ * `stage` says where it happened. The original error is kept as `cause`.
+ */
+export class TaskError extends Error {
+  public readonly exitCode: ExitCodeValue;
+  public readonly stage: Stage;
+
+  constructor(message: string, options: { exitCode: ExitCodeValue; stage: Stage; cause?: unknown }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TaskError';
+    this.exitCode = options.exitCode;
+    this.stage = options.stage;
+  }
+}
+
+/** Configuration problems, all of them at once. Thrown before anything connects. */
+export class ConfigError extends TaskError {
+  public readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(
+      `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
+        problems.map((p) => `  - ${p}`).join('\n'),
+      { exitCode: ExitCode.CONFIG, stage: 'config' },
+    );
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** The run was stopped by a signal. */
+export class InterruptedError extends TaskError {
+  constructor(signal: string, stage: Stage) {
+    super(`Interrupted by ${signal}`, { exitCode: ExitCode.INTERRUPTED, stage });
+    this.name = 'InterruptedError';
+  }
+}
+
+/** A short, single-line description of any thrown value, for logs. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const name = (err as { name?: string }).name;
+    const code = (err as { Code?: string; code?: string }).Code ?? (err as { code?: string }).code;
+    const base = err.message || name || 'Error';
+    return code && !base.includes(String(code)) ? `${base} (${code})` : base;
+  }
+  return String(err);
+}

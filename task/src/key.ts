@@ -1,0 +1,102 @@
+/**
+ * Pure naming of backup objects. A backup is three objects sharing a stem:
+ *
+ *   <prefix>/<database>/<YYYYMMDDHHmm>[-<n>].dump           the pg_dump custom-format archive
+ *   <prefix>/<database>/<YYYYMMDDHHmm>[-<n>].manifest.json  written last: its presence marks the backup complete
+ *   <prefix>/<database>/<YYYYMMDDHHmm>[-<n>].globals.sql    optional: pg_dumpall --globals-only
+ *
+ * The stamp is the UTC start minute, as the cron line named its dumps. A second backup
+ * started in the same minute gets `-2`, then `-3`…: an existing object is never overwritten.
+ */
+export const DUMP_SUFFIX = '.dump';
+export const MANIFEST_SUFFIX = '.manifest.json';
+export const GLOBALS_SUFFIX = '.globals.sql';
+
+export type Tier = 'daily' | 'weekly' | 'monthly';
+
+export interface BackupKeys {
+  readonly stem: string;
+  readonly dump: string;
+  readonly manifest: string;
+  readonly globals: string;
+}
+
+export interface ParsedKey {
+  readonly stem: string;
+  /** `YYYYMMDDHHmm`. */
+  readonly stamp: string;
+  /** 1 for the first backup of a minute, 2 for `-2`… */
+  readonly sequence: number;
+  readonly kind: 'dump' | 'manifest' | 'globals';
+}
+
+/** `YYYYMMDDHHmm` of `date` in UTC. */
+export function timestampOf(date: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${date.getUTCFullYear()}${p(date.getUTCMonth() + 1)}${p(date.getUTCDate())}${p(date.getUTCHours())}${p(date.getUTCMinutes())}`;
+}
+
+/** The key segment for a database name: kept as is when it is plainly safe, else percent-encoded. */
+export function databaseSegment(database: string): string {
+  return /^[\p{L}\p{N}_.-]+$/u.test(database) && database !== '.' && database !== '..' ? database : encodeURIComponent(database);
+}
+
+/** Problems with a key prefix, for configuration validation. */
+export function prefixProblems(prefix: string): string[] {
+  const trimmed = prefix.replace(/^\/+|\/+$/g, '');
+  const problems: string[] = [];
+  if (trimmed.split('/').some((s) => s === '' || s === '.' || s === '..')) {
+    problems.push(`BACKUP_PREFIX '${prefix}' has an empty, '.' or '..' segment. Use plain segments like 'myapp/prod'.`);
+  }
+  if (/[\u0000-\u001f\u007f\\]/.test(prefix)) problems.push(`BACKUP_PREFIX '${JSON.stringify(prefix)}' has control characters or backslashes. Use letters, digits, '-', '_', '.', '/'.`);
+  return problems;
+}
+
+/** The folder (ending in '/') that holds a database's backups. */
+export function databaseFolder(prefix: string | undefined, database: string): string {
+  const p = (prefix ?? '').replace(/^\/+|\/+$/g, '');
+  return `${p ? `${p}/` : ''}${databaseSegment(database)}/`;
+}
+
+export function keysFor(stem: string): BackupKeys {
+  return { stem, dump: stem + DUMP_SUFFIX, manifest: stem + MANIFEST_SUFFIX, globals: stem + GLOBALS_SUFFIX };
+}
+
+/** Parses a key of the layout above; undefined for anything else. */
+export function parseBackupKey(key: string): ParsedKey | undefined {
+  const m = /^(.*\/)?(\d{12})(?:-(\d+))?(\.dump|\.manifest\.json|\.globals\.sql)$/.exec(key);
+  if (!m) return undefined;
+  const kind = m[4] === DUMP_SUFFIX ? 'dump' : m[4] === MANIFEST_SUFFIX ? 'manifest' : 'globals';
+  const stem = key.slice(0, key.length - m[4].length);
+  return { stem, stamp: m[2], sequence: m[3] ? Number(m[3]) : 1, kind };
+}
+
+/**
+ * The first free stem for a backup of `database` started at `start`, given the keys that
+ * already exist under its folder with that minute's stamp.
+ */
+export function chooseStem(prefix: string | undefined, database: string, start: Date, existingKeys: Iterable<string>): string {
+  const base = databaseFolder(prefix, database) + timestampOf(start);
+  const taken = new Set<string>();
+  for (const key of existingKeys) {
+    const parsed = parseBackupKey(key);
+    if (parsed) taken.add(parsed.stem);
+  }
+  for (let n = 1; ; n++) {
+    const stem = n === 1 ? base : `${base}-${n}`;
+    if (!taken.has(stem)) return stem;
+  }
+}
+
+/** Orders stems oldest first: by stamp, then by sequence within a minute. */
+export function compareStems(a: ParsedKey, b: ParsedKey): number {
+  return a.stamp === b.stamp ? a.sequence - b.sequence : a.stamp < b.stamp ? -1 : 1;
+}
+
+/** The retention tier of a backup started at `start`: monthly on the 1st, weekly on Sundays (UTC). */
+export function tierFor(start: Date, setting: 'auto' | Tier = 'auto'): Tier {
+  if (setting !== 'auto') return setting;
+  if (start.getUTCDate() === 1) return 'monthly';
+  if (start.getUTCDay() === 0) return 'weekly';
+  return 'daily';
+}
