@@ -11,4 +11,6 @@ module.exports = {
   // run at most two files at once on a 2-core machine.
   testTimeout: 120000,
   maxWorkers: 2,
+  globalSetup: '<rootDir>/test/global-setup.js',
+  reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
 };

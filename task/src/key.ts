@@ -38,7 +38,8 @@ export function timestampOf(date: Date): string {
 
 /** The key segment for a database name: kept as is when it is plainly safe, else percent-encoded. */
 export function databaseSegment(database: string): string {
-  return /^[\p{L}\p{N}_.-]+$/u.test(database) && database !== '.' && database !== '..' ? database : encodeURIComponent(database);
+  if (database === '.' || database === '..') return database.replace(/\./g, '%2E');
+  return /^[\p{L}\p{N}_.-]+$/u.test(database) ? database : encodeURIComponent(database);
 }
 
 /** Problems with a key prefix, for configuration validation. */
