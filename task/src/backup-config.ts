@@ -1,6 +1,6 @@
 import { cgroupMemoryLimitMib, parseInput } from './config';
 import { commonConfig, CommonConfig, readSystemFile } from './common-config';
-import { DbConnection, resolveConnection } from './connection';
+import { DbConnection, passwordInFlagProblem, resolveConnection } from './connection';
 import { ConfigError } from './errors';
 import { Tier } from './key';
 
@@ -28,6 +28,8 @@ export function backupConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
   const input = parseInput('backup', argv, env, problems);
   const common = commonConfig(input, isTty, problems);
   const conn = resolveConnection(input.values, env, problems);
+  const leaked = passwordInFlagProblem(input.values.databaseUrl as string | undefined, input.sources.databaseUrl, 'DATABASE_URL');
+  if (leaked) problems.push(leaked);
   const v = input.values;
   const compress = v.compress as string | undefined;
   if (compress !== undefined && !COMPRESS.test(compress)) {

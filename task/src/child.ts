@@ -58,10 +58,10 @@ export interface CapturedRun extends ExitStatus {
 export function runCaptured(
   program: string,
   args: readonly string[],
-  options: { env: Readonly<Record<string, string>>; input?: string; maxStdoutBytes?: number },
+  options: { env: Readonly<Record<string, string>>; input?: string; maxStdoutBytes?: number; signal?: AbortSignal },
 ): Promise<CapturedRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { env: options.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(program, args, { env: options.env, stdio: ['pipe', 'pipe', 'pipe'], signal: options.signal });
     const out: Buffer[] = [];
     let outSize = 0;
     const err = new OutputTail(16384);

@@ -3,6 +3,10 @@ import { runBackup } from './backup';
 import { COMMANDS } from './config';
 import { resolveLogFormat } from './common-config';
 import { ConfigError, describeError, ExitCode, TaskError } from './errors';
+import { runList } from './list';
+import { listConfig, restoreConfig, verifyConfig } from './read-config';
+import { runRestore } from './restore';
+import { runVerify } from './verify';
 import { commandHelp, mainHelp } from './help';
 import { Logger } from './log';
 import { CommandName } from './settings';
@@ -54,8 +58,25 @@ async function main(argv: string[]): Promise<number> {
         await runBackup(config, log, controller.signal);
         return ExitCode.OK;
       }
-      default:
-        throw new TaskError(`'${name}' is not available in this version yet.`, { exitCode: ExitCode.CONFIG, stage: 'config' });
+      case 'list': {
+        const config = listConfig(rest, process.env, isTty);
+        // stdout is for the list itself: log to stderr.
+        log = new Logger({ format: config.logFormat, base: { command: name }, write: (l) => process.stderr.write(l + '\n') });
+        await runList(config, log, (text) => process.stdout.write(text + '\n'));
+        return ExitCode.OK;
+      }
+      case 'verify': {
+        const config = verifyConfig(rest, process.env, isTty);
+        log = new Logger({ format: config.logFormat, base: { command: name } });
+        await runVerify(config, log, controller.signal);
+        return ExitCode.OK;
+      }
+      case 'restore': {
+        const config = restoreConfig(rest, process.env, isTty);
+        log = new Logger({ format: config.logFormat, base: { command: name } });
+        await runRestore(config, log, controller.signal);
+        return ExitCode.OK;
+      }
     }
   } catch (err) {
     if (err instanceof ConfigError) {

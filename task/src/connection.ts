@@ -69,27 +69,60 @@ export function resolveConnection(values: RawSettings, env: NodeJS.ProcessEnv, p
     return undefined;
   }
 
+  return connectionFrom(pg, env, [url]);
+}
+
+/**
+ * A connection whose libpq variables are `pg` on top of the process environment, for a
+ * target given as a URL (restore --target, verify --restore-into). As in libpq, what the
+ * URL says overrides PG* variables; the password may come from the URL (set through the
+ * environment), PGPASSWORD or a PGPASSFILE.
+ */
+export function targetConnection(url: string, env: NodeJS.ProcessEnv, problems: string[], label: string): DbConnection | undefined {
+  const fromUrl = parseDatabaseUrl(url, problems, label);
+  if (!fromUrl) return undefined;
+  if (!fromUrl.PGDATABASE) {
+    problems.push(`${label} has no database name: add it as the URL's path, e.g. postgres://user@host:5432/restored_app.`);
+    return undefined;
+  }
+  const pg: Record<string, string> = {};
+  if (env.PGPASSWORD) pg.PGPASSWORD = env.PGPASSWORD;
+  return connectionFrom({ ...pg, ...fromUrl }, env, [url]);
+}
+
+function connectionFrom(pg: Record<string, string>, env: NodeJS.ProcessEnv, extraSecrets: (string | undefined)[]): DbConnection {
   const childEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined && !NOT_FOR_CHILDREN.includes(k)) childEnv[k] = v;
   Object.assign(childEnv, pg);
   childEnv.PGAPPNAME ??= 'pg-s3-backup';
   // An unreachable server should fail in seconds, not hang for libpq's unlimited default.
   childEnv.PGCONNECT_TIMEOUT ??= '15';
-
-  const secrets = [pg.PGPASSWORD, url].filter((s): s is string => typeof s === 'string' && s.length > 0);
+  const secrets = [pg.PGPASSWORD, ...extraSecrets].filter((s): s is string => typeof s === 'string' && s.length > 0);
   return { database: pg.PGDATABASE, childEnv, display: displayConnection(childEnv), secrets };
 }
 
-function parseDatabaseUrl(url: string, problems: string[]): Record<string, string> | undefined {
+/** A problem when a URL given as a flag carries a password (command lines are visible to all). */
+export function passwordInFlagProblem(url: string | undefined, source: string | undefined, variable: string): string | undefined {
+  if (url === undefined || source === undefined || !source.startsWith('--')) return undefined;
+  try {
+    if (new URL(url).password === '') return undefined;
+  } catch {
+    return undefined;
+  }
+  return `${source} holds a password, which every process on this machine can read from the command line. Pass the URL in ${variable} instead, or leave the password out and set PGPASSWORD or a PGPASSFILE.`;
+}
+
+/** Splits a postgres:// URL into libpq variables; appends problems without echoing the URL. */
+export function parseDatabaseUrl(url: string, problems: string[], label = 'DATABASE_URL'): Record<string, string> | undefined {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    problems.push('DATABASE_URL is not a valid URL (value not shown: it may hold a password). Expected postgres://user:password@host:port/dbname.');
+    problems.push(`${label} is not a valid URL (value not shown: it may hold a password). Expected postgres://user:password@host:port/dbname.`);
     return undefined;
   }
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-    problems.push(`DATABASE_URL must start with postgres:// or postgresql://, got '${parsed.protocol}//'.`);
+    problems.push(`${label} must start with postgres:// or postgresql://, got '${parsed.protocol}//'.`);
     return undefined;
   }
   const out: Record<string, string> = {};
@@ -103,7 +136,7 @@ function parseDatabaseUrl(url: string, problems: string[]): Record<string, strin
   for (const [name, value] of parsed.searchParams) {
     const variable = URL_PARAMS[name];
     if (variable) out[variable] = value;
-    else problems.push(`DATABASE_URL has an unsupported parameter '${name}'. Supported: ${Object.keys(URL_PARAMS).join(', ')}.`);
+    else problems.push(`${label} has an unsupported parameter '${name}'. Supported: ${Object.keys(URL_PARAMS).join(', ')}.`);
   }
   return out;
 }

@@ -69,10 +69,14 @@ export function checkVersions(server: ServerInfo, pgDump: { text: string; num: n
   );
 }
 
-/** Runs one query with psql and returns its unaligned, tab-separated rows. */
-export async function query(tools: PgTools, conn: DbConnection, sql: string, database?: string): Promise<string[][]> {
+/**
+ * Runs SQL with psql and returns its unaligned, tab-separated rows. `vars` become psql
+ * variables, to be quoted in the SQL as :'name' (literal) or :"name" (identifier).
+ */
+export async function query(tools: PgTools, conn: DbConnection, sql: string, database?: string, vars: Record<string, string> = {}): Promise<string[][]> {
   const env = database ? { ...conn.childEnv, PGDATABASE: database } : conn.childEnv;
-  const run = await runCaptured(tools.psql, ['-X', '-A', '-t', '-q', '-F', '\t', '-v', 'ON_ERROR_STOP=1'], { env, input: sql }).catch(
+  const varArgs = Object.entries(vars).flatMap(([k, v]) => ['-v', `${k}=${v}`]);
+  const run = await runCaptured(tools.psql, ['-X', '-A', '-t', '-q', '-F', '\t', '-v', 'ON_ERROR_STOP=1', ...varArgs], { env, input: sql }).catch(
     (err: NodeJS.ErrnoException) => {
       throw new TaskError(spawnErrorMessage('psql', err), { exitCode: ExitCode.DATABASE, stage: 'connect', cause: err });
     },

@@ -22,7 +22,7 @@ export interface SettingSpec {
   /** Commands that accept the setting. */
   readonly commands: readonly CommandName[];
   /** Help section. */
-  readonly group: 'Database' | 'Storage' | 'Backup' | 'Restore and verify' | 'Output';
+  readonly group: 'Database' | 'Storage' | 'Backup' | 'Which backup' | 'Restore and verify' | 'Output';
 }
 
 const ALL: readonly CommandName[] = ['backup', 'list', 'verify', 'restore'];
@@ -36,7 +36,7 @@ export const SETTINGS = {
   host: { flag: 'host', env: 'PGHOST', type: 'string', commands: DB, group: 'Database', help: 'Database server host (libpq PGHOST).', defaultText: "libpq's default (local socket)" },
   port: { flag: 'port', env: 'PGPORT', type: 'integer', min: 1, max: 65535, commands: DB, group: 'Database', help: 'Database server port.', defaultText: '5432' },
   user: { flag: 'user', env: 'PGUSER', type: 'string', commands: DB, group: 'Database', help: 'Database user.', defaultText: 'the OS user name' },
-  dbname: { flag: 'dbname', env: 'PGDATABASE', type: 'string', commands: ['backup', 'list', 'verify', 'restore'], group: 'Database', help: 'Database to back up (and, for list/verify/restore, whose backups to read). Required.' },
+  dbname: { flag: 'dbname', env: 'PGDATABASE', type: 'string', commands: ['backup', 'list', 'verify', 'restore'], group: 'Database', help: 'backup: the database to back up (required). list/verify/restore: the database whose backups to read (required with --latest and for list).' },
   sslmode: {
     flag: 'sslmode', env: 'PGSSLMODE', type: 'enum', values: ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'],
     commands: DB, group: 'Database', help: 'libpq SSL mode.', defaultText: 'prefer',
@@ -55,7 +55,26 @@ export const SETTINGS = {
   partSizeMib: { flag: 'part-size-mib', env: 'BACKUP_PART_SIZE_MIB', type: 'integer', min: 5, max: 5120, commands: ['backup'], group: 'Backup', help: 'Multipart part size. Overrides sizing from pg_database_size().', defaultText: 'max(8, database size x 1.2 / 10,000) MiB' },
   queueSize: { flag: 'queue-size', env: 'BACKUP_QUEUE_SIZE', type: 'integer', min: 1, max: 32, commands: ['backup'], group: 'Backup', help: 'Parts uploaded concurrently. Memory is about (queue size + 2) x part size.', defaultText: '4' },
   memoryLimitMib: { flag: 'memory-limit-mib', env: 'BACKUP_MEMORY_LIMIT_MIB', type: 'integer', min: 64, commands: ['backup'], group: 'Backup', help: 'Memory the upload buffers must fit in; the run refuses up front when they cannot.', defaultText: "the container's cgroup limit, if any" },
-  globals: { flag: 'globals', env: 'BACKUP_GLOBALS', type: 'boolean', commands: ['backup'], group: 'Backup', help: 'Also store roles and tablespaces (pg_dumpall --globals-only) beside the dump.', defaultText: 'false' },
+  globals: {
+    flag: 'globals', env: 'BACKUP_GLOBALS', type: 'boolean', commands: ['backup', 'restore'], group: 'Backup',
+    help: 'backup: also store roles and tablespaces (pg_dumpall --globals-only) beside the dump. restore: apply the stored roles before the restore.', defaultText: 'false',
+  },
+  key: { flag: 'key', env: 'BACKUP_KEY', type: 'string', commands: ['verify', 'restore'], group: 'Which backup', help: 'Key of the dump to use (as printed by list), e.g. myapp/app/202611240400.dump.' },
+  latest: { flag: 'latest', type: 'boolean', commands: ['verify', 'restore'], group: 'Which backup', help: 'Use the newest complete backup (dump and manifest) of --dbname.' },
+  json: { flag: 'json', type: 'boolean', commands: ['list'], group: 'Output', help: 'Print the list as JSON, for scripts.' },
+  target: {
+    flag: 'target', env: 'RESTORE_TARGET_URL', type: 'string', commands: ['restore'], group: 'Restore and verify',
+    help: 'postgres:// URL of the database to restore into; created if it does not exist. Keep the password out of the flag: use the variable, PGPASSWORD or a PGPASSFILE.',
+  },
+  restoreInto: {
+    flag: 'restore-into', env: 'VERIFY_RESTORE_INTO_URL', type: 'string', commands: ['verify'], group: 'Restore and verify',
+    help: 'Also restore into this scratch database (postgres:// URL; empty or new) and report what was restored.',
+  },
+  clean: { flag: 'clean', env: 'RESTORE_CLEAN', type: 'boolean', commands: ['restore'], group: 'Restore and verify', help: 'Drop and recreate objects that exist in the target (otherwise a target holding tables is refused).', defaultText: 'false' },
+  jobs: { flag: 'jobs', env: 'RESTORE_JOBS', type: 'integer', min: 1, max: 64, commands: ['restore'], group: 'Restore and verify', help: 'Parallel pg_restore jobs; above 1 the target must be a new database (see README).', defaultText: '1' },
+  noOwner: { flag: 'no-owner', env: 'RESTORE_NO_OWNER', type: 'boolean', commands: ['verify', 'restore'], group: 'Restore and verify', help: 'Do not restore object ownership (for a target with different roles, e.g. RDS).', defaultText: 'false' },
+  noAcl: { flag: 'no-acl', env: 'RESTORE_NO_ACL', type: 'boolean', commands: ['verify', 'restore'], group: 'Restore and verify', help: 'Do not restore privileges (GRANT/REVOKE).', defaultText: 'false' },
+  tempDir: { flag: 'temp-dir', env: 'RESTORE_TEMP_DIR', type: 'string', commands: ['restore'], group: 'Restore and verify', help: 'Where restore downloads the archive before applying it (needs the archive size free).', defaultText: 'the OS temp directory' },
   tier: { flag: 'tier', env: 'BACKUP_TIER', type: 'enum', values: ['auto', 'daily', 'weekly', 'monthly'], commands: ['backup'], group: 'Backup', help: 'Retention tier tag. auto: monthly on the 1st (UTC), weekly on Sundays, daily otherwise.', defaultText: 'auto' },
   project: { flag: 'project', env: 'BACKUP_PROJECT', type: 'string', commands: ALL, group: 'Output', help: 'Project name, added as a metrics dimension.', defaultText: 'none' },
   metricsNamespace: { flag: 'metrics-namespace', env: 'METRICS_NAMESPACE', type: 'string', commands: ALL, group: 'Output', help: 'CloudWatch namespace of the Embedded Metric Format lines.', defaultText: 'PgS3Backup' },

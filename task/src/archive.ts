@@ -1,0 +1,96 @@
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { describeExit, isFailedExit, OutputTail, spawnErrorMessage } from './child';
+import { ExitCode, TaskError } from './errors';
+import { DigestGate } from './integrity';
+import { formatBytes } from './log';
+import { Manifest } from './manifest';
+import { majorOf, parseVersionNum, PgTools } from './postgres';
+import { StorageConfig, storageError } from './s3';
+
+/** What was read of a stored archive. */
+export interface ReadResult {
+  readonly bytes: number;
+  readonly sha256: string;
+}
+
+/** Opens the stored object as a stream. */
+export async function openObject(client: S3Client, storage: StorageConfig, key: string): Promise<Readable> {
+  const r = await client.send(new GetObjectCommand({ Bucket: storage.bucket, Key: key })).catch((err) => {
+    throw storageError(err, 'download', `Reading s3://${storage.bucket}/${key}`, storage);
+  });
+  return r.Body as Readable;
+}
+
+/** Streams `body` into `sink` while counting and hashing it. */
+export async function copyHashed(body: Readable, sink: Writable, onBytes?: (n: number) => void): Promise<ReadResult> {
+  const gate = new DigestGate(async () => undefined);
+  const ticker = onBytes ? setInterval(() => onBytes(gate.bytes), 1000) : undefined;
+  ticker?.unref();
+  try {
+    await pipeline(body, gate, sink);
+  } finally {
+    if (ticker) clearInterval(ticker);
+  }
+  return { bytes: gate.bytes, sha256: gate.sha256 };
+}
+
+/** Downloads the object to `file`, hashing on the way. */
+export async function downloadTo(client: S3Client, storage: StorageConfig, key: string, file: string, onBytes?: (n: number) => void): Promise<ReadResult> {
+  const body = await openObject(client, storage, key);
+  return copyHashed(body, createWriteStream(file, { mode: 0o600 }), onBytes).catch((err) => {
+    throw storageError(err, 'download', `Downloading s3://${storage.bucket}/${key}`, storage);
+  });
+}
+
+/** Problems between what was read and what the manifest promises (empty when they match). */
+export function compareWithManifest(read: ReadResult, manifest: Manifest): string[] {
+  const problems: string[] = [];
+  if (read.bytes !== manifest.bytes) problems.push(`size: read ${read.bytes} bytes (${formatBytes(read.bytes)}), the manifest says ${manifest.bytes}`);
+  if (read.sha256 !== manifest.sha256) problems.push(`SHA-256: read ${read.sha256}, the manifest says ${manifest.sha256}`);
+  return problems;
+}
+
+/**
+ * Starts `pg_restore -f /dev/null` reading an archive from `input` (a file path) or stdin:
+ * a full read of every data block. (`pg_restore --list` would pass a truncated archive.)
+ */
+export function startFullRead(tools: PgTools, env: Readonly<Record<string, string>>, input?: string): { stdin: Writable; done: Promise<string | undefined> } {
+  const child = spawn(tools.pgRestore, ['-f', '/dev/null', ...(input ? [input] : [])], { env, stdio: ['pipe', 'ignore', 'pipe'] });
+  const tail = new OutputTail(4096);
+  child.stderr.on('data', (c: Buffer) => tail.push(c));
+  if (input) child.stdin.end();
+  const done = new Promise<string | undefined>((resolve) => {
+    let spawnError: NodeJS.ErrnoException | undefined;
+    child.on('error', (err: NodeJS.ErrnoException) => (spawnError = err));
+    child.on('close', (code, signal) => {
+      if (spawnError) resolve(spawnErrorMessage('pg_restore', spawnError));
+      else if (isFailedExit({ code, signal })) resolve(`pg_restore could not read the whole archive (it ${describeExit({ code, signal })}): ${tail.text(5)}`);
+      else resolve(undefined);
+    });
+  });
+  return { stdin: child.stdin, done };
+}
+
+/** Throws an integrity error listing every problem found with a backup, if any. */
+export function throwIfCorrupt(key: string, problems: readonly (string | undefined)[]): void {
+  const found = problems.filter((p): p is string => Boolean(p));
+  if (found.length === 0) return;
+  throw new TaskError(`Backup ${key} failed verification:\n  - ${found.join('\n  - ')}`, { exitCode: ExitCode.INTEGRITY, stage: 'verify' });
+}
+
+/** Refuses a pg_restore older than the pg_dump that wrote the archive. */
+export function checkRestoreVersion(pgRestoreVersion: string, manifest: Manifest): void {
+  const dumpNum = parseVersionNum(manifest.pgDump?.version ?? '');
+  const restoreNum = parseVersionNum(pgRestoreVersion);
+  if (dumpNum === undefined || restoreNum === undefined) return;
+  if (Math.floor(restoreNum / 10000) >= Math.floor(dumpNum / 10000)) return;
+  throw new TaskError(
+    `This archive was written by pg_dump ${majorOf(dumpNum)} and needs pg_restore ${majorOf(dumpNum)} or newer; this one is ${pgRestoreVersion}. ` +
+      `Install postgresql-client-${majorOf(dumpNum)} or point --pg-bin-dir at a newer client.`,
+    { exitCode: ExitCode.DATABASE, stage: 'restore' },
+  );
+}

@@ -1,0 +1,78 @@
+import { PassThrough } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { compareWithManifest, copyHashed, openObject, startFullRead, throwIfCorrupt } from './archive';
+import { resolveBackup } from './catalog';
+import { describeError, ExitCode, TaskError } from './errors';
+import { formatBytes, Logger } from './log';
+import { metricDimensions } from './metrics';
+import { VerifyConfig } from './read-config';
+import { restoreBackup, RestoreSummary } from './restore';
+import { createS3Client } from './s3';
+
+export interface VerifyResult {
+  readonly key: string;
+  readonly bytes: number;
+  readonly sha256: string;
+  readonly restored?: RestoreSummary;
+}
+
+/**
+ * Checks a stored backup: its size and SHA-256 against the manifest, and a full read of
+ * the archive by pg_restore, streamed with no local disk. With --restore-into it also
+ * restores into a scratch database (through the same checked path as `restore`) and
+ * reports what it restored. Emits Drill* metrics, which the scheduled restore drill alarms on.
+ */
+export async function runVerify(config: VerifyConfig, log: Logger, signal: AbortSignal): Promise<VerifyResult> {
+  const client = createS3Client(config.storage);
+  const started = Date.now();
+  let database = config.choice.database ?? 'unknown';
+  try {
+    const backup = await resolveBackup(client, config.storage, config.choice);
+    database = backup.manifest.database;
+    log.info('verify.start', `Verifying ${backup.dumpKey} (${formatBytes(backup.manifest.bytes)}, taken ${backup.manifest.startedAt})`, {
+      key: backup.dumpKey,
+      bytes: backup.manifest.bytes,
+      sha256: backup.manifest.sha256,
+    });
+    let result: VerifyResult;
+    if (config.restoreInto) {
+      const restored = await restoreBackup({ ...config, target: config.restoreInto, clean: false, jobs: 1, globals: false, tempDir: undefined }, backup, log, signal);
+      result = { key: backup.dumpKey, bytes: backup.manifest.bytes, sha256: backup.manifest.sha256, restored };
+    } else {
+      const body = await openObject(client, config.storage, backup.dumpKey);
+      const reader = startFullRead(config.tools, { ...process.env } as Record<string, string>);
+      const sink = new PassThrough();
+      const feeding = pipeline(sink, reader.stdin).catch(() => undefined); // pg_restore may stop reading early: its exit says why
+      const read = await copyHashed(body, sink).catch((err) => {
+        throw new TaskError(`Reading ${backup.dumpKey} failed: ${describeError(err)}`, { exitCode: ExitCode.STORAGE, stage: 'download', cause: err });
+      });
+      await feeding;
+      throwIfCorrupt(backup.dumpKey, [...compareWithManifest(read, backup.manifest), await reader.done]);
+      result = { key: backup.dumpKey, bytes: read.bytes, sha256: read.sha256 };
+    }
+    const seconds = Math.round((Date.now() - started) / 100) / 10;
+    const what = result.restored ? `, restored ${result.restored.tables} tables / ${result.restored.rows} rows into ${config.restoreInto!.display}` : '';
+    log.info('verify.ok', `Backup ${result.key} is intact: size and SHA-256 match the manifest, pg_restore read every block${what} (${seconds} s)`, {
+      key: result.key,
+      bytes: result.bytes,
+      sha256: result.sha256,
+      tables: result.restored?.tables,
+      rows: result.restored?.rows,
+      durationSeconds: seconds,
+    });
+    log.metrics(config.metrics.namespace, metricDimensions(config.metrics.project, database), [
+      { name: 'DrillSuccess', unit: 'Count', value: 1 },
+      { name: 'DrillFailure', unit: 'Count', value: 0 },
+      { name: 'DrillDurationSeconds', unit: 'Seconds', value: seconds },
+    ]);
+    return result;
+  } catch (err) {
+    const failure = err instanceof TaskError ? err : new TaskError(describeError(err), { exitCode: ExitCode.INTERNAL, stage: 'verify', cause: err });
+    log.error('verify.failed', `Verification failed during ${failure.stage}: ${failure.message}`, { stage: failure.stage, cause: failure.message, exitCode: failure.exitCode });
+    log.metrics(config.metrics.namespace, metricDimensions(config.metrics.project, database), [
+      { name: 'DrillSuccess', unit: 'Count', value: 0 },
+      { name: 'DrillFailure', unit: 'Count', value: 1 },
+    ]);
+    throw failure;
+  }
+}
