@@ -31,7 +31,7 @@ const DB: readonly CommandName[] = ['backup'];
 export const SETTINGS = {
   databaseUrl: {
     flag: 'database-url', env: 'DATABASE_URL', type: 'string', commands: DB, group: 'Database',
-    help: 'postgres://user:password@host:port/dbname?sslmode=… (as Heroku gives it). Prefer the variable: a flag is visible to other processes. Alternative to the PG* settings.',
+    help: 'postgres://user:password@host:port/dbname?sslmode=… (as Heroku gives it), instead of the PG* settings. A password in the flag is refused (command lines are visible to other processes): set the variable.',
   },
   host: { flag: 'host', env: 'PGHOST', type: 'string', commands: DB, group: 'Database', help: 'Database server host (libpq PGHOST).', defaultText: "libpq's default (local socket)" },
   port: { flag: 'port', env: 'PGPORT', type: 'integer', min: 1, max: 65535, commands: DB, group: 'Database', help: 'Database server port.', defaultText: '5432' },

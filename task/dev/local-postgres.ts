@@ -1,0 +1,195 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * A throwaway PostgreSQL cluster for tests, the demo and the benchmark: initdb and pg_ctl
+ * from the system's PostgreSQL binaries in a temp dir, on a random port of 127.0.0.1,
+ * with real password (SCRAM) authentication. Never a server that happens to be running.
+ */
+export interface LocalPostgres {
+  readonly host: '127.0.0.1';
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  /** Directory of the server and client binaries used (initdb, pg_ctl, psql, pg_dump…). */
+  readonly binDir: string;
+  readonly dataDir: string;
+  /** libpq variables for `database` (default 'postgres'), password included. */
+  env(database?: string): Record<string, string>;
+  /** postgres://user:password@127.0.0.1:port/database */
+  url(database?: string): string;
+  /** Runs SQL with psql (stops at the first error) and returns its unaligned, tuples-only output. */
+  psql(sql: string, options?: { database?: string }): Promise<string>;
+  createDatabase(name: string): Promise<void>;
+  dropDatabase(name: string): Promise<void>;
+  /** Stops the server and removes its files. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface LocalPostgresOptions {
+  /** Directory holding initdb and pg_ctl. @default TEST_PG_BIN_DIR, else the newest /usr/lib/postgresql/N/bin */
+  readonly binDir?: string;
+  /** @default a random password */
+  readonly password?: string;
+  /** @default 'postgres' */
+  readonly superuser?: string;
+  /** Extra server settings (postgresql.conf names). */
+  readonly settings?: Record<string, string>;
+}
+
+const INSTALL_HINT =
+  'Install them: sudo apt-get install -y postgresql postgresql-client (Debian/Ubuntu), or set TEST_PG_BIN_DIR to a directory holding initdb and pg_ctl.';
+
+/** Finds the server binaries, or throws with install instructions (no silent skip). */
+export function findServerBinDir(explicit?: string): string {
+  const candidates: string[] = [];
+  if (explicit) candidates.push(explicit);
+  else if (process.env.TEST_PG_BIN_DIR) candidates.push(process.env.TEST_PG_BIN_DIR);
+  else {
+    const root = '/usr/lib/postgresql';
+    if (existsSync(root)) {
+      const versions = readdirSync(root).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
+      candidates.push(...versions.map((v) => join(root, v, 'bin')));
+    }
+    const pgConfig = spawnSync('pg_config', ['--bindir'], { encoding: 'utf8' });
+    if (pgConfig.status === 0) candidates.push(pgConfig.stdout.trim());
+  }
+  const found = candidates.find((d) => existsSync(join(d, 'initdb')) && existsSync(join(d, 'pg_ctl')));
+  if (!found) throw new Error(`PostgreSQL server binaries (initdb, pg_ctl) not found${candidates.length ? ` in ${candidates.join(', ')}` : ''}. ${INSTALL_HINT}`);
+  return found;
+}
+
+/** initdb refuses to run as root: as root, run the server as the `postgres` system user. */
+function serverUser(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const r = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
+  const g = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error("Running as root, and there is no 'postgres' system user to run initdb as (initdb refuses root). Install the postgresql package, which creates it, or run as a normal user.");
+  return { uid: Number(r.stdout.trim()), gid: Number(g.stdout.trim()) };
+}
+
+function run(command: string, args: string[], as: { uid: number; gid: number } | undefined, env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'], uid: as?.uid, gid: as?.gid });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, out }));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const running = new Set<{ pgCtl: string; dataDir: string; dir: string; as?: { uid: number; gid: number } }>();
+process.once('exit', () => {
+  // Best effort: an interrupted demo or test run must not leave a postmaster behind.
+  for (const c of running) {
+    spawnSync(c.pgCtl, ['stop', '-D', c.dataDir, '-m', 'immediate', '-w'], { stdio: 'ignore', uid: c.as?.uid, gid: c.as?.gid });
+    rmSync(c.dir, { recursive: true, force: true });
+  }
+});
+
+/** Starts a new cluster. */
+export async function startLocalPostgres(options: LocalPostgresOptions = {}): Promise<LocalPostgres> {
+  const binDir = findServerBinDir(options.binDir);
+  const as = serverUser();
+  const user = options.superuser ?? 'postgres';
+  const password = options.password ?? `pw-${randomBytes(12).toString('hex')}`;
+  const dir = mkdtempSync(join(tmpdir(), 'pg-s3-backup-pg-'));
+  const dataDir = join(dir, 'data');
+  const pwFile = join(dir, 'pwfile');
+  writeFileSync(pwFile, password + '\n', { mode: 0o600 });
+  if (as) {
+    chownSync(dir, as.uid, as.gid);
+    chownSync(pwFile, as.uid, as.gid);
+  }
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  const init = await run(join(binDir, 'initdb'), ['-D', dataDir, '-U', user, `--pwfile=${pwFile}`, '--auth-local=scram-sha-256', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync'], as);
+  rmSync(pwFile, { force: true });
+  if (init.code !== 0) {
+    cleanup();
+    throw new Error(`initdb failed: ${init.out.trim().split('\n').slice(-5).join('\n')}`);
+  }
+  const settings: Record<string, string> = {
+    listen_addresses: '127.0.0.1',
+    unix_socket_directories: dir,
+    fsync: 'off',
+    synchronous_commit: 'off',
+    full_page_writes: 'off',
+    max_connections: '50',
+    ...options.settings,
+  };
+  const pgCtl = join(binDir, 'pg_ctl');
+  const log = join(dir, 'server.log');
+  let port = 0;
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
+    writeFileSync(join(dataDir, 'postgresql.auto.conf'), Object.entries({ ...settings, port: String(port) }).map(([k, v]) => `${k} = '${v}'`).join('\n') + '\n');
+    if (as) chownSync(join(dataDir, 'postgresql.auto.conf'), as.uid, as.gid);
+    const started = await run(pgCtl, ['start', '-D', dataDir, '-w', '-t', '60', '-l', log], as);
+    if (started.code === 0) break;
+    const serverLog = existsSync(log) ? readFileSync(log, 'utf8') : '';
+    if (attempt < 3 && /already in use|could not bind/i.test(serverLog)) continue;
+    cleanup();
+    throw new Error(`pg_ctl start failed: ${started.out.trim()}\n${serverLog.trim().split('\n').slice(-10).join('\n')}`);
+  }
+  const entry = { pgCtl, dataDir, dir, as };
+  running.add(entry);
+
+  const env = (database = 'postgres') => ({ PGHOST: '127.0.0.1', PGPORT: String(port), PGUSER: user, PGPASSWORD: password, PGDATABASE: database, PGSSLMODE: 'disable' });
+  const psql = async (sql: string, o: { database?: string } = {}) => {
+    const child = spawn(join(binDir, 'psql'), ['-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1'], { env: { ...process.env, ...env(o.database) }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.stdin.end(sql);
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', resolve);
+    });
+    if (code !== 0) throw new Error(`psql failed (${code}) on database ${o.database ?? 'postgres'}: ${err.trim()}`);
+    return out;
+  };
+  const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
+  let stopped = false;
+  return {
+    host: '127.0.0.1',
+    port,
+    user,
+    password,
+    binDir,
+    dataDir,
+    env,
+    url: (database = 'postgres') => `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
+    psql,
+    createDatabase: async (name) => {
+      await psql(`create database ${quoteIdent(name)}`);
+    },
+    dropDatabase: async (name) => {
+      await psql(`drop database if exists ${quoteIdent(name)} with (force)`);
+    },
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      await run(pgCtl, ['stop', '-D', dataDir, '-m', 'immediate', '-w'], as).catch(() => undefined);
+      running.delete(entry);
+      cleanup();
+    },
+  };
+}
+

@@ -1,0 +1,90 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const CLI = join(__dirname, '..', '..', 'task', 'dist', 'cli.js');
+
+export interface CliRun {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly ms: number;
+  /** stdout parsed as JSON lines (non-JSON lines are skipped). */
+  readonly events: Record<string, unknown>[];
+}
+
+export interface CliOptions {
+  /** Called once the process has started (to send signals, inspect /proc…). */
+  readonly onStart?: (pid: number) => void;
+  /** Kill the CLI after this long and fail the test. @default 90 s */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Runs the bundled CLI (task/dist/cli.js, what the container runs) with exactly `env` plus
+ * PATH/HOME: nothing leaks in from the developer's shell (no AWS_PROFILE, no PG* variables).
+ */
+export function runCli(args: readonly string[], env: Record<string, string | undefined>, options: CliOptions = {}): Promise<CliRun> {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run build' (npm test does it first).`);
+  const started = Date.now();
+  const childEnv: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/tmp',
+    LOG_FORMAT: 'json',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) childEnv[k] = v;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`CLI ${args.join(' ')} did not finish within ${options.timeoutMs ?? 90000} ms:\n${stdout}\n${stderr}`));
+    }, options.timeoutMs ?? 90000);
+    child.on('error', reject);
+    child.on('spawn', () => options.onStart?.(child.pid!));
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const events = stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => {
+          try {
+            return JSON.parse(l) as Record<string, unknown>;
+          } catch {
+            return undefined;
+          }
+        })
+        .filter((e): e is Record<string, unknown> => e !== undefined);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - started, events });
+    });
+  });
+}
+
+/** The first event with this name, or a test failure that shows what was logged. */
+export function eventOf(run: CliRun, name: string): Record<string, unknown> {
+  const e = run.events.find((x) => x.event === name);
+  if (!e) throw new Error(`No '${name}' event. stdout:\n${run.stdout}\nstderr:\n${run.stderr}`);
+  return e;
+}
+
+/** PIDs of the direct children of `pid` whose command name is `name` (Linux /proc). */
+export function childPids(pid: number, name: string): number[] {
+  const { readdirSync, readFileSync } = require('node:fs') as typeof import('node:fs');
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const m = /^\d+ \((.*)\) \S+ (\d+)/.exec(stat);
+      if (m && Number(m[2]) === pid && m[1] === name) out.push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return out;
+}

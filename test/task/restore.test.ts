@@ -1,0 +1,197 @@
+/**
+ * list, verify and restore end to end: real PostgreSQL, real pg_dump/pg_restore, s3rver via
+ * the SDK. Corruption is made by rewriting stored objects through the SDK, as a bad disk or
+ * an interrupted copy would leave them.
+ */
+import { createHash } from 'node:crypto';
+import { diffFingerprints, fingerprintDatabase, loadSampleApp } from '../../task/dev/fingerprint';
+import { BackupTestEnv, startBackupTestEnv } from '../support/backup-env';
+import { CliRun, eventOf, runCli } from '../support/cli';
+
+let env: BackupTestEnv;
+let goodKey: string;
+const PREFIX = 'rt';
+
+beforeAll(async () => {
+  env = await startBackupTestEnv();
+  await env.pg.createDatabase('app');
+  await loadSampleApp(env.pg, 'app');
+  const run = await runCli(['backup', '--globals'], env.cliEnv('app', PREFIX));
+  if (run.code !== 0) throw new Error(`backup failed:\n${run.stdout}\n${run.stderr}`);
+  goodKey = String(eventOf(run, 'backup.complete').key);
+}, 180_000);
+
+afterAll(async () => {
+  await env?.stop();
+});
+
+/** Environment for read-side commands: the bucket, no source database variables. */
+function readEnv(extra: Record<string, string> = {}): Record<string, string | undefined> {
+  return { ...env.s3.env(), S3_ENDPOINT: env.endpoint, BACKUP_PREFIX: PREFIX, PGPASSWORD: env.pg.password, ...extra };
+}
+
+const target = (db: string) => `postgres://${env.pg.user}@127.0.0.1:${env.pg.port}/${db}`;
+
+async function exists(db: string): Promise<boolean> {
+  return (await env.pg.psql(`select count(*) from pg_database where datname = '${db}'`)).trim() === '1';
+}
+
+/** Copies the good backup to a new stem with the dump altered by `mutate` (manifest kept as it was). */
+async function corruptCopy(stamp: string, mutate: (b: Buffer) => Buffer): Promise<string> {
+  const dump = await env.get(goodKey);
+  const manifest = (await env.get(goodKey.replace(/\.dump$/, '.manifest.json'))).toString('utf8');
+  const key = `${PREFIX}/app/${stamp}.dump`;
+  await env.client.send(new (await import('@aws-sdk/client-s3')).PutObjectCommand({ Bucket: env.s3.bucket, Key: key, Body: mutate(Buffer.from(dump)) }));
+  await env.put(key.replace(/\.dump$/, '.manifest.json'), manifest.replace(JSON.stringify(goodKey), JSON.stringify(key)));
+  return key;
+}
+
+function expectIntegrityFailure(run: CliRun, event: string, pattern: RegExp): void {
+  expect(run.code).toBe(5);
+  expect(String(eventOf(run, event).cause)).toMatch(pattern);
+}
+
+describe('list', () => {
+  test('lists backups newest first and marks a dump without manifest incomplete', async () => {
+    await env.put(`${PREFIX}/app/209901010000.dump`, 'a dump whose manifest never came');
+    const run = await runCli(['list', '--dbname', 'app', '--json'], readEnv());
+    expect(run.code).toBe(0);
+    const rows = JSON.parse(run.stdout);
+    expect(rows[0]).toMatchObject({ key: `${PREFIX}/app/209901010000.dump`, complete: false, status: 'no manifest' });
+    const good = rows.find((r: { key: string }) => r.key === goodKey);
+    expect(good).toMatchObject({ complete: true, status: 'complete', bytes: expect.any(Number), tier: expect.stringMatching(/daily|weekly|monthly/), globalsKey: expect.stringMatching(/\.globals\.sql$/) });
+    const text = await runCli(['list', '--dbname', 'app', '--log-format', 'text'], readEnv());
+    expect(text.stdout).toMatch(/KEY\s+STARTED \(UTC\)\s+SIZE\s+TIER\s+STATUS/);
+    expect(text.stdout).toMatch(/209901010000\.dump .*INCOMPLETE: no manifest/);
+  });
+});
+
+describe('verify', () => {
+  test('--latest skips a newer dump whose manifest is missing, and passes the good backup', async () => {
+    // 209901010000.dump (no manifest) from the list test is newer than the good backup.
+    const run = await runCli(['verify', '--latest', '--dbname', 'app'], readEnv());
+    expect(run.code).toBe(0);
+    expect(eventOf(run, 'verify.ok')).toMatchObject({ key: goodKey });
+    expect(eventOf(run, 'metrics')).toMatchObject({ DrillSuccess: 1, DrillFailure: 0, Database: 'app' });
+  });
+
+  test('a dump without manifest is refused by --key', async () => {
+    const run = await runCli(['verify', '--key', `${PREFIX}/app/209901010000.dump`], readEnv());
+    expectIntegrityFailure(run, 'verify.failed', /has no manifest: that backup never completed/);
+  });
+
+  test('a flipped byte is caught by the SHA-256 check', async () => {
+    const key = await corruptCopy('200001010000', (b) => {
+      b[Math.floor(b.length / 2)] ^= 0xff;
+      return b;
+    });
+    const run = await runCli(['verify', '--key', key], readEnv());
+    expectIntegrityFailure(run, 'verify.failed', /SHA-256: read [0-9a-f]{64}, the manifest says [0-9a-f]{64}/);
+    expect(eventOf(run, 'metrics')).toMatchObject({ DrillSuccess: 0, DrillFailure: 1 });
+  });
+
+  test('a truncated object is caught by size, digest and the full pg_restore read', async () => {
+    const key = await corruptCopy('200001010001', (b) => b.subarray(0, Math.floor(b.length * 0.6)));
+    const run = await runCli(['verify', '--key', key], readEnv());
+    expectIntegrityFailure(run, 'verify.failed', /size: read \d+ bytes .*the manifest says \d+.*SHA-256.*pg_restore could not read the whole archive/s);
+  });
+
+  test('--restore-into restores into a scratch database and reports what it restored', async () => {
+    const run = await runCli(['verify', '--latest', '--dbname', 'app'], readEnv({ VERIFY_RESTORE_INTO_URL: target('drill_scratch') }));
+    expect(run.code).toBe(0);
+    const ok = eventOf(run, 'verify.ok');
+    const source = await env.pg.psql("select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'", { database: 'app' });
+    expect(ok.tables).toBe(Number(source.trim()));
+    expect(ok.rows).toBeGreaterThan(0);
+    expect(diffFingerprints(await fingerprintDatabase(env.pg, 'app'), await fingerprintDatabase(env.pg, 'drill_scratch'))).toEqual([]);
+  });
+});
+
+describe('restore', () => {
+  test('--latest into a new database gives content identical to the source', async () => {
+    const run = await runCli(['restore', '--latest', '--dbname', 'app', '--target', target('restored_plain')], readEnv());
+    expect(run.code).toBe(0);
+    expect(eventOf(run, 'restore.complete')).toMatchObject({ key: goodKey, createdDatabase: true, tables: expect.any(Number), rows: expect.any(Number) });
+    expect(diffFingerprints(await fingerprintDatabase(env.pg, 'app'), await fingerprintDatabase(env.pg, 'restored_plain'))).toEqual([]);
+  });
+
+  test('--jobs 2 gives the same content as a plain restore', async () => {
+    const run = await runCli(['restore', '--key', goodKey, '--jobs', '2', '--target', target('restored_jobs')], readEnv());
+    expect(run.code).toBe(0);
+    expect(diffFingerprints(await fingerprintDatabase(env.pg, 'app'), await fingerprintDatabase(env.pg, 'restored_jobs'))).toEqual([]);
+  });
+
+  test('a non-empty target is refused without --clean, and replaced with it', async () => {
+    await env.pg.createDatabase('busy');
+    await env.pg.psql("create table keep_me (x int); insert into keep_me values (42);", { database: 'busy' });
+    const refused = await runCli(['restore', '--key', goodKey, '--target', target('busy')], readEnv());
+    expect(refused.code).toBe(2);
+    expect(String(eventOf(refused, 'restore.failed').cause)).toMatch(/already holds 1 tables.*--clean/s);
+    expect((await env.pg.psql('select x from keep_me', { database: 'busy' })).trim()).toBe('42');
+
+    const cleaned = await runCli(['restore', '--key', goodKey, '--target', target('busy'), '--clean'], readEnv());
+    expect(cleaned.code).toBe(0);
+    // --clean drops what the backup contains; objects only in the target stay.
+    expect((await env.pg.psql('select x from keep_me', { database: 'busy' })).trim()).toBe('42');
+  });
+
+  test('a corrupt or truncated backup fails and leaves an existing target exactly as it was', async () => {
+    await env.pg.createDatabase('untouched');
+    const before = await fingerprintDatabase(env.pg, 'untouched');
+    for (const [stamp, mutate] of [
+      ['200001010002', (b: Buffer) => b.subarray(0, b.length - 1000)],
+      ['200001010003', (b: Buffer) => ((b[b.length - 50] ^= 0x01), b)],
+    ] as const) {
+      const key = await corruptCopy(stamp, mutate);
+      const run = await runCli(['restore', '--key', key, '--target', target('untouched')], readEnv());
+      expectIntegrityFailure(run, 'restore.failed', /failed verification/);
+      expect(String(eventOf(run, 'restore.target').msg)).toMatch(/was not touched/);
+    }
+    expect(diffFingerprints(before, await fingerprintDatabase(env.pg, 'untouched'))).toEqual([]);
+  });
+
+  test('a corrupt backup never creates the target database', async () => {
+    const key = await corruptCopy('200001010004', (b) => ((b[100] ^= 0x10), b));
+    const run = await runCli(['restore', '--key', key, '--jobs', '2', '--target', target('never_created')], readEnv());
+    expect(run.code).toBe(5);
+    expect(await exists('never_created')).toBe(false);
+  });
+
+  test('a restore that fails inside pg_restore drops the database it created', async () => {
+    // A backup that passes every check but cannot be applied: its archive needs a role the
+    // target lacks. Restoring ownership (no --no-owner) into a server without that role fails.
+    await env.pg.psql('create role app_owner_gone; create database owned_src owner app_owner_gone;');
+    await env.pg.psql('set role app_owner_gone; create table t (x int); insert into t values (1);', { database: 'owned_src' });
+    const backup = await runCli(['backup'], env.cliEnv('owned_src', PREFIX));
+    expect(backup.code).toBe(0);
+    await env.pg.psql('drop database owned_src; drop role app_owner_gone;');
+    const run = await runCli(['restore', '--latest', '--dbname', 'owned_src', '--target', target('owned_dst')], readEnv());
+    expect(run.code).toBe(3);
+    expect(String(eventOf(run, 'restore.failed').cause)).toMatch(/pg_restore exited with code 1: .*role "app_owner_gone" does not exist/s);
+    expect(eventOf(run, 'restore.rollback').msg).toMatch(/Dropped the database 'owned_dst'/);
+    expect(await exists('owned_dst')).toBe(false);
+    // And with --no-owner the same backup restores.
+    const ok = await runCli(['restore', '--latest', '--dbname', 'owned_src', '--no-owner', '--target', target('owned_dst')], readEnv());
+    expect(ok.code).toBe(0);
+    expect((await env.pg.psql('select x from t', { database: 'owned_dst' })).trim()).toBe('1');
+  });
+
+  test('--globals applies the stored roles before restoring', async () => {
+    const manifest = JSON.parse((await env.get(goodKey.replace(/\.dump$/, '.manifest.json'))).toString('utf8'));
+    const globals = await env.get(manifest.globals.key);
+    expect(createHash('sha256').update(globals).digest('hex')).toBe(manifest.globals.sha256);
+    const run = await runCli(['restore', '--key', goodKey, '--globals', '--target', target('restored_globals')], readEnv());
+    expect(run.code).toBe(0);
+    expect(run.events.filter((e) => e.event === 'restore.globals').map((e) => e.msg)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/Applied roles and tablespaces/)]),
+    );
+  });
+
+  test('a password in --target is refused before anything connects; the variable is the way', async () => {
+    const withPassword = `postgres://${env.pg.user}:${env.pg.password}@127.0.0.1:${env.pg.port}/x`;
+    const run = await runCli(['restore', '--latest', '--dbname', 'app', '--target', withPassword], readEnv());
+    expect(run.code).toBe(2);
+    expect(run.stdout).toMatch(/--target holds a password.*RESTORE_TARGET_URL/s);
+    expect(run.stdout + run.stderr).not.toContain(env.pg.password);
+  });
+});
