@@ -25,3 +25,11 @@ await build({
   banner: { js: '#!/usr/bin/env node' },
   define: { PG_S3_BACKUP_VERSION: JSON.stringify(version) },
 });
+
+// Local tools run from a checkout: their dependencies (s3rver, the SDK) stay in node_modules.
+await build({
+  ...common,
+  entryPoints: ['task/dev/demo.ts'],
+  outfile: 'task/dist/demo.js',
+  packages: 'external',
+});

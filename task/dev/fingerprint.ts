@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { LocalPostgres } from './local-postgres';
+import { PsqlServer } from './psql';
 
 /**
  * What a database holds, in a form two databases can be compared by: per table a row count
@@ -11,7 +12,7 @@ import { LocalPostgres } from './local-postgres';
 export interface DatabaseFingerprint {
   /** "schema.table" -> { rows, hash }. Leaf tables only (partitions, not their parents). */
   readonly tables: Record<string, { rows: number; hash: string }>;
-  /** "schema.sequence" -> "last_value/is_called". */
+  /** "schema.sequence" -> last_value ('unused' before first use). */
   readonly sequences: Record<string, string>;
   /** OID -> md5 of the large object's content. */
   readonly largeObjects: Record<string, string>;
@@ -23,7 +24,9 @@ const SCHEMAS_FILTER = "n.nspname not in ('pg_catalog', 'information_schema') an
 
 /** Loads task/dev/sample-app.sql into an existing, empty database. */
 export async function loadSampleApp(pg: LocalPostgres, database: string, options: { scale?: number } = {}): Promise<void> {
-  const sql = readFileSync(join(__dirname, 'sample-app.sql'), 'utf8');
+  // From source (tests) the file is beside this module; from the bundle (task/dist/demo.js), in ../dev.
+  const file = [join(__dirname, 'sample-app.sql'), join(__dirname, '..', 'dev', 'sample-app.sql')].find((f) => existsSync(f))!;
+  const sql = readFileSync(file, 'utf8');
   const child = spawn(join(pg.binDir, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-v', `scale=${options.scale ?? 1}`], {
     env: { ...process.env, ...pg.env(database) },
     stdio: ['pipe', 'ignore', 'pipe'],
@@ -38,7 +41,7 @@ export async function loadSampleApp(pg: LocalPostgres, database: string, options
   if (code !== 0) throw new Error(`Loading the sample app into ${database} failed: ${err.trim()}`);
 }
 
-async function rows(pg: LocalPostgres, database: string, sql: string): Promise<string[][]> {
+async function rows(pg: PsqlServer, database: string, sql: string): Promise<string[][]> {
   const out = await pg.psql(`\\pset fieldsep '\\t'\n${sql}`, { database });
   return out
     .split('\n')
@@ -46,7 +49,7 @@ async function rows(pg: LocalPostgres, database: string, sql: string): Promise<s
     .map((l) => l.split('\t'));
 }
 
-export async function fingerprintDatabase(pg: LocalPostgres, database: string): Promise<DatabaseFingerprint> {
+export async function fingerprintDatabase(pg: PsqlServer, database: string): Promise<DatabaseFingerprint> {
   const tableList = await rows(pg, database, `select format('%I.%I', n.nspname, c.relname) from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind = 'r' and ${SCHEMAS_FILTER} order by 1`);
   const tables: DatabaseFingerprint['tables'] = {};
   if (tableList.length > 0) {

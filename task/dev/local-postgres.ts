@@ -4,6 +4,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { psqlServer } from './psql';
 
 /**
  * A throwaway PostgreSQL cluster for tests, the demo and the benchmark: initdb and pg_ctl
@@ -151,20 +152,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
   running.add(entry);
 
   const env = (database = 'postgres') => ({ PGHOST: '127.0.0.1', PGPORT: String(port), PGUSER: user, PGPASSWORD: password, PGDATABASE: database, PGSSLMODE: 'disable' });
-  const psql = async (sql: string, o: { database?: string } = {}) => {
-    const child = spawn(join(binDir, 'psql'), ['-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1'], { env: { ...process.env, ...env(o.database) }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.stdin.end(sql);
-    const code = await new Promise<number | null>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', resolve);
-    });
-    if (code !== 0) throw new Error(`psql failed (${code}) on database ${o.database ?? 'postgres'}: ${err.trim()}`);
-    return out;
-  };
+  const { psql } = psqlServer(env(), binDir);
   const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
   let stopped = false;
   return {
