@@ -71,6 +71,8 @@ export function storageError(err: unknown, stage: Stage, what: string, config: P
     hint = ' No AWS credentials were found: run in a task with a role, or set AWS_PROFILE / AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.';
   } else if (name === 'NoSuchBucket' || status === 404) {
     hint = ` Check BACKUP_BUCKET ('${config.bucket}') and the region.`;
+  } else if (name === 'PreconditionFailed' || status === 412) {
+    hint = ' Another writer created an object at this key while the backup ran; it was not overwritten. Run the backup again: it picks a free key.';
   } else if (name === 'AccessDenied' || status === 403) {
     hint = ' Check the role or credentials: they need s3:ListBucket on the prefix and s3:PutObject/s3:PutObjectTagging on its objects.';
   } else if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|socket hang up|TimeoutError/i.test(`${name} ${(err as Error)?.message} ${(err as { code?: string })?.code}`)) {

@@ -227,6 +227,24 @@ describe('backup: complete or nothing', () => {
     expect(run.events.some((e) => e.event === 'backup.start')).toBe(false);
   });
 
+  test('a key taken by another writer while the upload ran: S3 refuses to complete (412), nothing is overwritten, exit 4', async () => {
+    // The proxy answers CompleteMultipartUpload with 412, as S3 does for `If-None-Match: *`
+    // when the key exists by then (s3rver ignores the header). It also lets us see the header.
+    env.proxy.addRule((req) =>
+      req.operation === 'CompleteMultipartUpload'
+        ? { kind: 'respond', status: 412, body: '<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>' }
+        : undefined,
+    );
+    const prefix = 'taken';
+    const run = await runCli(['backup', '--part-size-mib', '5', '--compress', '0'], env.cliEnv('bulk', prefix));
+    expectFailure(run, 4, 'upload', /\[HTTP 412\].*Another writer created an object at this key.*Run the backup again/s);
+    const completes = env.proxy.seen.filter((r) => r.operation === 'CompleteMultipartUpload');
+    expect(completes.length).toBeGreaterThanOrEqual(1);
+    for (const c of completes) expect(c.headers['if-none-match']).toBe('*');
+    expect(env.proxy.count('AbortMultipartUpload')).toBe(1);
+    expect(await backupObjects(prefix)).toEqual([]);
+  });
+
   test('a stored size that differs from the bytes read: exit 5 and no manifest, so the backup is not complete', async () => {
     // s3rver stores faithfully; the proxy makes the size check's listing report one byte more.
     const prefix = 'size-mismatch';
