@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { diffFingerprints, fingerprintDatabase, loadSampleApp } from './fingerprint';
 import { startLocalPostgres } from './local-postgres';
 import { startLocalS3 } from './local-s3';
-import { psqlServer } from './psql';
+import { PsqlServer, psqlServer } from './psql';
 
 const CLI = join(__dirname, 'cli.js');
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
@@ -70,14 +70,13 @@ async function main(): Promise<void> {
   const ownDb = Boolean(process.env.DATABASE_URL || process.env.PGDATABASE);
   const ownBucket = Boolean(process.env.BACKUP_BUCKET);
   let dbEnv: Record<string, string>;
-  let server;
+  let server: PsqlServer;
   let database: string;
   let targetUrl: string;
   process.stdout.write(bold('pg-s3-backup demo: back up, list, verify and restore a PostgreSQL database, locally') + '\n');
 
   if (ownDb) {
     say('Using your database', 'from DATABASE_URL / PG* variables');
-    dbEnv = {};
     const url = process.env.DATABASE_URL ? new URL(process.env.DATABASE_URL) : undefined;
     database = url ? decodeURIComponent(url.pathname.slice(1)) : process.env.PGDATABASE!;
     const env = url
@@ -87,7 +86,7 @@ async function main(): Promise<void> {
     const restoreDb = `${database}_demo_restore`;
     targetUrl = `postgres://${encodeURIComponent(env.PGUSER ?? '')}@${env.PGHOST ?? 'localhost'}:${env.PGPORT ?? '5432'}/${restoreDb}`;
     dbEnv = { PGPASSWORD: env.PGPASSWORD ?? '' };
-    cleanups.push(async () => void (await server!.psql(`drop database if exists "${restoreDb}"`, { database: 'postgres' })));
+    cleanups.push(async () => void (await server.psql(`drop database if exists "${restoreDb}"`, { database: 'postgres' })));
   } else {
     say('Starting a throwaway PostgreSQL cluster', 'initdb + pg_ctl in a temp directory, random port, password authentication');
     const pg = await startLocalPostgres();
@@ -156,7 +155,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-main()
+void main()
   .then(cleanup, async (err: unknown) => {
     if (interrupted) return new Promise<never>(() => undefined); // the signal handler finishes up
     process.stdout.write(`\nDemo failed: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 /** What fingerprinting and the demo need of a server: run SQL with psql. */
 export interface PsqlServer {
   /** Runs SQL with psql (stops at the first error) and returns its unaligned, tuples-only output. */
-  psql(sql: string, options?: { database?: string }): Promise<string>;
+  readonly psql: (sql: string, options?: { database?: string }) => Promise<string>;
 }
 
 /** A {@link PsqlServer} for any server reachable with the given libpq variables (psql from `binDir`, else PATH). */

@@ -27,7 +27,7 @@ export async function openObject(client: S3Client, storage: StorageConfig, key: 
 
 /** Streams `body` into `sink` while counting and hashing it. */
 export async function copyHashed(body: Readable, sink: Writable, onBytes?: (n: number) => void): Promise<ReadResult> {
-  const gate = new DigestGate(async () => undefined);
+  const gate = new DigestGate(() => Promise.resolve());
   const ticker = onBytes ? setInterval(() => onBytes(gate.bytes), 1000) : undefined;
   ticker?.unref();
   try {

@@ -30,13 +30,7 @@ export function commonConfig(input: ParsedInput, isTty: boolean, problems: strin
   if (prefix !== undefined) problems.push(...prefixProblems(prefix));
   const endpoint = v.s3Endpoint as string | undefined;
   if (endpoint !== undefined) {
-    let ok = false;
-    try {
-      ok = ['http:', 'https:'].includes(new URL(endpoint).protocol);
-    } catch {
-      ok = false;
-    }
-    if (!ok) problems.push(`S3_ENDPOINT '${endpoint}' is not an http(s) URL. Example: http://127.0.0.1:4569`);
+    if (!URL.canParse(endpoint) || !['http:', 'https:'].includes(new URL(endpoint).protocol)) problems.push(`S3_ENDPOINT '${endpoint}' is not an http(s) URL. Example: http://127.0.0.1:4569`);
   }
   return {
     storage: {

@@ -43,7 +43,7 @@ export function parseManifest(text: string, key: string): Manifest {
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    throw new Error(`Manifest ${key} is not valid JSON: ${(err as Error).message}`);
+    throw new Error(`Manifest ${key} is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
   const m = doc as Partial<Manifest>;
   const missing = (['database', 'key', 'bytes', 'sha256', 'startedAt'] as const).filter((f) => m[f] === undefined);

@@ -110,7 +110,8 @@ export async function streamIntoS3(input: StreamIntoS3Input): Promise<Streamed> 
     if (outcome === 'timeout') {
       log.warn('backup.abort-timeout', `In-flight parts did not finish within ${ABORT_WAIT_MS / 1000} s; stopping without waiting. No object was created; the bucket's lifecycle rule removes orphaned parts.`);
     }
-    if (first || outcome === 'timeout') throw first;
+    // The abort clock starts only after a failure was recorded, so `first` is set on a timeout.
+    if (first || outcome === 'timeout') throw first ?? new TaskError('The upload stopped without a recorded cause.', { exitCode: ExitCode.INTERNAL, stage: 'upload' });
     return { bytes: gate.bytes, sha256: gate.sha256, outcome };
   } catch (err) {
     const cause = first ?? storageError(err, 'upload', 'Uploading the dump', config.storage);

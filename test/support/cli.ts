@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const CLI = join(__dirname, '..', '..', 'task', 'dist', 'cli.js');
@@ -74,7 +74,6 @@ export function eventOf(run: CliRun, name: string): Record<string, unknown> {
 
 /** PIDs of the direct children of `pid` whose command name is `name` (Linux /proc). */
 export function childPids(pid: number, name: string): number[] {
-  const { readdirSync, readFileSync } = require('node:fs') as typeof import('node:fs');
   const out: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;

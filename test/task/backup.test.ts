@@ -4,7 +4,7 @@
  * front of s3rver; where it stands in for AWS behaviour s3rver lacks, the test says so.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { diffFingerprints, fingerprintDatabase, loadSampleApp } from '../../task/dev/fingerprint';
@@ -279,7 +279,7 @@ describe('backup: bad input and secrets', () => {
       for (const name of ['pg_dump', 'psql', 'pg_dumpall']) {
         for (const pid of childPids(cli, name)) {
           try {
-            cmdlines.push(require('node:fs').readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+            cmdlines.push(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
           } catch {
             // exited meanwhile
           }

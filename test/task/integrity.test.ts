@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DigestGate } from '../../task/src/integrity';
 
-async function* chunks(n: number, size: number) {
+function* chunks(n: number, size: number) {
   for (let i = 0; i < n; i++) yield Buffer.alloc(size, i % 251);
 }
 
@@ -15,7 +15,7 @@ async function drain(gate: DigestGate): Promise<Buffer> {
 
 describe('DigestGate', () => {
   test('passes bytes through and hashes exactly them', async () => {
-    const gate = new DigestGate(async () => undefined);
+    const gate = new DigestGate(() => Promise.resolve());
     const [, data] = await Promise.all([pipeline(Readable.from(chunks(20, 70000)), gate), drain(gate)]);
     expect(gate.bytes).toBe(20 * 70000);
     expect(gate.sha256).toBe(createHash('sha256').update(data).digest('hex'));
@@ -35,9 +35,7 @@ describe('DigestGate', () => {
   });
 
   test('a rejected gate (pg_dump failed) errors the stream instead of ending it', async () => {
-    const gate = new DigestGate(async () => {
-      throw new Error('pg_dump exited with code 1');
-    });
+    const gate = new DigestGate(() => Promise.reject(new Error('pg_dump exited with code 1')));
     Readable.from(chunks(3, 10)).pipe(gate);
     await expect(drain(gate)).rejects.toThrow('pg_dump exited with code 1');
     expect(() => gate.sha256).toThrow(/only after the stream ended cleanly/);

@@ -56,9 +56,9 @@ describe('list', () => {
     await env.put(`${PREFIX}/app/209901010000.dump`, 'a dump whose manifest never came');
     const run = await runCli(['list', '--dbname', 'app', '--json'], readEnv());
     expect(run.code).toBe(0);
-    const rows = JSON.parse(run.stdout);
+    const rows = JSON.parse(run.stdout) as { key: string }[];
     expect(rows[0]).toMatchObject({ key: `${PREFIX}/app/209901010000.dump`, complete: false, status: 'no manifest' });
-    const good = rows.find((r: { key: string }) => r.key === goodKey);
+    const good = rows.find((r) => r.key === goodKey);
     expect(good).toMatchObject({ complete: true, status: 'complete', bytes: expect.any(Number), tier: expect.stringMatching(/daily|weekly|monthly/), globalsKey: expect.stringMatching(/\.globals\.sql$/) });
     const text = await runCli(['list', '--dbname', 'app', '--log-format', 'text'], readEnv());
     expect(text.stdout).toMatch(/KEY\s+STARTED \(UTC\)\s+SIZE\s+TIER\s+STATUS/);
