@@ -22,12 +22,16 @@ export default tseslint.config(
     },
   },
   {
-    // Tests read JSON documents (manifests, log lines) whose shape they then assert.
+    // Tests read untyped JSON (manifests, log lines, CloudFormation templates) whose shape
+    // they then assert; typing every template path would add noise, not safety.
     files: ['test/**/*.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-assignment': 'off',
       '@typescript-eslint/no-unsafe-member-access': 'off',
       '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-explicit-any': 'off',
     },
   },
   {

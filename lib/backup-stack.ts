@@ -1,0 +1,167 @@
+import { CfnOutput, Duration, Stack, StackProps, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { acknowledgeContainerInsights, acknowledgeDeadLetterQueue } from './acknowledgements';
+import { AlarmTopic } from './alarm-topic';
+import { deadLetterAlarm } from './alarms';
+import { BackupBucketOptions, createBackupBuckets } from './bucket-defaults';
+import { DatabaseConfig, ProjectConfig, TransitionClass } from './config';
+import { BackupMonitoring } from './dashboard';
+import { DatabaseConnection } from './database-connection';
+import { PostgresBackup } from './postgres-backup';
+import { backupTaskImage } from './task-image';
+
+/** Props of {@link BackupStack}. */
+export interface BackupStackProps extends StackProps {
+  /** The validated project configuration (`loadProjectConfig`). */
+  readonly config: ProjectConfig;
+}
+
+const STORAGE_CLASSES: Record<TransitionClass, s3.StorageClass> = {
+  STANDARD_IA: s3.StorageClass.INFREQUENT_ACCESS,
+  ONEZONE_IA: s3.StorageClass.ONE_ZONE_INFREQUENT_ACCESS,
+  INTELLIGENT_TIERING: s3.StorageClass.INTELLIGENT_TIERING,
+  GLACIER_IR: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+  GLACIER: s3.StorageClass.GLACIER,
+  DEEP_ARCHIVE: s3.StorageClass.DEEP_ARCHIVE,
+};
+
+/**
+ * One project's backups: a bucket, an alert topic, a log group, a cluster, one image, and a
+ * `PostgresBackup` (schedule, task, alarms, drill) per configured database, with a
+ * dashboard and a saved query over all of them.
+ */
+export class BackupStack extends Stack {
+  public readonly backups: PostgresBackup[];
+
+  constructor(scope: Construct, id: string, props: BackupStackProps) {
+    super(scope, id, props);
+    const config = props.config;
+
+    // Imported by attributes: synth makes no lookup and needs no credentials.
+    const vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
+      vpcId: config.vpc.vpcId,
+      availabilityZones: config.vpc.availabilityZones,
+      privateSubnetIds: config.vpc.privateSubnetIds,
+    });
+    Validations.of(vpc).acknowledge({
+      id: 'Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId',
+      reason: 'The stack only places Fargate tasks in these subnets and never reads their route tables, so their IDs are not configured.',
+    });
+
+    let bucket: s3.IBucket;
+    if (config.existingBucket) {
+      bucket = s3.Bucket.fromBucketAttributes(this, 'Bucket', {
+        bucketName: config.existingBucket.name,
+        encryptionKey: config.existingBucket.kmsKeyArn ? kms.Key.fromKeyArn(this, 'BucketKey', config.existingBucket.kmsKeyArn) : undefined,
+      });
+    } else {
+      bucket = createBackupBuckets(this, bucketOptions(this, config)).bucket;
+    }
+
+    const topic = new AlarmTopic(this, 'Alerts', { email: config.alarmEmail }).topic;
+    const logGroup = new logs.LogGroup(this, 'LogGroup', { retention: config.logRetentionDays as logs.RetentionDays });
+    const cluster = new ecs.Cluster(this, 'Cluster', { vpc });
+    acknowledgeContainerInsights(cluster);
+    const cpuArchitecture = config.cpuArchitecture === 'ARM64' ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64;
+    const image = backupTaskImage({ postgresMajorVersion: config.postgresMajorVersion, cpuArchitecture });
+    const deadLetterQueue = new sqs.Queue(this, 'SchedulerDeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    acknowledgeDeadLetterQueue(deadLetterQueue);
+    deadLetterAlarm(this, 'SchedulerDeadLetterAlarm', { queue: deadLetterQueue, topic });
+
+    this.backups = config.databases.map(
+      (db) =>
+        new PostgresBackup(this, `Database${constructIdOf(db.name)}`, {
+          vpc,
+          connection: connectionOf(this, db),
+          databaseName: db.name,
+          databaseSecurityGroup: db.securityGroupId ? ec2.SecurityGroup.fromSecurityGroupId(this, `DatabaseSecurityGroup${constructIdOf(db.name)}`, db.securityGroupId) : undefined,
+          databasePort: db.port,
+          bucket,
+          prefix: db.prefix,
+          project: config.project,
+          schedule: scheduler.ScheduleExpression.expression(db.schedule),
+          deadLetterQueue,
+          cluster,
+          image,
+          postgresMajorVersion: config.postgresMajorVersion,
+          cpu: config.cpu,
+          memoryLimitMiB: config.memoryMiB,
+          cpuArchitecture,
+          compress: db.compress,
+          globals: config.globals,
+          logGroup,
+          alarmTopic: topic,
+          missedBackupAlarmHours: config.missedBackupAlarmHours,
+          drill: {
+            enabled: config.drill.enabled,
+            schedule: scheduler.ScheduleExpression.expression(config.drill.schedule),
+            cpu: config.drill.cpu,
+            memoryLimitMiB: config.drill.memoryMiB,
+            ephemeralStorageGiB: config.drill.ephemeralStorageGiB,
+            overdueAfterDays: config.drill.overdueAfterDays,
+          },
+        }),
+    );
+
+    const monitoring = new BackupMonitoring(this, 'Monitoring', {
+      backups: this.backups,
+      logGroup,
+      queryName: `pg-s3-backup/${config.project}/recent-runs`,
+    });
+
+    new CfnOutput(this, 'BucketName', { description: 'Bucket holding the backups', value: bucket.bucketName });
+    new CfnOutput(this, 'LogGroupName', { description: 'Log group of the backup and drill tasks', value: logGroup.logGroupName });
+    new CfnOutput(this, 'AlarmTopicArn', { description: 'SNS topic receiving every alert (subscribe more endpoints here)', value: topic.topicArn });
+    new CfnOutput(this, 'DashboardName', { description: 'CloudWatch dashboard', value: monitoring.dashboard.dashboardName });
+  }
+}
+
+function bucketOptions(scope: Construct, config: ProjectConfig): BackupBucketOptions {
+  return {
+    retention: {
+      daily: Duration.days(config.retention.dailyDays),
+      weekly: Duration.days(config.retention.weeklyDays),
+      monthly: Duration.days(config.retention.monthlyDays),
+    },
+    noncurrentVersionExpiration: Duration.days(config.noncurrentVersionDays),
+    transition: config.transition ? { storageClass: STORAGE_CLASSES[config.transition.storageClass], after: Duration.days(config.transition.afterDays) } : undefined,
+    objectLock: config.objectLock ? { mode: config.objectLock.mode, duration: Duration.days(config.objectLock.days) } : undefined,
+    encryptionKey: config.bucketKmsKeyArn ? kms.Key.fromKeyArn(scope, 'BucketKey', config.bucketKmsKeyArn) : undefined,
+  };
+}
+
+/** The connection of one configured database, importing its secret by ARN or name. */
+function connectionOf(scope: Construct, db: DatabaseConfig): DatabaseConnection {
+  const id = `Secret${constructIdOf(db.name)}`;
+  const encryptionKey = db.secretKmsKeyArn ? kms.Key.fromKeyArn(scope, `${id}Key`, db.secretKmsKeyArn) : undefined;
+  const isArn = db.secret.startsWith('arn:');
+  // A complete ARN ends in '-' and 6 characters added by Secrets Manager.
+  const complete = isArn && /-[A-Za-z0-9]{6}$/.test(db.secret);
+  const secret = isArn
+    ? secretsmanager.Secret.fromSecretAttributes(scope, id, complete ? { secretCompleteArn: db.secret, encryptionKey } : { secretPartialArn: db.secret, encryptionKey })
+    : encryptionKey
+      ? secretsmanager.Secret.fromSecretAttributes(scope, id, { secretPartialArn: `arn:${Stack.of(scope).partition}:secretsmanager:${Stack.of(scope).region}:${Stack.of(scope).account}:secret:${db.secret}`, encryptionKey })
+      : secretsmanager.Secret.fromSecretNameV2(scope, id, db.secret);
+  return db.secretFormat === 'url'
+    ? DatabaseConnection.fromUrlSecret(secret, { field: db.secretField, sslMode: db.sslMode })
+    : DatabaseConnection.fromRdsSecret(secret, { sslMode: db.sslMode, host: db.host, port: db.host ? db.port : undefined });
+}
+
+/** A stable PascalCase construct ID from a database name. */
+export function constructIdOf(name: string): string {
+  const parts = name.split(/[^A-Za-z0-9]+/).filter(Boolean);
+  const id = parts.map((p) => p[0].toUpperCase() + p.slice(1)).join('');
+  return id || 'Db';
+}

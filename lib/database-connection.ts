@@ -1,0 +1,110 @@
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+
+/** libpq SSL modes. */
+export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+
+/** Options of a secret in the format RDS generates (`host`, `port`, `username`, `password`, `dbname`). */
+export interface RdsSecretOptions {
+  /** libpq `PGSSLMODE`. @default 'require' */
+  readonly sslMode?: SslMode;
+  /**
+   * The server's host name, for a secret without `host`/`port` fields (the secret RDS
+   * manages itself with `ManageMasterUserPassword` holds only `username` and `password`).
+   * @default - the secret's `host` and `port` fields
+   */
+  readonly host?: string;
+  /** Port, with `host`. @default 5432 */
+  readonly port?: number;
+}
+
+/** Options of a secret holding a `postgres://` URL (Heroku's `DATABASE_URL`). */
+export interface UrlSecretOptions {
+  /**
+   * The JSON field of the secret that holds the URL.
+   * @default - the whole secret string is the URL
+   */
+  readonly field?: string;
+  /** libpq `PGSSLMODE`; an `sslmode` in the URL wins. @default 'require' */
+  readonly sslMode?: SslMode;
+}
+
+/** What the backup container receives: plain settings and ECS secrets. */
+export interface DatabaseConnectionConfig {
+  /** Plain, non-secret environment (PGDATABASE, PGSSLMODE). */
+  readonly environment: Record<string, string>;
+  /** Injected by ECS from Secrets Manager at task start: never in the template. */
+  readonly secrets: Record<string, ecs.Secret>;
+}
+
+/**
+ * How the backup task reaches PostgreSQL. The password is injected by ECS from Secrets
+ * Manager (never plain environment, never in the template); the execution role may read
+ * only this one secret.
+ */
+export abstract class DatabaseConnection {
+  /**
+   * A secret in the format RDS and Aurora generate: `host`, `port`, `username`, `password`
+   * become PGHOST, PGPORT, PGUSER, PGPASSWORD (give `host` for a secret that has only
+   * `username` and `password`). PGDATABASE is the construct's
+   * `databaseName` (the key layout, grants and drill need it at synth), so the secret's
+   * `dbname` field is not used.
+   */
+  public static fromRdsSecret(secret: secretsmanager.ISecret, options: RdsSecretOptions = {}): DatabaseConnection {
+    return new RdsSecretConnection(secret, options);
+  }
+
+  /** A secret holding a `postgres://user:password@host:port/dbname` URL, as `DATABASE_URL`. */
+  public static fromUrlSecret(secret: secretsmanager.ISecret, options: UrlSecretOptions = {}): DatabaseConnection {
+    return new UrlSecretConnection(secret, options);
+  }
+
+  /** The secret the task's execution role may read. */
+  public abstract readonly secret: secretsmanager.ISecret;
+
+  /** The container settings for backing up `databaseName`. */
+  public abstract bind(databaseName: string): DatabaseConnectionConfig;
+}
+
+class RdsSecretConnection extends DatabaseConnection {
+  constructor(
+    public readonly secret: secretsmanager.ISecret,
+    private readonly options: RdsSecretOptions,
+  ) {
+    super();
+  }
+
+  public bind(databaseName: string): DatabaseConnectionConfig {
+    const host = this.options.host;
+    return {
+      environment: {
+        PGDATABASE: databaseName,
+        PGSSLMODE: this.options.sslMode ?? 'require',
+        ...(host !== undefined ? { PGHOST: host, PGPORT: String(this.options.port ?? 5432) } : {}),
+      },
+      secrets: {
+        ...(host === undefined ? { PGHOST: ecs.Secret.fromSecretsManager(this.secret, 'host'), PGPORT: ecs.Secret.fromSecretsManager(this.secret, 'port') } : {}),
+        PGUSER: ecs.Secret.fromSecretsManager(this.secret, 'username'),
+        PGPASSWORD: ecs.Secret.fromSecretsManager(this.secret, 'password'),
+      },
+    };
+  }
+}
+
+class UrlSecretConnection extends DatabaseConnection {
+  constructor(
+    public readonly secret: secretsmanager.ISecret,
+    private readonly options: UrlSecretOptions,
+  ) {
+    super();
+  }
+
+  public bind(): DatabaseConnectionConfig {
+    // PGDATABASE is not set: the URL names the database, and the task refuses a PGDATABASE
+    // that disagrees with it. The construct's databaseName must match the URL's.
+    return {
+      environment: { PGSSLMODE: this.options.sslMode ?? 'require' },
+      secrets: { DATABASE_URL: ecs.Secret.fromSecretsManager(this.secret, this.options.field) },
+    };
+  }
+}

@@ -1,0 +1,459 @@
+import { Annotations, CfnOutput, Duration, Names, Token } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { databaseFolder, prefixProblems } from '../task/src/key';
+import { AlarmTopic } from './alarm-topic';
+import { deadLetterAlarm, missedBackupAlarm } from './alarms';
+import { BackupBucketOptions, createBackupBuckets } from './bucket-defaults';
+import { DatabaseConnection } from './database-connection';
+import { fargateSizeProblems } from './fargate-size';
+import { grantStatements, readerStatements, writerStatements } from './permissions';
+import { RestoreDrill, RestoreDrillOptions } from './restore-drill';
+import { acknowledgeContainerInsights, acknowledgeDeadLetterQueue, acknowledgeExecutionRole, acknowledgeFolderWildcard, acknowledgeTaskDefinition } from './acknowledgements';
+import { runTaskCommand } from './run-task-command';
+import { TaskFailureRules } from './task-failure-rules';
+import { backupTaskImage, DEFAULT_POSTGRES_MAJOR, SCRATCH_PATH, SCRATCH_VOLUME } from './task-image';
+
+/** The default schedule: every day at 04:00 UTC. */
+export const DEFAULT_BACKUP_SCHEDULE = scheduler.ScheduleExpression.cron({ minute: '0', hour: '4' });
+
+/** The CloudWatch namespace the task writes its Embedded Metric Format metrics to. */
+export const DEFAULT_METRICS_NAMESPACE = 'PgS3Backup';
+
+/** Props of {@link PostgresBackup}. */
+export interface PostgresBackupProps {
+  /** The VPC the task runs in: one that can reach the database. */
+  readonly vpc: ec2.IVpc;
+
+  /**
+   * Subnets for the task. They need a route to S3, ECR, CloudWatch Logs and Secrets
+   * Manager (a NAT gateway, or VPC endpoints).
+   * @default - the VPC's private subnets
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+
+  /** How to connect: `DatabaseConnection.fromRdsSecret(secret)` or `.fromUrlSecret(secret)`. */
+  readonly connection: DatabaseConnection;
+
+  /**
+   * The PostgreSQL database to back up. It names the key folder
+   * (`<prefix>/<databaseName>/`), the metric dimension `Database`, and the database the
+   * restore drill looks for. With a URL secret it must be the database the URL names.
+   */
+  readonly databaseName: string;
+
+  /**
+   * The database's security group: an ingress rule from the task's security group is added
+   * to it on `databasePort`.
+   * @default - no rule is added (open the database to the task yourself)
+   */
+  readonly databaseSecurityGroup?: ec2.ISecurityGroup;
+
+  /** Port for the ingress rule on `databaseSecurityGroup`. @default 5432 */
+  readonly databasePort?: number;
+
+  /**
+   * The bucket that holds the backups. A bucket passed in keeps its own configuration
+   * (use `defaultBackupBucketProps()` for the secure defaults); its `encryptionKey`, if any,
+   * is granted to the task.
+   * @default - a new bucket with `defaultBackupBucketProps(bucketOptions)` and an access-log bucket
+   */
+  readonly bucket?: s3.IBucket;
+
+  /** Settings of the bucket created when `bucket` is not given. @default - see `BackupBucketOptions` */
+  readonly bucketOptions?: BackupBucketOptions;
+
+  /**
+   * Key prefix; keys are `<prefix>/<databaseName>/<YYYYMMDDHHmm>.dump`. The task may write
+   * only under `<prefix>/<databaseName>/`.
+   * @default - no prefix
+   */
+  readonly prefix?: string;
+
+  /** Project name: the metric dimension `Project` (BACKUP_PROJECT). @default - no Project dimension */
+  readonly project?: string;
+
+  /** When to back up (UTC unless the expression says otherwise). @default cron(0 4 * * ? *) */
+  readonly schedule?: scheduler.ScheduleExpression;
+
+  /** Whether the schedule is enabled. @default true */
+  readonly scheduleEnabled?: boolean;
+
+  /**
+   * Scheduler retries when RunTask itself fails (throttling, no capacity). A task that
+   * starts and then fails is not retried; it alerts.
+   * @default 2
+   */
+  readonly retryAttempts?: number;
+
+  /** How long the scheduler keeps retrying an invocation. @default Duration.hours(1) */
+  readonly maxEventAge?: Duration;
+
+  /** Where the scheduler puts invocations it could not deliver. @default - a new encrypted, TLS-only queue with an alarm */
+  readonly deadLetterQueue?: sqs.IQueue;
+
+  /** @default - a new cluster in `vpc` */
+  readonly cluster?: ecs.ICluster;
+
+  /** The task image. @default - built from task/Dockerfile (`backupTaskImage()`) */
+  readonly image?: ecs.ContainerImage;
+
+  /** PostgreSQL major of the image's client and of the drill's scratch server. @default 18 */
+  readonly postgresMajorVersion?: number;
+
+  /**
+   * Task CPU units. pg_dump compresses on one core, so one vCPU is what a backup uses.
+   * @default 1024
+   */
+  readonly cpu?: number;
+
+  /** Task memory; BACKUP_MEMORY_LIMIT_MIB is this minus 256 MiB kept for pg_dump. @default 2048 */
+  readonly memoryLimitMiB?: number;
+
+  /** @default ecs.CpuArchitecture.X86_64 */
+  readonly cpuArchitecture?: ecs.CpuArchitecture;
+
+  /**
+   * How long ECS waits after SIGTERM before SIGKILL. The task aborts an unfinished upload
+   * within about 20 s, and finishes the upload and manifest when pg_dump had already ended.
+   * @default Duration.seconds(120) - Fargate's maximum
+   */
+  readonly stopTimeout?: Duration;
+
+  /** pg_dump compression (BACKUP_COMPRESS), e.g. `zstd:3`. @default - pg_dump's default (gzip 6) */
+  readonly compress?: string;
+
+  /** Also store roles and tablespaces (pg_dumpall --globals-only). @default true */
+  readonly globals?: boolean;
+
+  /** @default - a new log group with `logRetention` */
+  readonly logGroup?: logs.ILogGroup;
+
+  /** Retention of the log group created when `logGroup` is not given. @default logs.RetentionDays.THREE_MONTHS */
+  readonly logRetention?: logs.RetentionDays;
+
+  /** Where alerts go. @default - a new encrypted, TLS-only topic (`AlarmTopic`) */
+  readonly alarmTopic?: sns.ITopic;
+
+  /** Subscribed to the topic created when `alarmTopic` is not given. @default - no subscription */
+  readonly alarmEmail?: string;
+
+  /** CloudWatch namespace of the task's metrics (METRICS_NAMESPACE). @default 'PgS3Backup' */
+  readonly metricsNamespace?: string;
+
+  /** Hours without a successful backup before the missed-backup alarm fires (1-168). @default 26 */
+  readonly missedBackupAlarmHours?: number;
+
+  /** The scheduled restore drill. @default - a weekly drill (Mondays 06:00 UTC) */
+  readonly drill?: RestoreDrillOptions;
+
+  /** Add stack outputs (run-task commands). @default true */
+  readonly outputs?: boolean;
+}
+
+/**
+ * Scheduled, alerting pg_dump backups of one PostgreSQL database to S3, and a scheduled
+ * restore drill that proves the latest backup restores.
+ *
+ * EventBridge Scheduler starts a Fargate task (`backup`) in the VPC; it streams pg_dump
+ * into the bucket under `<prefix>/<databaseName>/`, with a role that can create objects
+ * there and nothing else. Task failures, failures to start, scheduler dead letters, a
+ * missing daily success and a failed or overdue drill each alert on the topic.
+ */
+export class PostgresBackup extends Construct {
+  /** The bucket holding the backups. */
+  public readonly bucket: s3.IBucket;
+  /** The bucket receiving server access logs, when this construct created the backup bucket. */
+  public readonly accessLogsBucket?: s3.IBucket;
+  /** The backup task definition. */
+  public readonly taskDefinition: ecs.FargateTaskDefinition;
+  /** The backup container. */
+  public readonly container: ecs.ContainerDefinition;
+  /** The daily schedule. */
+  public readonly schedule: scheduler.Schedule;
+  /** The log group of the backup and drill tasks. */
+  public readonly logGroup: logs.ILogGroup;
+  /** The topic that receives every alert. */
+  public readonly alarmTopic: sns.ITopic;
+  /** The cluster the tasks run in. */
+  public readonly cluster: ecs.ICluster;
+  /** The task's security group (outbound only). */
+  public readonly securityGroup: ec2.SecurityGroup;
+  /** The scheduler's dead-letter queue. */
+  public readonly deadLetterQueue: sqs.IQueue;
+  /** The task image. */
+  public readonly image: ecs.ContainerImage;
+  /** The missed-backup alarm. */
+  public readonly missedBackupAlarm: cloudwatch.Alarm;
+  /** The restore drill, unless disabled. */
+  public readonly drill?: RestoreDrill;
+  /** The database backed up. */
+  public readonly databaseName: string;
+  /** The key folder of this database's backups, ending in '/'. */
+  public readonly folder: string;
+  /** The normalized key prefix, if any (BACKUP_PREFIX). */
+  public readonly prefix?: string;
+  /** The subnets the tasks run in. */
+  public readonly subnets: ec2.SelectedSubnets;
+  /** `aws ecs run-task …` that starts a backup now. */
+  public readonly backupNowCommand: string;
+
+  private readonly metricsNamespace: string;
+  private readonly project?: string;
+
+  constructor(scope: Construct, id: string, props: PostgresBackupProps) {
+    super(scope, id);
+    validateProps(props);
+
+    this.databaseName = props.databaseName;
+    this.prefix = props.prefix?.replace(/^\/+|\/+$/g, '') || undefined;
+    this.folder = databaseFolder(this.prefix, props.databaseName);
+    this.metricsNamespace = props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE;
+    this.project = props.project;
+    const cpu = props.cpu ?? 1024;
+    const memoryLimitMiB = props.memoryLimitMiB ?? 2048;
+    const cpuArchitecture = props.cpuArchitecture ?? ecs.CpuArchitecture.X86_64;
+    const postgresMajorVersion = props.postgresMajorVersion ?? DEFAULT_POSTGRES_MAJOR;
+    const what = `Backup of ${props.project ? `${props.project}/` : ''}${props.databaseName}`;
+
+    if (props.bucket) {
+      this.bucket = props.bucket;
+      if (props.bucketOptions) {
+        Annotations.of(this).addWarningV2('pg-s3-backup:bucketOptionsIgnored', 'bucketOptions apply only to a bucket this construct creates; they are ignored because bucket was given.');
+      }
+    } else {
+      const created = createBackupBuckets(this, props.bucketOptions);
+      this.bucket = created.bucket;
+      this.accessLogsBucket = created.accessLogsBucket;
+    }
+
+    this.logGroup = props.logGroup ?? new logs.LogGroup(this, 'LogGroup', { retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS });
+    this.alarmTopic = props.alarmTopic ?? new AlarmTopic(this, 'AlarmTopic', { email: props.alarmEmail }).topic;
+    this.cluster = props.cluster ?? new ecs.Cluster(this, 'Cluster', { vpc: props.vpc });
+    if (!props.cluster) acknowledgeContainerInsights(this.cluster);
+    this.image = props.image ?? backupTaskImage({ postgresMajorVersion, cpuArchitecture });
+    this.subnets = props.vpc.selectSubnets(props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS });
+
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: `${what}: outbound to the database, S3, ECR, CloudWatch Logs and Secrets Manager`,
+      allowAllOutbound: true,
+    });
+    if (props.databaseSecurityGroup) {
+      props.databaseSecurityGroup.addIngressRule(this.securityGroup, ec2.Port.tcp(props.databasePort ?? 5432), `${what} (pg-s3-backup task)`);
+    }
+
+    // The task definition: one container running `backup`, with the connection injected by
+    // ECS from Secrets Manager and a task role that can only create objects in its folder.
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
+      family: `${Names.uniqueResourceName(this, { maxLength: 200, separator: '-' })}-backup`,
+      cpu,
+      memoryLimitMiB,
+      runtimePlatform: { cpuArchitecture, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+      volumes: [{ name: SCRATCH_VOLUME }],
+    });
+    const connection = props.connection.bind(props.databaseName);
+    this.container = this.taskDefinition.addContainer('backup', {
+      image: this.image,
+      command: ['backup'],
+      essential: true,
+      environment: {
+        ...connection.environment,
+        ...this.storageEnvironment(),
+        LOG_FORMAT: 'json',
+        TMPDIR: SCRATCH_PATH,
+        BACKUP_MEMORY_LIMIT_MIB: String(memoryLimitMiB - 256),
+        BACKUP_GLOBALS: String(props.globals ?? true),
+        ...(props.compress !== undefined ? { BACKUP_COMPRESS: props.compress } : {}),
+      },
+      secrets: connection.secrets,
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: `backup-${logStreamSafe(props.databaseName)}` }),
+      stopTimeout: props.stopTimeout ?? Duration.seconds(120),
+      readonlyRootFilesystem: true,
+      linuxParameters: new ecs.LinuxParameters(this, 'LinuxParameters', { initProcessEnabled: true }),
+    });
+    this.container.addMountPoints({ containerPath: SCRATCH_PATH, sourceVolume: SCRATCH_VOLUME, readOnly: false });
+    for (const statement of writerStatements({ bucket: this.bucket, folder: this.folder })) this.taskDefinition.addToTaskRolePolicy(statement);
+    acknowledgeTaskDefinition(this.taskDefinition, 'the backup task');
+    acknowledgeExecutionRole(this.taskDefinition);
+    acknowledgeFolderWildcard(this.taskDefinition.taskRole, this.bucket, this.folder, 'create backup objects (PutObject, PutObjectTagging, AbortMultipartUpload)');
+
+    // Scheduling: EventBridge Scheduler with retries and a dead-letter queue.
+    this.deadLetterQueue = props.deadLetterQueue ?? createDeadLetterQueue(this);
+    if (!props.deadLetterQueue) deadLetterAlarm(this, 'DeadLetterAlarm', { queue: this.deadLetterQueue, topic: this.alarmTopic });
+    const target = new targets.EcsRunFargateTask(this.cluster, {
+      taskDefinition: this.taskDefinition,
+      vpcSubnets: props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+      securityGroups: [this.securityGroup],
+      assignPublicIp: false,
+      retryAttempts: props.retryAttempts ?? 2,
+      maxEventAge: props.maxEventAge ?? Duration.hours(1),
+      deadLetterQueue: this.deadLetterQueue,
+    });
+    this.schedule = new scheduler.Schedule(this, 'Schedule', {
+      schedule: props.schedule ?? DEFAULT_BACKUP_SCHEDULE,
+      target,
+      enabled: props.scheduleEnabled ?? true,
+      description: `${what} (pg-s3-backup)`,
+    });
+
+    // Alerts.
+    new TaskFailureRules(this, 'TaskFailureRules', { family: this.taskDefinition.family, topic: this.alarmTopic, description: what });
+    this.missedBackupAlarm = missedBackupAlarm(this, 'MissedBackupAlarm', {
+      successMetric: this.metricBackupSuccess(),
+      hours: props.missedBackupAlarmHours ?? 26,
+      topic: this.alarmTopic,
+      what,
+    });
+
+    this.backupNowCommand = runTaskCommand(this.cluster, this.taskDefinition.family, this.subnets, this.securityGroup);
+
+    if (props.drill?.enabled !== false) {
+      this.drill = new RestoreDrill(this, 'Drill', {
+        ...props.drill,
+        backup: this,
+        vpc: props.vpc,
+        vpcSubnets: props.vpcSubnets,
+        postgresMajorVersion,
+        cpuArchitecture,
+        what,
+      });
+    }
+
+    if (props.outputs !== false) {
+      new CfnOutput(this, 'BackupNowCommand', { description: `${what}: run a backup now`, value: this.backupNowCommand });
+      if (this.drill) new CfnOutput(this, 'DrillNowCommand', { description: `${what}: run a restore drill now`, value: this.drill.drillNowCommand });
+    }
+  }
+
+  /** Environment both tasks share: where backups are and how metrics are named. */
+  public storageEnvironment(): Record<string, string> {
+    return {
+      BACKUP_BUCKET: this.bucket.bucketName,
+      ...(this.prefix ? { BACKUP_PREFIX: this.prefix } : {}),
+      ...(this.project ? { BACKUP_PROJECT: this.project } : {}),
+      METRICS_NAMESPACE: this.metricsNamespace,
+    };
+  }
+
+  /**
+   * Grants read-only access to this database's backups: list the folder, get objects and
+   * their tags, decrypt with the bucket's key. What `list`, `verify` and `restore` need;
+   * nothing that writes or deletes.
+   */
+  public grantRestore(grantee: iam.IGrantable): iam.Grant {
+    return grantStatements(grantee, readerStatements({ bucket: this.bucket, folder: this.folder }));
+  }
+
+  /** The metric dimensions the task writes: `{Project, Database}` or `{Database}`. */
+  public get metricDimensions(): Record<string, string> {
+    return this.project ? { Project: this.project, Database: this.databaseName } : { Database: this.databaseName };
+  }
+
+  /**
+   * A metric the task emits for this database.
+   * @default - Sum over 1 hour
+   */
+  public metric(metricName: string, props: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: this.metricsNamespace,
+      metricName,
+      dimensionsMap: this.metricDimensions,
+      statistic: cloudwatch.Stats.SUM,
+      period: Duration.hours(1),
+      ...props,
+    });
+  }
+
+  /** 1 per successful backup (0 on failure). @default - Sum over 1 hour */
+  public metricBackupSuccess(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('BackupSuccess', props);
+  }
+
+  /** 1 per failed backup that could report (0 on success). @default - Sum over 1 hour */
+  public metricBackupFailure(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('BackupFailure', props);
+  }
+
+  /** Size of the stored dump. @default - Maximum over 1 day */
+  public metricBackupBytes(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('BackupBytes', { statistic: cloudwatch.Stats.MAXIMUM, period: Duration.days(1), ...props });
+  }
+
+  /** Wall-clock duration of a backup. @default - Maximum over 1 day */
+  public metricBackupDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('BackupDurationSeconds', { statistic: cloudwatch.Stats.MAXIMUM, period: Duration.days(1), ...props });
+  }
+
+  /** 1 per successful restore drill. @default - Sum over 1 day */
+  public metricDrillSuccess(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('DrillSuccess', { period: Duration.days(1), ...props });
+  }
+
+  /** 1 per failed restore drill. @default - Sum over 1 day */
+  public metricDrillFailure(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('DrillFailure', { period: Duration.days(1), ...props });
+  }
+
+  /** Duration of a restore drill. @default - Maximum over 1 day */
+  public metricDrillDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('DrillDurationSeconds', { statistic: cloudwatch.Stats.MAXIMUM, period: Duration.days(1), ...props });
+  }
+}
+
+/** A log stream prefix from a database name (no ':' or '*'). */
+function logStreamSafe(name: string): string {
+  return name.replace(/[^A-Za-z0-9_.-]/g, '_');
+}
+
+function createDeadLetterQueue(scope: Construct): sqs.Queue {
+  const queue = new sqs.Queue(scope, 'DeadLetterQueue', { encryption: sqs.QueueEncryption.SQS_MANAGED, enforceSSL: true, retentionPeriod: Duration.days(14) });
+  acknowledgeDeadLetterQueue(queue);
+  return queue;
+}
+
+function validateProps(props: PostgresBackupProps): void {
+  const problems: string[] = [];
+  const name = props.databaseName;
+  if (!Token.isUnresolved(name) && (typeof name !== 'string' || name.trim() === '' || name.length > 63)) {
+    problems.push(`databaseName must be a PostgreSQL database name of 1-63 characters, got ${JSON.stringify(name)}. Set it to the database pg_dump should dump.`);
+  }
+  if (props.prefix !== undefined && !Token.isUnresolved(props.prefix)) {
+    problems.push(...prefixProblems(props.prefix).map((p) => `prefix: ${p}`));
+  }
+  problems.push(...fargateSizeProblems('cpu', props.cpu ?? 1024, 'memoryLimitMiB', props.memoryLimitMiB ?? 2048));
+  const stop = props.stopTimeout;
+  if (stop !== undefined && !Token.isUnresolved(stop.toSeconds()) && (stop.toSeconds() < 2 || stop.toSeconds() > 120)) {
+    problems.push(`stopTimeout must be 2-120 seconds (Fargate's limit), got ${stop.toSeconds()} s. Leave it unset for 120 s.`);
+  }
+  const hours = props.missedBackupAlarmHours;
+  if (hours !== undefined && !Token.isUnresolved(hours) && (!Number.isInteger(hours) || hours < 1 || hours > 168)) {
+    problems.push(`missedBackupAlarmHours must be an integer 1-168 (CloudWatch evaluates at most 7 days), got ${hours}. Use 26 for a daily backup.`);
+  }
+  const retries = props.retryAttempts;
+  if (retries !== undefined && !Token.isUnresolved(retries) && (!Number.isInteger(retries) || retries < 0 || retries > 185)) {
+    problems.push(`retryAttempts must be an integer 0-185 (EventBridge Scheduler's limit), got ${retries}.`);
+  }
+  const major = props.postgresMajorVersion;
+  if (major !== undefined && !Token.isUnresolved(major) && (!Number.isInteger(major) || major < 10 || major > 99)) {
+    problems.push(`postgresMajorVersion must be a PostgreSQL major version such as 17 or 18, got ${major}. Use at least the newest server version you back up.`);
+  }
+  if (props.bucket && props.bucketOptions?.objectLock) {
+    problems.push('bucketOptions.objectLock applies only to a bucket this construct creates, but bucket was given. Turn on Object Lock on that bucket yourself, or leave out bucket.');
+  }
+  if (props.alarmTopic && props.alarmEmail) {
+    problems.push('alarmEmail applies only to a topic this construct creates, but alarmTopic was given. Subscribe the address to that topic yourself, or leave out alarmTopic.');
+  }
+  if (problems.length > 0) {
+    throw new Error(`Invalid PostgresBackup configuration (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n- ${problems.join('\n- ')}`);
+  }
+}

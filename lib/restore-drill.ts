@@ -1,0 +1,189 @@
+import { Duration, Names, Token } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
+import { Construct } from 'constructs';
+import { drillFailedAlarm, drillOverdueAlarm } from './alarms';
+import { fargateSizeProblems } from './fargate-size';
+import type { PostgresBackup } from './postgres-backup';
+import { acknowledgeExecutionRole, acknowledgeFolderWildcard, acknowledgeTaskDefinition } from './acknowledgements';
+import { runTaskCommand } from './run-task-command';
+import { TaskFailureRules } from './task-failure-rules';
+import { SCRATCH_PATH, SCRATCH_VOLUME } from './task-image';
+
+/** The default drill schedule: Mondays at 06:00 UTC, after Monday's 04:00 backup. */
+export const DEFAULT_DRILL_SCHEDULE = scheduler.ScheduleExpression.cron({ minute: '0', hour: '6', weekDay: 'MON' });
+
+/** The scratch database the drill restores into. */
+export const DRILL_TARGET_URL = 'postgres://postgres@localhost:5432/drill';
+
+/** Settings of the restore drill. */
+export interface RestoreDrillOptions {
+  /** Set to false to have no drill. @default true */
+  readonly enabled?: boolean;
+  /** When to drill. @default cron(0 6 ? * MON *) - weekly */
+  readonly schedule?: scheduler.ScheduleExpression;
+  /** @default 1024 */
+  readonly cpu?: number;
+  /** Memory for PostgreSQL and the verifier together. @default 4096 */
+  readonly memoryLimitMiB?: number;
+  /**
+   * Task storage: holds the downloaded archive and the restored database (the task checks
+   * free space before it downloads). 21-200.
+   * @default 50
+   */
+  readonly ephemeralStorageGiB?: number;
+  /** The throwaway server. @default - public.ecr.aws/docker/library/postgres:<postgresMajorVersion> */
+  readonly postgresImage?: ecs.ContainerImage;
+  /**
+   * Complete UTC days without a successful drill before the overdue alarm fires, 1-7
+   * (CloudWatch evaluates at most 7 days). 7 with the weekly drill means: at most 8 days
+   * after the last success.
+   * @default 7
+   */
+  readonly overdueAfterDays?: number;
+}
+
+/** Props of {@link RestoreDrill}. */
+export interface RestoreDrillProps extends RestoreDrillOptions {
+  /** The backup whose latest backup the drill restores (bucket, folder, metrics, topic, cluster, image). */
+  readonly backup: PostgresBackup;
+  readonly vpc: ec2.IVpc;
+  /** @default - the VPC's private subnets */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  /** Major version of the scratch server; at least the client's, so that pg_restore reads the archive. */
+  readonly postgresMajorVersion: number;
+  readonly cpuArchitecture: ecs.CpuArchitecture;
+  /** Words for alerts, e.g. `Backup of orders/app`. */
+  readonly what: string;
+}
+
+/**
+ * A scheduled restore drill: a Fargate task with a throwaway PostgreSQL container and the
+ * backup image running `verify --latest --restore-into` against it. It proves the newest
+ * complete backup restores (size and SHA-256 against the manifest, a full pg_restore read,
+ * a real restore) and emits DrillSuccess / DrillFailure. The drill reads through its own
+ * role, granted with `grantRestore` (list and get, no write), never the writer's; it does
+ * not receive the production database secret.
+ */
+export class RestoreDrill extends Construct {
+  public readonly taskDefinition: ecs.FargateTaskDefinition;
+  public readonly schedule: scheduler.Schedule;
+  public readonly securityGroup: ec2.SecurityGroup;
+  public readonly failedAlarm: cloudwatch.Alarm;
+  public readonly overdueAlarm: cloudwatch.Alarm;
+  /** `aws ecs run-task …` that starts a drill now. */
+  public readonly drillNowCommand: string;
+
+  constructor(scope: Construct, id: string, props: RestoreDrillProps) {
+    super(scope, id);
+    validate(props);
+    const backup = props.backup;
+    const memoryLimitMiB = props.memoryLimitMiB ?? 4096;
+
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: `${props.what} restore drill: outbound to S3, ECR and CloudWatch Logs; no inbound (the scratch server listens on localhost only)`,
+      allowAllOutbound: true,
+    });
+
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
+      family: `${Names.uniqueResourceName(this, { maxLength: 200, separator: '-' })}-drill`,
+      cpu: props.cpu ?? 1024,
+      memoryLimitMiB,
+      ephemeralStorageGiB: props.ephemeralStorageGiB ?? 50,
+      runtimePlatform: { cpuArchitecture: props.cpuArchitecture, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+      volumes: [{ name: SCRATCH_VOLUME }],
+    });
+
+    // The scratch server: trust authentication is safe here because it listens on
+    // localhost only (containers of a task share the network namespace) and the task's
+    // security group has no inbound rule. Durability settings are off: it is thrown away.
+    const postgres = this.taskDefinition.addContainer('postgres', {
+      image: props.postgresImage ?? ecs.ContainerImage.fromRegistry(`public.ecr.aws/docker/library/postgres:${props.postgresMajorVersion}`),
+      essential: false,
+      command: ['postgres', '-c', 'listen_addresses=localhost', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
+      environment: { POSTGRES_HOST_AUTH_METHOD: 'trust' },
+      healthCheck: {
+        command: ['CMD-SHELL', 'pg_isready -h localhost -U postgres || exit 1'],
+        interval: Duration.seconds(5),
+        timeout: Duration.seconds(5),
+        retries: 12,
+        startPeriod: Duration.seconds(30),
+      },
+      logging: ecs.LogDrivers.awsLogs({ logGroup: backup.logGroup, streamPrefix: `drill-postgres-${safe(backup.databaseName)}` }),
+      stopTimeout: Duration.seconds(30),
+    });
+
+    const verify = this.taskDefinition.addContainer('verify', {
+      image: backup.image,
+      essential: true,
+      command: ['verify', '--latest', '--dbname', backup.databaseName, '--restore-into', DRILL_TARGET_URL],
+      environment: {
+        ...backup.storageEnvironment(),
+        LOG_FORMAT: 'json',
+        TMPDIR: SCRATCH_PATH,
+        // The scratch server has none of production's roles.
+        RESTORE_NO_OWNER: 'true',
+        RESTORE_NO_ACL: 'true',
+      },
+      logging: ecs.LogDrivers.awsLogs({ logGroup: backup.logGroup, streamPrefix: `drill-${safe(backup.databaseName)}` }),
+      stopTimeout: Duration.seconds(30),
+      readonlyRootFilesystem: true,
+      linuxParameters: new ecs.LinuxParameters(this, 'LinuxParameters', { initProcessEnabled: true }),
+    });
+    verify.addMountPoints({ containerPath: SCRATCH_PATH, sourceVolume: SCRATCH_VOLUME, readOnly: false });
+    verify.addContainerDependencies({ container: postgres, condition: ecs.ContainerDependencyCondition.HEALTHY });
+
+    backup.grantRestore(this.taskDefinition.taskRole);
+    acknowledgeTaskDefinition(this.taskDefinition, 'the restore drill');
+    acknowledgeExecutionRole(this.taskDefinition);
+    acknowledgeFolderWildcard(this.taskDefinition.taskRole, backup.bucket, backup.folder, 'read backups (GetObject, GetObjectTagging)');
+
+    this.schedule = new scheduler.Schedule(this, 'Schedule', {
+      schedule: props.schedule ?? DEFAULT_DRILL_SCHEDULE,
+      description: `${props.what}: restore drill (pg-s3-backup)`,
+      target: new targets.EcsRunFargateTask(backup.cluster, {
+        taskDefinition: this.taskDefinition,
+        vpcSubnets: props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+        securityGroups: [this.securityGroup],
+        assignPublicIp: false,
+        retryAttempts: 2,
+        maxEventAge: Duration.hours(1),
+        deadLetterQueue: backup.deadLetterQueue,
+      }),
+    });
+
+    const what = `${props.what} restore drill`;
+    new TaskFailureRules(this, 'TaskFailureRules', { family: this.taskDefinition.family, topic: backup.alarmTopic, description: what });
+    this.failedAlarm = drillFailedAlarm(this, 'FailedAlarm', { failureMetric: backup.metricDrillFailure(), topic: backup.alarmTopic, what: props.what });
+    this.overdueAlarm = drillOverdueAlarm(this, 'OverdueAlarm', {
+      successMetric: backup.metricDrillSuccess(),
+      days: props.overdueAfterDays ?? 7,
+      topic: backup.alarmTopic,
+      what: props.what,
+    });
+    this.drillNowCommand = runTaskCommand(backup.cluster, this.taskDefinition.family, backup.subnets, this.securityGroup);
+  }
+}
+
+function safe(name: string): string {
+  return name.replace(/[^A-Za-z0-9_.-]/g, '_');
+}
+
+function validate(props: RestoreDrillProps): void {
+  const problems = fargateSizeProblems('drill.cpu', props.cpu ?? 1024, 'drill.memoryLimitMiB', props.memoryLimitMiB ?? 4096);
+  const storage = props.ephemeralStorageGiB;
+  if (storage !== undefined && !Token.isUnresolved(storage) && (!Number.isInteger(storage) || storage < 21 || storage > 200)) {
+    problems.push(`drill.ephemeralStorageGiB must be an integer 21-200, got ${storage}. It must hold the archive and the restored database.`);
+  }
+  const days = props.overdueAfterDays;
+  if (days !== undefined && !Token.isUnresolved(days) && (!Number.isInteger(days) || days < 1 || days > 7)) {
+    problems.push(`drill.overdueAfterDays must be an integer 1-7 (CloudWatch evaluates at most 7 days), got ${days}.`);
+  }
+  if (problems.length > 0) {
+    throw new Error(`Invalid restore drill configuration (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n- ${problems.join('\n- ')}`);
+  }
+}

@@ -1,0 +1,43 @@
+import * as path from 'node:path';
+import { IgnoreMode } from 'aws-cdk-lib';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+
+/** The repository root: the Docker build context of task/Dockerfile. */
+export const REPOSITORY_ROOT = path.resolve(__dirname, '..');
+
+/**
+ * The image's scratch directory (TMPDIR, a VOLUME owned by the non-root user): the task
+ * definitions mount a task volume there, so the root filesystem can stay read-only.
+ */
+export const SCRATCH_PATH = '/scratch';
+
+/** Name of the task volume mounted at {@link SCRATCH_PATH}. */
+export const SCRATCH_VOLUME = 'scratch';
+
+/** The PostgreSQL client major the image installs by default. */
+export const DEFAULT_POSTGRES_MAJOR = 18;
+
+/** Options of {@link backupTaskImage}. */
+export interface BackupTaskImageOptions {
+  /** PostgreSQL client major version (build argument PG_MAJOR). @default 18 */
+  readonly postgresMajorVersion?: number;
+  /** CPU architecture to build for; must match the task definition. @default ecs.CpuArchitecture.X86_64 */
+  readonly cpuArchitecture?: ecs.CpuArchitecture;
+}
+
+/**
+ * The backup task image, built from task/Dockerfile at deploy time (synth only stages the
+ * context, so it needs neither Docker nor a prior `npm run build`). The context is the
+ * repository root filtered by /.dockerignore to the package files and the task sources;
+ * the Dockerfile bundles task/dist/cli.js itself in a build stage.
+ */
+export function backupTaskImage(options: BackupTaskImageOptions = {}): ecs.ContainerImage {
+  const arm = options.cpuArchitecture === ecs.CpuArchitecture.ARM64;
+  return ecs.ContainerImage.fromAsset(REPOSITORY_ROOT, {
+    file: 'task/Dockerfile',
+    ignoreMode: IgnoreMode.DOCKER,
+    buildArgs: { PG_MAJOR: String(options.postgresMajorVersion ?? DEFAULT_POSTGRES_MAJOR) },
+    platform: arm ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
+  });
+}

@@ -1,0 +1,104 @@
+import { ConfigError, loadProjectConfig, parseProjectConfig } from '../../lib';
+import { exampleContext } from './support';
+
+/** The problems `parseProjectConfig` reports for `ctx`. */
+function problemsOf(ctx: Record<string, unknown>): string[] {
+  try {
+    parseProjectConfig(ctx);
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems];
+    throw err;
+  }
+  return [];
+}
+
+describe('project configuration', () => {
+  test('the committed cdk.json example is valid and fills in the documented defaults', () => {
+    const config = parseProjectConfig(exampleContext());
+    expect(config.project).toBe('orders');
+    expect(config.databases.map((d) => [d.name, d.secretFormat, d.prefix, d.schedule])).toEqual([
+      ['orders', 'rds', 'orders', 'cron(0 4 * * ? *)'],
+      ['billing', 'url', 'orders', 'cron(30 4 * * ? *)'],
+    ]);
+    expect(config).toMatchObject({
+      cpu: 1024,
+      memoryMiB: 2048,
+      postgresMajorVersion: 18,
+      logRetentionDays: 90,
+      missedBackupAlarmHours: 26,
+      noncurrentVersionDays: 7,
+      retention: { dailyDays: 35, weeklyDays: 84, monthlyDays: 395 },
+      drill: { enabled: true, schedule: 'cron(0 6 ? * MON *)', ephemeralStorageGiB: 50, overdueAfterDays: 7 },
+    });
+  });
+
+  test('reports every problem at once, each naming the setting, the value and the fix', () => {
+    const problems = problemsOf({
+      project: 'my project!',
+      vpc: { vpcId: 'vpc-123', availabilityZones: ['eu-west-1a'], privateSubnetIds: 'subnet-1' },
+      databases: [
+        { name: 'app', secret: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:x-AbCdEf', secretFormat: 'heroku' },
+        { name: 'App', secret: '' },
+      ],
+      schedule: 'cron(0 4 * * *)',
+      cpu: 1024,
+      memoryMiB: 1000,
+      objectLock: { mode: 'strict' },
+      drill: { overdueAfterDays: 8 },
+      alarmEmail: 'not-an-address',
+    });
+    const expected = [
+      /^project 'my project!' is not valid: a short name/,
+      /^vpc\.vpcId 'vpc-123' is not valid: the VPC ID/,
+      /^vpc\.privateSubnetIds must be a non-empty list, got 'subnet-1'/,
+      /^schedule 'cron\(0 4 \* \* \*\)' has 5 fields; EventBridge cron has 6/,
+      /^databases\[0\]\.secretFormat must be "rds" .* or "url" .*, got 'heroku'/,
+      /^databases\[1\]\.name 'App' appears twice/,
+      /^databases\[1\]\.secret is required: the secret's complete ARN/,
+      /^objectLock\.mode must be "governance" or "compliance", got 'strict'/,
+      /^objectLock\.days is required/,
+      /^alarmEmail 'not-an-address' is not valid: an e-mail address/,
+      /^drill\.overdueAfterDays must be an integer 1-7, got 8\. CloudWatch evaluates at most 7 days/,
+      /^memoryMiB 1000 is not valid with cpu 1024: Fargate accepts 2048-8192 MiB/,
+    ];
+    for (const e of expected) expect(problems).toEqual(expect.arrayContaining([expect.stringMatching(e)]));
+    expect(problems).toHaveLength(expected.length);
+  });
+
+  test('the error message lists all problems and says where the configuration lives', () => {
+    expect(() => parseProjectConfig({})).toThrow(/cdk\.json "context" \(or -c\): 3 problems:\n {2}- project is required[\s\S]* {2}- vpc is required[\s\S]* {2}- databases must be a non-empty list/);
+  });
+
+  test('-c values arrive as strings: objects, lists and numbers are read as JSON; strings stay strings', () => {
+    const ctx = exampleContext();
+    const overrides: Record<string, string> = {
+      staggerMinutes: '10',
+      drill: '{"enabled": false}',
+      alarmEmail: 'oncall@example.com',
+      databases: JSON.stringify([{ name: 'app', secret: 'app/postgres' }, { name: 'audit', secret: 'audit/postgres', sslMode: 'verify-full' }]),
+    };
+    const config = loadProjectConfig((key) => overrides[key] ?? ctx[key]);
+    expect(config.drill.enabled).toBe(false);
+    expect(config.alarmEmail).toBe('oncall@example.com');
+    expect(config.databases.map((d) => [d.name, d.schedule, d.sslMode])).toEqual([
+      ['app', 'cron(0 4 * * ? *)', 'require'],
+      ['audit', 'cron(10 4 * * ? *)', 'verify-full'],
+    ]);
+  });
+
+  test('invalid JSON in a -c value is a problem, reported with the others', () => {
+    const ctx = exampleContext();
+    expect(() => loadProjectConfig((key) => (key === 'drill' ? '{enabled: false' : key === 'cpu' ? '3' : ctx[key]))).toThrow(
+      /2 problems[\s\S]*drill: '\{enabled: false' is not valid JSON[\s\S]*cpu must be an integer 256-16384, got 3/,
+    );
+  });
+
+  test('staggering past minute 59 and bucket settings beside an existing bucket are refused with the fix', () => {
+    const ctx = exampleContext();
+    const problems = problemsOf({ ...ctx, staggerMinutes: 45, databases: [...(ctx.databases as object[]), { name: 'third', secret: 'third/db' }], existingBucket: { name: 'my-backups' } });
+    expect(problems).toEqual([
+      expect.stringMatching(/^staggerMinutes puts databases\[2\] at minute 90, past 59\. Lower staggerMinutes or give databases\[2\]\.schedule/),
+      expect.stringMatching(/^retention configure a bucket the stack creates, but existingBucket is set/),
+    ]);
+  });
+});

@@ -1,0 +1,367 @@
+import { Duration } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { DatabaseConnection, FORBIDDEN_WRITER_ACTIONS, PostgresBackup, WRITER_OBJECT_ACTIONS } from '../../lib';
+import { actionsOf, allowStatementsOf, backupFixture, containerNamed, SECRET_ARN, TEST_IMAGE, testStack } from './support';
+
+const BACKUP_FAMILY = /-backup$/;
+
+describe('PostgresBackup schedule', () => {
+  test('runs daily at 04:00 UTC on EventBridge Scheduler, targeting the backup task on Fargate in private subnets', () => {
+    const { template } = backupFixture();
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(0 4 * * ? *)',
+      ScheduleExpressionTimezone: 'Etc/UTC',
+      State: 'ENABLED',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+      Target: Match.objectLike({
+        Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('BackupCluster'), 'Arn'] },
+        EcsParameters: Match.objectLike({
+          LaunchType: 'FARGATE',
+          TaskDefinitionArn: { Ref: Match.stringLikeRegexp('^BackupTaskDefinition') },
+          NetworkConfiguration: {
+            AwsvpcConfiguration: {
+              AssignPublicIp: 'DISABLED',
+              Subnets: ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'],
+              SecurityGroups: [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^BackupSecurityGroup'), 'GroupId'] }],
+            },
+          },
+        }),
+      }),
+    });
+  });
+
+  test('retries RunTask twice within an hour and dead-letters to an encrypted, TLS-only queue with an alarm', () => {
+    const { template } = backupFixture();
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(0 4 * * ? *)',
+      Target: Match.objectLike({
+        RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 3600 },
+        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^BackupDeadLetterQueue'), 'Arn'] } },
+      }),
+    });
+    template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1209600 });
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Action: 'sqs:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Namespace: 'AWS/SQS',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      AlarmActions: [{ Ref: Match.stringLikeRegexp('AlarmTopic') }],
+    });
+  });
+
+  test('takes a custom schedule and can be created disabled', () => {
+    const { template } = backupFixture({ schedule: scheduler.ScheduleExpression.expression('cron(15 2 * * ? *)'), scheduleEnabled: false });
+    template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'cron(15 2 * * ? *)', State: 'DISABLED' });
+  });
+});
+
+describe('PostgresBackup task', () => {
+  test('runs `backup` with 1 vCPU and 2 GiB, an init process, a read-only root, a 120 s stop timeout and JSON logs with retention', () => {
+    const { template } = backupFixture();
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      Family: Match.stringLikeRegexp('-backup$'),
+      Cpu: '1024',
+      Memory: '2048',
+      RequiresCompatibilities: ['FARGATE'],
+      NetworkMode: 'awsvpc',
+      ContainerDefinitions: [
+        Match.objectLike({
+          Name: 'backup',
+          Command: ['backup'],
+          Essential: true,
+          StopTimeout: 120,
+          ReadonlyRootFilesystem: true,
+          LinuxParameters: Match.objectLike({ InitProcessEnabled: true }),
+          MountPoints: [{ ContainerPath: '/scratch', SourceVolume: 'scratch', ReadOnly: false }],
+          LogConfiguration: Match.objectLike({ LogDriver: 'awslogs' }),
+        }),
+      ],
+    });
+    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
+  });
+
+  test('passes the task contract: bucket, prefix, project, namespace, JSON logs, memory limit, globals', () => {
+    const { template } = backupFixture({ compress: 'zstd:3' });
+    const env = containerNamed(template, 'backup').Environment as Array<{ Name: string; Value: unknown }>;
+    const byName = Object.fromEntries(env.map((e) => [e.Name, e.Value]));
+    expect(byName).toEqual({
+      PGDATABASE: 'app',
+      PGSSLMODE: 'require',
+      BACKUP_BUCKET: { Ref: expect.stringMatching(/^BackupBucket/) },
+      BACKUP_PREFIX: 'myapp',
+      BACKUP_PROJECT: 'shop',
+      METRICS_NAMESPACE: 'PgS3Backup',
+      LOG_FORMAT: 'json',
+      TMPDIR: '/scratch',
+      BACKUP_MEMORY_LIMIT_MIB: '1792',
+      BACKUP_GLOBALS: 'true',
+      BACKUP_COMPRESS: 'zstd:3',
+    });
+  });
+
+  test('CPU, memory and stop timeout are configurable', () => {
+    const { template } = backupFixture({ cpu: 2048, memoryLimitMiB: 4096, stopTimeout: Duration.seconds(60) });
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      Cpu: '2048',
+      Memory: '4096',
+      ContainerDefinitions: [Match.objectLike({ Name: 'backup', StopTimeout: 60, Environment: Match.arrayWith([{ Name: 'BACKUP_MEMORY_LIMIT_MIB', Value: '3840' }]) })],
+    });
+  });
+});
+
+describe('PostgresBackup database access', () => {
+  test('an RDS-format secret is injected field by field as ECS secrets; the password is never plain environment', () => {
+    const { template } = backupFixture();
+    const container = containerNamed(template, 'backup', BACKUP_FAMILY);
+    expect(container.Secrets).toEqual([
+      { Name: 'PGHOST', ValueFrom: `${SECRET_ARN}:host::` },
+      { Name: 'PGPORT', ValueFrom: `${SECRET_ARN}:port::` },
+      { Name: 'PGUSER', ValueFrom: `${SECRET_ARN}:username::` },
+      { Name: 'PGPASSWORD', ValueFrom: `${SECRET_ARN}:password::` },
+    ]);
+    const envNames = (container.Environment as Array<{ Name: string }>).map((e) => e.Name);
+    expect(envNames).not.toContain('PGPASSWORD');
+    expect(envNames).not.toContain('DATABASE_URL');
+  });
+
+  test('an RDS-managed secret with only username and password takes the host from configuration', () => {
+    const { stack, vpc } = testStack();
+    const secret = secretsmanager.Secret.fromSecretCompleteArn(stack, 'Managed', SECRET_ARN);
+    new PostgresBackup(stack, 'Backup', {
+      vpc,
+      connection: DatabaseConnection.fromRdsSecret(secret, { host: 'db.abc.eu-west-1.rds.amazonaws.com', port: 5433 }),
+      databaseName: 'app',
+      image: TEST_IMAGE,
+      drill: { enabled: false },
+    });
+    const container = containerNamed(Template.fromStack(stack), 'backup');
+    expect((container.Secrets as Array<{ Name: string }>).map((s) => s.Name)).toEqual(['PGUSER', 'PGPASSWORD']);
+    expect(container.Environment).toEqual(expect.arrayContaining([{ Name: 'PGHOST', Value: 'db.abc.eu-west-1.rds.amazonaws.com' }, { Name: 'PGPORT', Value: '5433' }]));
+  });
+
+  test('a URL secret becomes DATABASE_URL (whole secret or one field), without PGDATABASE', () => {
+    const { stack, vpc } = testStack();
+    const secret = secretsmanager.Secret.fromSecretCompleteArn(stack, 'UrlSecret', SECRET_ARN);
+    new PostgresBackup(stack, 'Whole', { vpc, connection: DatabaseConnection.fromUrlSecret(secret), databaseName: 'd8f3k2', image: TEST_IMAGE, drill: { enabled: false } });
+    new PostgresBackup(stack, 'Field', { vpc, connection: DatabaseConnection.fromUrlSecret(secret, { field: 'url' }), databaseName: 'other', image: TEST_IMAGE, drill: { enabled: false } });
+    const template = Template.fromStack(stack);
+    const whole = containerNamed(template, 'backup', /Whole/);
+    expect(whole.Secrets).toEqual([{ Name: 'DATABASE_URL', ValueFrom: SECRET_ARN }]);
+    expect((whole.Environment as Array<{ Name: string }>).map((e) => e.Name)).not.toContain('PGDATABASE');
+    expect(containerNamed(template, 'backup', /Field/).Secrets).toEqual([{ Name: 'DATABASE_URL', ValueFrom: `${SECRET_ARN}:url::` }]);
+  });
+
+  test('no secret value, password or credential-bearing URL appears anywhere in the template', () => {
+    const { template } = backupFixture();
+    const json = JSON.stringify(template.toJSON());
+    expect(json).not.toMatch(/postgres(ql)?:\/\/[^"@/]*:[^"@/]*@/);
+    expect(json).not.toMatch(/SecretString|resolve:secretsmanager/);
+    expect(json).not.toMatch(/"Name":"PGPASSWORD","Value"/);
+  });
+
+  test('the execution role pulls the image, reads the one secret and writes the log group - nothing else', () => {
+    const { template } = backupFixture();
+    const statements = allowStatementsOf(template, /^BackupTaskDefinitionExecutionRole/);
+    const actions = actionsOf(statements);
+    for (const a of actions) expect(a).toMatch(/^(ecr:(GetAuthorizationToken|BatchCheckLayerAvailability|GetDownloadUrlForLayer|BatchGetImage)|logs:(CreateLogStream|PutLogEvents)|secretsmanager:(GetSecretValue|DescribeSecret))$/);
+    const secretStatements = statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('secretsmanager:')));
+    expect(secretStatements.map((s) => s.Resource)).toEqual([SECRET_ARN]);
+    expect(actions).not.toContain('s3:PutObject');
+  });
+
+  test('opens the database security group to the task on the database port', () => {
+    const { stack, vpc } = testStack();
+    const secret = secretsmanager.Secret.fromSecretCompleteArn(stack, 'S', SECRET_ARN);
+    const dbSg = ec2.SecurityGroup.fromSecurityGroupId(stack, 'DbSg', 'sg-0123456789abcdef0');
+    new PostgresBackup(stack, 'Backup', { vpc, connection: DatabaseConnection.fromRdsSecret(secret), databaseName: 'app', databaseSecurityGroup: dbSg, databasePort: 6432, image: TEST_IMAGE });
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      GroupId: 'sg-0123456789abcdef0',
+      IpProtocol: 'tcp',
+      FromPort: 6432,
+      ToPort: 6432,
+      SourceSecurityGroupId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^BackupSecurityGroup'), 'GroupId'] },
+    });
+    // The task's own group accepts nothing.
+    template.hasResourceProperties('AWS::EC2::SecurityGroup', { GroupDescription: Match.stringLikeRegexp('^Backup of app'), SecurityGroupIngress: Match.absent() });
+  });
+});
+
+describe('PostgresBackup least privilege', () => {
+  test('the task role may list its folder and create objects under it: exactly PutObject, PutObjectTagging, AbortMultipartUpload', () => {
+    const { template } = backupFixture();
+    const statements = allowStatementsOf(template, /^BackupTaskDefinitionTaskRole/);
+    expect(statements).toEqual([
+      { Action: 's3:ListBucket', Effect: 'Allow', Condition: { StringLike: { 's3:prefix': ['myapp/app/*'] } }, Resource: { 'Fn::GetAtt': [expect.stringMatching(/^BackupBucket/), 'Arn'] } },
+      {
+        Action: [...WRITER_OBJECT_ACTIONS],
+        Effect: 'Allow',
+        Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/^BackupBucket/), 'Arn'] }, '/myapp/app/*']] },
+      },
+    ]);
+  });
+
+  test('the task role has no GetObject, Delete*, retention, legal hold, bypass or bucket-configuration action', () => {
+    const { template } = backupFixture();
+    const actions = actionsOf(allowStatementsOf(template, /^BackupTaskDefinitionTaskRole/));
+    for (const forbidden of FORBIDDEN_WRITER_ACTIONS) expect(actions).not.toContain(forbidden);
+    for (const a of actions) {
+      expect(a).not.toMatch(/^s3:(Get|Delete|PutBucket|PutLifecycle|PutEncryption|PutObjectRetention|PutObjectLegalHold|Bypass|PutObjectAcl|PutReplication)/);
+      expect(a).not.toContain('*');
+    }
+  });
+
+  test('no role in the stack is allowed to delete backups', () => {
+    const { template } = backupFixture();
+    const everyAllow = actionsOf(allowStatementsOf(template, /.*/));
+    expect(everyAllow.filter((a) => /^s3:(Delete|\*)|^s3:.*Bypass/.test(a))).toEqual([]);
+  });
+
+  test('with a KMS-encrypted bucket the writer gets GenerateDataKey and Decrypt on that key only', () => {
+    const { stack, vpc } = testStack();
+    const key = new kms.Key(stack, 'Key');
+    const bucket = new s3.Bucket(stack, 'Existing', { encryption: s3.BucketEncryption.KMS, encryptionKey: key });
+    const secret = secretsmanager.Secret.fromSecretCompleteArn(stack, 'S', SECRET_ARN);
+    new PostgresBackup(stack, 'Backup', { vpc, connection: DatabaseConnection.fromRdsSecret(secret), databaseName: 'app', bucket, image: TEST_IMAGE, drill: { enabled: false } });
+    const template = Template.fromStack(stack);
+    const statements = allowStatementsOf(template, /^BackupTaskDefinitionTaskRole/);
+    expect(statements).toContainEqual({ Action: ['kms:GenerateDataKey', 'kms:Decrypt'], Effect: 'Allow', Resource: { 'Fn::GetAtt': [expect.stringMatching(/^Key/), 'Arn'] } });
+    // A bucket passed in is used as is: the construct creates no bucket of its own.
+    template.resourceCountIs('AWS::S3::Bucket', 1);
+  });
+
+  test('grantRestore gives list and read on the folder only', () => {
+    const { stack, backup } = backupFixture({ drill: { enabled: false } }, false);
+    const role = new iam.Role(stack, 'Operator', { assumedBy: new iam.AccountRootPrincipal() });
+    backup.grantRestore(role);
+    const statements = allowStatementsOf(Template.fromStack(stack), /^Operator/);
+    expect(actionsOf(statements).sort()).toEqual(['s3:GetObject', 's3:GetObjectTagging', 's3:ListBucket']);
+    expect(statements[0].Condition).toEqual({ StringLike: { 's3:prefix': ['myapp/app/*'] } });
+  });
+});
+
+describe('PostgresBackup alerts', () => {
+  test('a task that stops with a non-zero exit code or fails to start notifies the topic', () => {
+    const { template } = backupFixture({ drill: { enabled: false } });
+    const familyPrefix = Match.objectLike({ prefix: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('task-definition/.*-backup:$')])] }) });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.ecs'],
+        'detail-type': ['ECS Task State Change'],
+        detail: { lastStatus: ['STOPPED'], taskDefinitionArn: [familyPrefix], containers: { exitCode: [{ 'anything-but': [0] }] } },
+      },
+      Targets: [Match.objectLike({ Arn: { Ref: Match.stringLikeRegexp('AlarmTopic') }, InputTransformer: Match.objectLike({ InputTemplate: Match.stringLikeRegexp('FAILED') }) })],
+    });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.ecs'],
+        'detail-type': ['ECS Task State Change'],
+        detail: { lastStatus: ['STOPPED'], taskDefinitionArn: [familyPrefix], stopCode: ['TaskFailedToStart'] },
+      },
+      Targets: [Match.objectLike({ Arn: { Ref: Match.stringLikeRegexp('AlarmTopic') } })],
+    });
+  });
+
+  test('missed-backup alarm: no BackupSuccess in 26 hourly periods, missing data breaching, on the task dimensions', () => {
+    const { template } = backupFixture();
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'PgS3Backup',
+      MetricName: 'BackupSuccess',
+      Dimensions: Match.arrayWith([{ Name: 'Database', Value: 'app' }, { Name: 'Project', Value: 'shop' }]),
+      Statistic: 'Sum',
+      Period: 3600,
+      EvaluationPeriods: 26,
+      DatapointsToAlarm: 26,
+      Threshold: 1,
+      ComparisonOperator: 'LessThanThreshold',
+      TreatMissingData: 'breaching',
+      AlarmActions: [{ Ref: Match.stringLikeRegexp('AlarmTopic') }],
+      OKActions: [{ Ref: Match.stringLikeRegexp('AlarmTopic') }],
+    });
+  });
+
+  test('the topic enforces TLS, is KMS-encrypted with a key CloudWatch and EventBridge may use, and subscribes the e-mail', () => {
+    const { template } = backupFixture({ alarmEmail: 'ops@example.com' });
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+    template.hasResourceProperties('AWS::KMS::Key', {
+      EnableKeyRotation: true,
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] }),
+          Match.objectLike({ Principal: { Service: 'events.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] }),
+        ]),
+      },
+    });
+  });
+
+  test('metric methods name the namespace, metric and dimensions the task emits', () => {
+    const { backup } = backupFixture({ drill: { enabled: false } });
+    const m = backup.metricBackupBytes();
+    expect(m.namespace).toBe('PgS3Backup');
+    expect(m.metricName).toBe('BackupBytes');
+    expect(m.dimensions).toEqual({ Project: 'shop', Database: 'app' });
+    expect(backup.metricBackupSuccess().statistic).toBe('Sum');
+    expect(backup.metricDrillFailure().metricName).toBe('DrillFailure');
+  });
+});
+
+describe('PostgresBackup validation', () => {
+  test('reports every invalid prop at once, naming the setting, the value and the fix', () => {
+    const { stack, vpc } = testStack();
+    const secret = secretsmanager.Secret.fromSecretCompleteArn(stack, 'S', SECRET_ARN);
+    let message = '';
+    try {
+      new PostgresBackup(stack, 'Backup', {
+        vpc,
+        connection: DatabaseConnection.fromRdsSecret(secret),
+        databaseName: '',
+        prefix: 'a//b',
+        cpu: 1000,
+        stopTimeout: Duration.seconds(300),
+        missedBackupAlarmHours: 200,
+        image: TEST_IMAGE,
+      });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/5 problems/);
+    expect(message).toMatch(/databaseName must be a PostgreSQL database name.*got ""/);
+    expect(message).toMatch(/prefix: .*'a\/\/b'.*empty/);
+    expect(message).toMatch(/cpu must be one of 256, 512, 1024.*got 1000/);
+    expect(message).toMatch(/stopTimeout must be 2-120 seconds.*got 300 s/);
+    expect(message).toMatch(/missedBackupAlarmHours must be an integer 1-168.*got 200/);
+  });
+});
+
+describe('PostgresBackup cdk-nag', () => {
+  test('a standalone construct (own bucket, topic, cluster, queue, drill) has no unacknowledged AwsSolutions finding', () => {
+    const { stack } = backupFixture({ alarmEmail: 'ops@example.com' });
+    const report = new AwsSolutionsChecks().validateScope(stack);
+    expect(report.violations.map((v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`)).toEqual([]);
+  });
+
+  test('an unexpected wildcard is still reported: acknowledgements name exact resources', () => {
+    const { stack, backup } = backupFixture({ drill: { enabled: false } }, false);
+    backup.taskDefinition.addToTaskRolePolicy(new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [backup.bucket.arnForObjects('*')] }));
+    const report = new AwsSolutionsChecks().validateScope(stack);
+    expect(report.violations.map((v) => v.ruleName)).toEqual([expect.stringMatching(/^AwsSolutions-IAM5\[Resource::<BackupBucket\w+\.Arn>\/\*\]$/)]);
+  });
+});

@@ -1,0 +1,71 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { DatabaseConnection, PostgresBackup, PostgresBackupProps } from '../../lib';
+
+/** Shared fixtures of the CDK tests: environment-agnostic stacks, no lookups, no Docker. */
+
+export const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:app/postgres-AbCdEf';
+
+/** The `context` of the committed cdk.json. */
+export function exampleContext(): Record<string, unknown> {
+  return JSON.parse(readFileSync(join(__dirname, '..', '..', 'cdk.json'), 'utf8')).context;
+}
+
+/** A stack with an imported VPC (by attributes, so no lookup). */
+export function testStack(): { app: App; stack: Stack; vpc: ec2.IVpc } {
+  const app = new App();
+  const stack = new Stack(app, 'Test');
+  const vpc = ec2.Vpc.fromVpcAttributes(stack, 'Vpc', {
+    vpcId: 'vpc-0123456789abcdef0',
+    availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+    privateSubnetIds: ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'],
+  });
+  return { app, stack, vpc };
+}
+
+/** An image that needs no asset staging. */
+export const TEST_IMAGE = ecs.ContainerImage.fromRegistry('example.com/pg-s3-backup:test');
+
+/** A `PostgresBackup` of database `app` with prefix `myapp` and project `shop`, plus its template. */
+export function backupFixture(overrides: Partial<PostgresBackupProps> = {}, synth = true): { stack: Stack; backup: PostgresBackup; template: Template } {
+  const { stack, vpc } = testStack();
+  const secret = secretsmanager.Secret.fromSecretCompleteArn(stack, 'DbSecret', SECRET_ARN);
+  const backup = new PostgresBackup(stack, 'Backup', {
+    vpc,
+    connection: DatabaseConnection.fromRdsSecret(secret),
+    databaseName: 'app',
+    prefix: 'myapp',
+    project: 'shop',
+    image: TEST_IMAGE,
+    ...overrides,
+  });
+  // synth = false leaves the tree open for more constructs (synthesis freezes it).
+  return { stack, backup, template: synth ? Template.fromStack(stack) : (undefined as unknown as Template) };
+}
+
+/** Every Allow statement of the IAM policies attached to roles whose logical ID matches `role`. */
+export function allowStatementsOf(template: Template, role: RegExp): Array<{ Action: string | string[]; Resource: unknown; Condition?: unknown }> {
+  const policies = template.findResources('AWS::IAM::Policy');
+  return Object.values(policies)
+    .filter((p) => (p.Properties.Roles as Array<{ Ref: string }>).some((r) => role.test(r.Ref)))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement)
+    .filter((s: { Effect: string }) => s.Effect === 'Allow');
+}
+
+/** The actions of `statements`, flattened. */
+export function actionsOf(statements: Array<{ Action: string | string[] }>): string[] {
+  return statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
+}
+
+/** The single container definition named `name` among the task definitions of the template. */
+export function containerNamed(template: Template, name: string, family?: RegExp): Record<string, any> {
+  const defs = Object.values(template.findResources('AWS::ECS::TaskDefinition')).filter((d) => !family || family.test(String(d.Properties.Family)));
+  const found = defs.flatMap((d) => d.Properties.ContainerDefinitions).filter((c: { Name: string }) => c.Name === name);
+  if (found.length !== 1) throw new Error(`expected one container '${name}', found ${found.length}`);
+  return found[0];
+}
