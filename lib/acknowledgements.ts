@@ -3,6 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { IConstruct } from 'constructs';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 
 /*
@@ -20,13 +21,18 @@ export function acknowledgeContainerInsights(cluster: ecs.ICluster): void {
   });
 }
 
-/** cdk-nag findings every task definition here shares. */
-export function acknowledgeTaskDefinition(taskDefinition: ecs.TaskDefinition, what: string): void {
+/**
+ * cdk-nag findings every task definition here shares. `secrets` says how the task's
+ * credentials arrive, when they differ from the backup task's.
+ */
+export function acknowledgeTaskDefinition(
+  taskDefinition: ecs.TaskDefinition,
+  what: string,
+  secrets = 'the host, user and password (or DATABASE_URL) are ECS secrets injected from Secrets Manager and never appear in the template.',
+): void {
   Validations.of(taskDefinition).acknowledge({
     id: 'AwsSolutions-ECS2',
-    reason:
-      `The environment of ${what} holds only non-secret settings (bucket, prefix, project, log format, memory limit, database name, sslmode); ` +
-      'the host, user and password (or DATABASE_URL) are ECS secrets injected from Secrets Manager and never appear in the template.',
+    reason: `The environment of ${what} holds only non-secret settings (bucket, prefix, project, log format, memory limit, database name, sslmode); ${secrets}`,
   });
 }
 
@@ -85,5 +91,15 @@ export function acknowledgeAccessLogsBucket(bucket: s3.IBucket): void {
   Validations.of(bucket).acknowledge({
     id: 'AwsSolutions-S1',
     reason: 'This bucket is the server access log target of the backup bucket; logging it to itself would loop, and logging it to a third bucket adds cost without audit value.',
+  });
+}
+
+/** The restore target secret is set by hand before a restore; it is not rotated. */
+export function acknowledgeRestoreTargetSecret(secret: secretsmanager.ISecret): void {
+  Validations.of(secret).acknowledge({
+    id: 'AwsSolutions-SMG4',
+    reason:
+      'The value is set by an operator just before a restore and points at a new instance (its initial value is a placeholder, not a credential); ' +
+      "there is no standing credential to rotate, and a rotation Lambda would change the new instance's password in the middle of an incident.",
   });
 }

@@ -35,7 +35,7 @@ const STORAGE_CLASSES: Record<TransitionClass, s3.StorageClass> = {
 
 /**
  * One project's backups: a bucket, an alert topic, a log group, a cluster, one image, and a
- * `PostgresBackup` (schedule, task, alarms, drill) per configured database, with a
+ * `PostgresBackup` (schedule, task, alarms, drill, restore task) per configured database, with a
  * dashboard and a saved query over all of them.
  */
 export class BackupStack extends Stack {
@@ -112,6 +112,12 @@ export class BackupStack extends Stack {
             ephemeralStorageGiB: config.drill.ephemeralStorageGiB,
             overdueAfterDays: config.drill.overdueAfterDays,
           },
+          restoreTask: {
+            enabled: config.restoreTask.enabled,
+            cpu: config.restoreTask.cpu,
+            memoryLimitMiB: config.restoreTask.memoryMiB,
+            ephemeralStorageGiB: config.restoreTask.ephemeralStorageGiB,
+          },
         }),
     );
 
@@ -122,7 +128,7 @@ export class BackupStack extends Stack {
     });
 
     new CfnOutput(this, 'BucketName', { description: 'Bucket holding the backups', value: bucket.bucketName });
-    new CfnOutput(this, 'LogGroupName', { description: 'Log group of the backup and drill tasks', value: logGroup.logGroupName });
+    new CfnOutput(this, 'LogGroupName', { description: 'Log group of the backup, drill and restore tasks', value: logGroup.logGroupName });
     new CfnOutput(this, 'AlarmTopicArn', { description: 'SNS topic receiving every alert (subscribe more endpoints here)', value: topic.topicArn });
     new CfnOutput(this, 'DashboardName', { description: 'CloudWatch dashboard', value: monitoring.dashboard.dashboardName });
   }

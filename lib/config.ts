@@ -86,6 +86,14 @@ export interface ProjectConfig {
     readonly ephemeralStorageGiB: number;
     readonly overdueAfterDays: number;
   };
+  /** The on-demand restore task, one per database. @default - enabled, 1024 CPU, 2048 MiB, 50 GiB */
+  readonly restoreTask: {
+    readonly enabled: boolean;
+    readonly cpu: number;
+    readonly memoryMiB: number;
+    /** Holds the downloaded archive. */
+    readonly ephemeralStorageGiB: number;
+  };
 }
 
 export type TransitionClass = 'STANDARD_IA' | 'ONEZONE_IA' | 'INTELLIGENT_TIERING' | 'GLACIER_IR' | 'GLACIER' | 'DEEP_ARCHIVE';
@@ -101,7 +109,7 @@ export const DEFAULT_DRILL_SCHEDULE_EXPRESSION = 'cron(0 6 ? * MON *)';
 export const CONFIG_KEYS = [
   'project', 'account', 'region', 'vpc', 'databases', 'prefix', 'schedule', 'staggerMinutes', 'alarmEmail', 'retention',
   'noncurrentVersionDays', 'transition', 'objectLock', 'bucketKmsKeyArn', 'existingBucket', 'cpu', 'memoryMiB', 'cpuArchitecture',
-  'postgresMajorVersion', 'logRetentionDays', 'missedBackupAlarmHours', 'globals', 'drill',
+  'postgresMajorVersion', 'logRetentionDays', 'missedBackupAlarmHours', 'globals', 'drill', 'restoreTask',
 ] as const;
 
 /** Thrown with every configuration problem found. */
@@ -340,8 +348,17 @@ export function parseProjectConfig(ctx: Raw, problems: string[] = []): ProjectCo
     overdueAfterDays: int('drill.overdueAfterDays', drillRaw.overdueAfterDays, 7, 1, 7, 'CloudWatch evaluates at most 7 days.'),
   };
 
+  const restoreRaw = obj('restoreTask', ctx.restoreTask) ?? {};
+  const restoreTask = {
+    enabled: bool('restoreTask.enabled', restoreRaw.enabled, true),
+    cpu: int('restoreTask.cpu', restoreRaw.cpu, 1024, 256, 16384),
+    memoryMiB: int('restoreTask.memoryMiB', restoreRaw.memoryMiB, 2048, 512, 122880),
+    ephemeralStorageGiB: int('restoreTask.ephemeralStorageGiB', restoreRaw.ephemeralStorageGiB, 50, 21, 200, 'It must hold the downloaded archive (Fargate gives at most 200).'),
+  };
+
   problems.push(...fargateSizeProblems('cpu', taskSize.cpu, 'memoryMiB', taskSize.memoryMiB));
   if (drill.enabled) problems.push(...fargateSizeProblems('drill.cpu', drill.cpu, 'drill.memoryMiB', drill.memoryMiB));
+  if (restoreTask.enabled) problems.push(...fargateSizeProblems('restoreTask.cpu', restoreTask.cpu, 'restoreTask.memoryMiB', restoreTask.memoryMiB));
 
   const config: ProjectConfig = {
     project,
@@ -364,6 +381,7 @@ export function parseProjectConfig(ctx: Raw, problems: string[] = []): ProjectCo
     missedBackupAlarmHours: int('missedBackupAlarmHours', ctx.missedBackupAlarmHours, 26, 1, 168, 'CloudWatch evaluates at most 7 days.'),
     globals: bool('globals', ctx.globals, true),
     drill,
+    restoreTask,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

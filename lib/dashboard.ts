@@ -5,13 +5,13 @@ import { Construct } from 'constructs';
 import type { PostgresBackup } from './postgres-backup';
 
 /**
- * The saved Logs Insights query "recent runs": one row per finished backup or drill, newest
+ * The saved Logs Insights query "recent runs": one row per finished backup, drill or restore, newest
  * first, with its outcome, size, duration and failure cause. The task logs one JSON object
  * per line (`event`, `database`, `bytes`, `durationSeconds`, `stage`, `cause`, `exitCode`).
  */
 export const RECENT_RUNS_QUERY = new logs.QueryString({
   fields: ['@timestamp', 'event', 'database', 'key', 'bytes', 'durationSeconds', 'tables', 'rows', 'stage', 'exitCode', 'cause', '@logStream'],
-  filterStatements: ["event in ['backup.complete', 'backup.failed', 'verify.ok', 'verify.failed', 'config.invalid']"],
+  filterStatements: ["event in ['backup.complete', 'backup.failed', 'verify.ok', 'verify.failed', 'config.invalid', 'restore.complete', 'restore.failed']"],
   sort: '@timestamp desc',
   limit: 100,
 });

@@ -10,6 +10,7 @@ export * from './fargate-size';
 export * from './permissions';
 export * from './postgres-backup';
 export * from './restore-drill';
+export * from './restore-task';
 export * from './run-task-command';
 export * from './task-failure-rules';
 export * from './task-image';

@@ -18,6 +18,7 @@ import { DatabaseConnection } from './database-connection';
 import { fargateSizeProblems } from './fargate-size';
 import { grantStatements, readerStatements, writerStatements } from './permissions';
 import { RestoreDrill, RestoreDrillOptions } from './restore-drill';
+import { RestoreTask, RestoreTaskOptions, restoreTaskProblems } from './restore-task';
 import { acknowledgeContainerInsights, acknowledgeDeadLetterQueue, acknowledgeExecutionRole, acknowledgeFolderWildcard, acknowledgeTaskDefinition } from './acknowledgements';
 import { runTaskCommand } from './run-task-command';
 import { TaskFailureRules } from './task-failure-rules';
@@ -156,18 +157,26 @@ export interface PostgresBackupProps {
   /** The scheduled restore drill. @default - a weekly drill (Mondays 06:00 UTC) */
   readonly drill?: RestoreDrillOptions;
 
-  /** Add stack outputs (run-task commands). @default true */
+  /**
+   * The on-demand restore task (`RestoreTask`): restores the latest backup (or, with a
+   * command override, any backup) into the database a secret names, e.g. a new RDS instance.
+   * @default - a restore task with 1024 CPU, 2048 MiB and 50 GiB of task storage
+   */
+  readonly restoreTask?: RestoreTaskOptions;
+
+  /** Add stack outputs (run-task commands, the restore target secret and security group). @default true */
   readonly outputs?: boolean;
 }
 
 /**
- * Scheduled, alerting pg_dump backups of one PostgreSQL database to S3, and a scheduled
- * restore drill that proves the latest backup restores.
+ * Scheduled, alerting pg_dump backups of one PostgreSQL database to S3, a scheduled
+ * restore drill that proves the latest backup restores, and an on-demand restore task
+ * (`restoreTask`) that restores a backup into a new database, e.g. a new RDS instance.
  *
  * EventBridge Scheduler starts a Fargate task (`backup`) in the VPC; it streams pg_dump
  * into the bucket under `<prefix>/<databaseName>/`, with a role that can create objects
  * there and nothing else. Task failures, failures to start, scheduler dead letters, a
- * missing daily success and a failed or overdue drill each alert on the topic.
+ * missing daily success, a failed or overdue drill and a failed restore each alert on the topic.
  */
 export class PostgresBackup extends Construct {
   /** The bucket holding the backups. */
@@ -180,7 +189,7 @@ export class PostgresBackup extends Construct {
   public readonly container: ecs.ContainerDefinition;
   /** The daily schedule. */
   public readonly schedule: scheduler.Schedule;
-  /** The log group of the backup and drill tasks. */
+  /** The log group of the backup, drill and restore tasks. */
   public readonly logGroup: logs.ILogGroup;
   /** The topic that receives every alert. */
   public readonly alarmTopic: sns.ITopic;
@@ -196,6 +205,8 @@ export class PostgresBackup extends Construct {
   public readonly missedBackupAlarm: cloudwatch.Alarm;
   /** The restore drill, unless disabled. */
   public readonly drill?: RestoreDrill;
+  /** The on-demand restore task, unless disabled. */
+  public readonly restoreTask?: RestoreTask;
   /** The database backed up. */
   public readonly databaseName: string;
   /** The key folder of this database's backups, ending in '/'. */
@@ -223,7 +234,8 @@ export class PostgresBackup extends Construct {
     const memoryLimitMiB = props.memoryLimitMiB ?? 2048;
     const cpuArchitecture = props.cpuArchitecture ?? ecs.CpuArchitecture.X86_64;
     const postgresMajorVersion = props.postgresMajorVersion ?? DEFAULT_POSTGRES_MAJOR;
-    const what = `Backup of ${props.project ? `${props.project}/` : ''}${props.databaseName}`;
+    const subject = `${props.project ? `${props.project}/` : ''}${props.databaseName}`;
+    const what = `Backup of ${subject}`;
 
     if (props.bucket) {
       this.bucket = props.bucket;
@@ -329,13 +341,32 @@ export class PostgresBackup extends Construct {
       });
     }
 
+    if (props.restoreTask?.enabled !== false) {
+      this.restoreTask = new RestoreTask(this, 'Restore', {
+        ...props.restoreTask,
+        backup: this,
+        vpc: props.vpc,
+        cpuArchitecture,
+        what: `Restore of ${subject}`,
+      });
+    }
+
     if (props.outputs !== false) {
       new CfnOutput(this, 'BackupNowCommand', { description: `${what}: run a backup now`, value: this.backupNowCommand });
       if (this.drill) new CfnOutput(this, 'DrillNowCommand', { description: `${what}: run a restore drill now`, value: this.drill.drillNowCommand });
+      if (this.restoreTask) {
+        const restore = this.restoreTask;
+        new CfnOutput(this, 'RestoreNowCommand', {
+          description: `Restore of ${subject}: restore the latest backup into the database named by RestoreTargetSecretArn (set that secret first)`,
+          value: restore.restoreNowCommand,
+        });
+        new CfnOutput(this, 'RestoreTargetSecretArn', { description: `Restore of ${subject}: secret holding the postgres:// URL of the database to restore into`, value: restore.targetSecret.secretArn });
+        new CfnOutput(this, 'RestoreSecurityGroupId', { description: `Restore of ${subject}: security group of the restore task; allow it on the target's port`, value: restore.securityGroup.securityGroupId });
+      }
     }
   }
 
-  /** Environment both tasks share: where backups are and how metrics are named. */
+  /** Environment the backup, drill and restore tasks share: where backups are and how metrics are named. */
   public storageEnvironment(): Record<string, string> {
     return {
       BACKUP_BUCKET: this.bucket.bucketName,
@@ -443,6 +474,7 @@ function validateProps(props: PostgresBackupProps): void {
   if (retries !== undefined && !Token.isUnresolved(retries) && (!Number.isInteger(retries) || retries < 0 || retries > 185)) {
     problems.push(`retryAttempts must be an integer 0-185 (EventBridge Scheduler's limit), got ${retries}.`);
   }
+  problems.push(...restoreTaskProblems(props.restoreTask ?? {}));
   const major = props.postgresMajorVersion;
   if (major !== undefined && !Token.isUnresolved(major) && (!Number.isInteger(major) || major < 10 || major > 99)) {
     problems.push(`postgresMajorVersion must be a PostgreSQL major version such as 17 or 18, got ${major}. Use at least the newest server version you back up.`);

@@ -64,7 +64,7 @@ describe('RestoreDrill', () => {
     const { template } = backupFixture();
     const taskDefs = template.findResources('AWS::ECS::TaskDefinition');
     const roles = Object.values(taskDefs).map((d) => d.Properties.TaskRoleArn['Fn::GetAtt'][0]);
-    expect(new Set(roles).size).toBe(2);
+    expect(new Set(roles).size).toBe(3); // backup, drill, restore task
     const statements = allowStatementsOf(template, /^BackupDrillTaskDefinitionTaskRole/);
     expect(actionsOf(statements).sort()).toEqual(['s3:GetObject', 's3:GetObjectTagging', 's3:ListBucket']);
     expect(statements.find((s) => s.Action === 's3:ListBucket')?.Condition).toEqual({ StringLike: { 's3:prefix': ['myapp/app/*'] } });
@@ -120,7 +120,7 @@ describe('RestoreDrill', () => {
 
     const off = backupFixture({ drill: { enabled: false } }).template;
     off.resourceCountIs('AWS::Scheduler::Schedule', 1);
-    off.resourceCountIs('AWS::ECS::TaskDefinition', 1);
+    off.resourceCountIs('AWS::ECS::TaskDefinition', 2); // backup and restore task
     off.resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { MetricName: Match.stringLikeRegexp('^Drill') }, 0);
   });
 

@@ -5,7 +5,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { DatabaseConnection, PostgresBackup, PostgresBackupProps } from '../../lib';
+import { DatabaseConnection, PostgresBackup, PostgresBackupProps, RESTORE_TARGET_PLACEHOLDER } from '../../lib';
 
 /** Shared fixtures of the CDK tests: environment-agnostic stacks, no lookups, no Docker. */
 
@@ -68,4 +68,19 @@ export function containerNamed(template: Template, name: string, family?: RegExp
   const found = defs.flatMap((d) => d.Properties.ContainerDefinitions).filter((c: { Name: string }) => c.Name === name);
   if (found.length !== 1) throw new Error(`expected one container '${name}', found ${found.length}`);
   return found[0];
+}
+
+/**
+ * The template as JSON, without the restore target secrets' `SecretString` placeholder: the
+ * one secret value the stack holds on purpose (no credential, see `RESTORE_TARGET_PLACEHOLDER`), so that
+ * searches for passwords and credential-bearing URLs can run on the rest. Fails if any
+ * secret in the template holds anything else.
+ */
+export function templateJsonWithoutPlaceholder(template: Template): string {
+  for (const secret of Object.values(template.findResources('AWS::SecretsManager::Secret'))) {
+    expect(secret.Properties.SecretString).toBe(RESTORE_TARGET_PLACEHOLDER);
+    expect(secret.Properties.GenerateSecretString).toBeUndefined();
+  }
+  const pair = JSON.stringify({ SecretString: RESTORE_TARGET_PLACEHOLDER }).slice(1, -1);
+  return JSON.stringify(template.toJSON()).split(pair).join('');
 }

@@ -1,0 +1,175 @@
+import { Duration, Names, SecretValue, Token } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import {
+  acknowledgeExecutionRole,
+  acknowledgeFolderWildcard,
+  acknowledgeRestoreTargetSecret,
+  acknowledgeTaskDefinition,
+} from './acknowledgements';
+import { fargateSizeProblems } from './fargate-size';
+import type { PostgresBackup } from './postgres-backup';
+import { runTaskCommand } from './run-task-command';
+import { TaskFailureRules } from './task-failure-rules';
+import { SCRATCH_PATH, SCRATCH_VOLUME } from './task-image';
+
+/**
+ * The initial value of the restore target secret. It is deliberately not a URL: a restore
+ * started before an operator has set the secret fails at configuration (exit 2, "RESTORE_TARGET_URL
+ * is not a valid URL", the value not shown) and touches no database. It holds no credential.
+ */
+export const RESTORE_TARGET_PLACEHOLDER =
+  'REPLACE ME: postgres://user:password@host:5432/dbname?sslmode=require of the database to restore into';
+
+/** The container's variable that receives the target URL (the CLI's `--target`). */
+export const RESTORE_TARGET_VARIABLE = 'RESTORE_TARGET_URL';
+
+/** Settings of the on-demand restore task. */
+export interface RestoreTaskOptions {
+  /** Set to false to have no restore task (no task definition, secret or security group). @default true */
+  readonly enabled?: boolean;
+  /** Task CPU units. pg_restore applies the archive in one transaction, on one core. @default 1024 */
+  readonly cpu?: number;
+  /** Task memory. @default 2048 */
+  readonly memoryLimitMiB?: number;
+  /**
+   * Task storage: the archive is downloaded and checked before it is applied, so this must
+   * hold the archive (the task checks free space before it downloads). 21-200.
+   * @default 50
+   */
+  readonly ephemeralStorageGiB?: number;
+}
+
+/** Props of {@link RestoreTask}. */
+export interface RestoreTaskProps extends RestoreTaskOptions {
+  /** The backup whose backups the task restores (bucket, folder, image, cluster, log group, topic, subnets). */
+  readonly backup: PostgresBackup;
+  /** The VPC of the backup task: the new instance must be reachable from it. */
+  readonly vpc: ec2.IVpc;
+  /** Must match the image. */
+  readonly cpuArchitecture: ecs.CpuArchitecture;
+  /** Words for alerts and descriptions, e.g. `Restore of orders/app`. */
+  readonly what: string;
+}
+
+/**
+ * An on-demand restore: a Fargate task that runs `restore --latest` of the backup's
+ * database into the database named by a Secrets Manager secret, typically a new RDS
+ * instance. Nothing schedules it; an operator sets the secret and runs `restoreNowCommand`.
+ *
+ * - The target is the secret `RestoreTargetSecret`, a `postgres://user:password@host:5432/dbname?sslmode=require`
+ *   URL. ECS injects it as `RESTORE_TARGET_URL`: it is never in the template or on a command
+ *   line. Its initial value is {@link RESTORE_TARGET_PLACEHOLDER}, which the task refuses.
+ * - The command is `restore --latest --dbname <db> --no-owner --no-acl` (a new instance has
+ *   other roles than production). To restore an older backup, override the container
+ *   command in `aws ecs run-task --overrides` with `restore --key <key> --dbname <db> --no-owner --no-acl`.
+ * - It reads through its own role, granted with `grantRestore` (list and get, no write or
+ *   delete), never the writer's, and has its own security group with no inbound rule: open
+ *   the new instance's security group to `securityGroup`.
+ * - A task that fails or does not start alerts on the backup's topic.
+ */
+export class RestoreTask extends Construct {
+  /** The restore task definition (family `…-restore`). */
+  public readonly taskDefinition: ecs.FargateTaskDefinition;
+  /** The `restore` container. */
+  public readonly container: ecs.ContainerDefinition;
+  /** Holds the target URL; set it just before a restore. */
+  public readonly targetSecret: secretsmanager.Secret;
+  /** The task's security group (outbound only): allow it on the target's port. */
+  public readonly securityGroup: ec2.SecurityGroup;
+  /** `aws ecs run-task …` that starts a restore of the latest backup now. */
+  public readonly restoreNowCommand: string;
+
+  constructor(scope: Construct, id: string, props: RestoreTaskProps) {
+    super(scope, id);
+    const problems = restoreTaskProblems(props);
+    if (problems.length > 0) {
+      throw new Error(
+        `Invalid restore task configuration (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n- ${problems.join('\n- ')}`,
+      );
+    }
+    const backup = props.backup;
+
+    this.targetSecret = new secretsmanager.Secret(this, 'RestoreTargetSecret', {
+      description: `${props.what}: postgres:// URL of the database to restore into (set it just before a restore; pg-s3-backup)`,
+      secretStringValue: SecretValue.unsafePlainText(RESTORE_TARGET_PLACEHOLDER),
+    });
+    acknowledgeRestoreTargetSecret(this.targetSecret);
+
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: `${props.what}: outbound to the restore target, S3, ECR, CloudWatch Logs and Secrets Manager; no inbound`,
+      allowAllOutbound: true,
+    });
+
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
+      family: `${Names.uniqueResourceName(this, { maxLength: 200, separator: '-' })}-restore`,
+      cpu: props.cpu ?? 1024,
+      memoryLimitMiB: props.memoryLimitMiB ?? 2048,
+      ephemeralStorageGiB: props.ephemeralStorageGiB ?? 50,
+      runtimePlatform: { cpuArchitecture: props.cpuArchitecture, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+      volumes: [{ name: SCRATCH_VOLUME }],
+    });
+    this.container = this.taskDefinition.addContainer('restore', {
+      image: backup.image,
+      essential: true,
+      // A new instance has none of production's roles: restore without owners and grants.
+      command: ['restore', '--latest', '--dbname', backup.databaseName, '--no-owner', '--no-acl'],
+      environment: {
+        ...backup.storageEnvironment(),
+        LOG_FORMAT: 'json',
+        // The archive is downloaded here (task storage) before it is applied.
+        TMPDIR: SCRATCH_PATH,
+      },
+      secrets: { [RESTORE_TARGET_VARIABLE]: ecs.Secret.fromSecretsManager(this.targetSecret) },
+      logging: ecs.LogDrivers.awsLogs({ logGroup: backup.logGroup, streamPrefix: `restore-${safe(backup.databaseName)}` }),
+      stopTimeout: Duration.seconds(120),
+      readonlyRootFilesystem: true,
+      linuxParameters: new ecs.LinuxParameters(this, 'LinuxParameters', { initProcessEnabled: true }),
+    });
+    this.container.addMountPoints({ containerPath: SCRATCH_PATH, sourceVolume: SCRATCH_VOLUME, readOnly: false });
+
+    backup.grantRestore(this.taskDefinition.taskRole);
+    acknowledgeTaskDefinition(
+      this.taskDefinition,
+      'the restore task',
+      `the target URL (RESTORE_TARGET_URL, with its password) is an ECS secret injected from the Secrets Manager secret ${this.node.path}/RestoreTargetSecret and never appears in the template.`,
+    );
+    acknowledgeExecutionRole(this.taskDefinition);
+    acknowledgeFolderWildcard(this.taskDefinition.taskRole, backup.bucket, backup.folder, 'read backups (GetObject, GetObjectTagging)');
+
+    new TaskFailureRules(this, 'TaskFailureRules', {
+      family: this.taskDefinition.family,
+      topic: backup.alarmTopic,
+      description: props.what,
+    });
+    this.restoreNowCommand = runTaskCommand(backup.cluster, this.taskDefinition.family, backup.subnets, this.securityGroup);
+  }
+}
+
+/**
+ * Problems with restore task settings, named as the `restoreTask` prop of `PostgresBackup`
+ * names them. None when the task is disabled.
+ */
+export function restoreTaskProblems(options: RestoreTaskOptions): string[] {
+  if (options.enabled === false) return [];
+  const problems = fargateSizeProblems(
+    'restoreTask.cpu',
+    options.cpu ?? 1024,
+    'restoreTask.memoryLimitMiB',
+    options.memoryLimitMiB ?? 2048,
+  );
+  const storage = options.ephemeralStorageGiB;
+  if (storage !== undefined && !Token.isUnresolved(storage) && (!Number.isInteger(storage) || storage < 21 || storage > 200)) {
+    problems.push(
+      `restoreTask.ephemeralStorageGiB must be an integer 21-200 (Fargate's limit), got ${JSON.stringify(storage)}. It must hold the downloaded archive; leave it unset for 50.`,
+    );
+  }
+  return problems;
+}
+
+function safe(name: string): string {
+  return name.replace(/[^A-Za-z0-9_.-]/g, '_');
+}
