@@ -41,7 +41,8 @@ export function acknowledgeExecutionRole(taskDefinition: ecs.TaskDefinition): vo
   const role = taskDefinition.obtainExecutionRole();
   Validations.of(role).acknowledge({
     id: 'AwsSolutions-IAM5[Resource::*]',
-    reason: 'ecr:GetAuthorizationToken does not support resource-level permissions (AWS documents Resource "*"); the image pull itself is limited to the one asset repository.',
+    reason:
+      'ecr:GetAuthorizationToken does not support resource-level permissions (AWS documents Resource "*"); the image pull itself is limited to the one asset repository.',
   });
 }
 
@@ -82,7 +83,8 @@ export function nagResourceName(scope: IConstruct, value: string): string {
 export function acknowledgeDeadLetterQueue(queue: sqs.IQueue): void {
   Validations.of(queue).acknowledge({
     id: 'AwsSolutions-SQS3',
-    reason: 'This queue is itself the dead-letter queue of the EventBridge Scheduler schedules (cdk-nag cannot see that link); a dead-letter queue of a dead-letter queue has no purpose. An alarm watches its depth.',
+    reason:
+      'This queue is itself the dead-letter queue of the EventBridge Scheduler schedules (cdk-nag cannot see that link); a dead-letter queue of a dead-letter queue has no purpose. An alarm watches its depth.',
   });
 }
 
@@ -90,7 +92,8 @@ export function acknowledgeDeadLetterQueue(queue: sqs.IQueue): void {
 export function acknowledgeAccessLogsBucket(bucket: s3.IBucket): void {
   Validations.of(bucket).acknowledge({
     id: 'AwsSolutions-S1',
-    reason: 'This bucket is the server access log target of the backup bucket; logging it to itself would loop, and logging it to a third bucket adds cost without audit value.',
+    reason:
+      'This bucket is the server access log target of the backup bucket; logging it to itself would loop, and logging it to a third bucket adds cost without audit value.',
   });
 }
 

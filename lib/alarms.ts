@@ -19,7 +19,11 @@ function notify(alarm: cloudwatch.Alarm, topic: sns.ITopic, recovery: boolean): 
  * caught as surely as one that failed. Starts in ALARM after the first deploy until the
  * first backup is recorded. 1-hour periods may span up to 7 days, so 26 x 1 h is allowed.
  */
-export function missedBackupAlarm(scope: Construct, id: string, props: { successMetric: cloudwatch.IMetric; hours: number; topic: sns.ITopic; what: string }): cloudwatch.Alarm {
+export function missedBackupAlarm(
+  scope: Construct,
+  id: string,
+  props: { successMetric: cloudwatch.IMetric; hours: number; topic: sns.ITopic; what: string },
+): cloudwatch.Alarm {
   const alarm = new cloudwatch.Alarm(scope, id, {
     alarmDescription:
       `${props.what}: no successful backup recorded in the last ${props.hours} hours. ` +
@@ -35,7 +39,11 @@ export function missedBackupAlarm(scope: Construct, id: string, props: { success
 }
 
 /** ALARM when a restore drill reported failure (DrillFailure >= 1) in the last day. */
-export function drillFailedAlarm(scope: Construct, id: string, props: { failureMetric: cloudwatch.IMetric; topic: sns.ITopic; what: string }): cloudwatch.Alarm {
+export function drillFailedAlarm(
+  scope: Construct,
+  id: string,
+  props: { failureMetric: cloudwatch.IMetric; topic: sns.ITopic; what: string },
+): cloudwatch.Alarm {
   const alarm = new cloudwatch.Alarm(scope, id, {
     alarmDescription:
       `${props.what}: the restore drill FAILED - the latest backup did not verify or restore. ` +
@@ -56,7 +64,11 @@ export function drillFailedAlarm(scope: Construct, id: string, props: { failureM
  * drill failed or did not run, i.e. at most 8 days after the last success, and never
  * because one week's drill ran a few minutes later than the last. Missing data breaches.
  */
-export function drillOverdueAlarm(scope: Construct, id: string, props: { successMetric: cloudwatch.IMetric; days: number; topic: sns.ITopic; what: string }): cloudwatch.Alarm {
+export function drillOverdueAlarm(
+  scope: Construct,
+  id: string,
+  props: { successMetric: cloudwatch.IMetric; days: number; topic: sns.ITopic; what: string },
+): cloudwatch.Alarm {
   const alarm = new cloudwatch.Alarm(scope, id, {
     alarmDescription:
       `${props.what}: no successful restore drill in ${props.days} complete days (UTC). ` +

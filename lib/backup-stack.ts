@@ -86,7 +86,9 @@ export class BackupStack extends Stack {
           vpc,
           connection: connectionOf(this, db),
           databaseName: db.name,
-          databaseSecurityGroup: db.securityGroupId ? ec2.SecurityGroup.fromSecurityGroupId(this, `DatabaseSecurityGroup${constructIdOf(db.name)}`, db.securityGroupId) : undefined,
+          databaseSecurityGroup: db.securityGroupId
+            ? ec2.SecurityGroup.fromSecurityGroupId(this, `DatabaseSecurityGroup${constructIdOf(db.name)}`, db.securityGroupId)
+            : undefined,
           databasePort: db.port,
           bucket,
           prefix: db.prefix,
@@ -129,7 +131,10 @@ export class BackupStack extends Stack {
 
     new CfnOutput(this, 'BucketName', { description: 'Bucket holding the backups', value: bucket.bucketName });
     new CfnOutput(this, 'LogGroupName', { description: 'Log group of the backup, drill and restore tasks', value: logGroup.logGroupName });
-    new CfnOutput(this, 'AlarmTopicArn', { description: 'SNS topic receiving every alert (subscribe more endpoints here)', value: topic.topicArn });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      description: 'SNS topic receiving every alert (subscribe more endpoints here)',
+      value: topic.topicArn,
+    });
     new CfnOutput(this, 'DashboardName', { description: 'CloudWatch dashboard', value: monitoring.dashboard.dashboardName });
   }
 }
@@ -142,7 +147,9 @@ function bucketOptions(scope: Construct, config: ProjectConfig): BackupBucketOpt
       monthly: Duration.days(config.retention.monthlyDays),
     },
     noncurrentVersionExpiration: Duration.days(config.noncurrentVersionDays),
-    transition: config.transition ? { storageClass: STORAGE_CLASSES[config.transition.storageClass], after: Duration.days(config.transition.afterDays) } : undefined,
+    transition: config.transition
+      ? { storageClass: STORAGE_CLASSES[config.transition.storageClass], after: Duration.days(config.transition.afterDays) }
+      : undefined,
     objectLock: config.objectLock ? { mode: config.objectLock.mode, duration: Duration.days(config.objectLock.days) } : undefined,
     encryptionKey: config.bucketKmsKeyArn ? kms.Key.fromKeyArn(scope, 'BucketKey', config.bucketKmsKeyArn) : undefined,
   };
@@ -156,9 +163,16 @@ function connectionOf(scope: Construct, db: DatabaseConfig): DatabaseConnection 
   // A complete ARN ends in '-' and 6 characters added by Secrets Manager.
   const complete = isArn && /-[A-Za-z0-9]{6}$/.test(db.secret);
   const secret = isArn
-    ? secretsmanager.Secret.fromSecretAttributes(scope, id, complete ? { secretCompleteArn: db.secret, encryptionKey } : { secretPartialArn: db.secret, encryptionKey })
+    ? secretsmanager.Secret.fromSecretAttributes(
+        scope,
+        id,
+        complete ? { secretCompleteArn: db.secret, encryptionKey } : { secretPartialArn: db.secret, encryptionKey },
+      )
     : encryptionKey
-      ? secretsmanager.Secret.fromSecretAttributes(scope, id, { secretPartialArn: `arn:${Stack.of(scope).partition}:secretsmanager:${Stack.of(scope).region}:${Stack.of(scope).account}:secret:${db.secret}`, encryptionKey })
+      ? secretsmanager.Secret.fromSecretAttributes(scope, id, {
+          secretPartialArn: `arn:${Stack.of(scope).partition}:secretsmanager:${Stack.of(scope).region}:${Stack.of(scope).account}:secret:${db.secret}`,
+          encryptionKey,
+        })
       : secretsmanager.Secret.fromSecretNameV2(scope, id, db.secret);
   return db.secretFormat === 'url'
     ? DatabaseConnection.fromUrlSecret(secret, { field: db.secretField, sslMode: db.sslMode })

@@ -152,7 +152,10 @@ export function createBackupBuckets(scope: Construct, options: BackupBucketOptio
   // Server access logs delivered under a bucket policy (not the legacy log-delivery ACL, which
   // BUCKET_OWNER_ENFORCED forbids), whatever the app's feature flags say.
   const logPrefix = 'backup-bucket/';
-  (bucket.node.defaultChild as s3.CfnBucket).loggingConfiguration = { destinationBucketName: accessLogsBucket.bucketName, logFilePrefix: logPrefix };
+  (bucket.node.defaultChild as s3.CfnBucket).loggingConfiguration = {
+    destinationBucketName: accessLogsBucket.bucketName,
+    logFilePrefix: logPrefix,
+  };
   accessLogsBucket.addToResourcePolicy(
     new iam.PolicyStatement({
       principals: [new iam.ServicePrincipal('logging.s3.amazonaws.com')],

@@ -97,7 +97,14 @@ export interface ProjectConfig {
 }
 
 export type TransitionClass = 'STANDARD_IA' | 'ONEZONE_IA' | 'INTELLIGENT_TIERING' | 'GLACIER_IR' | 'GLACIER' | 'DEEP_ARCHIVE';
-const TRANSITION_CLASSES: readonly TransitionClass[] = ['STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR', 'GLACIER', 'DEEP_ARCHIVE'];
+const TRANSITION_CLASSES: readonly TransitionClass[] = [
+  'STANDARD_IA',
+  'ONEZONE_IA',
+  'INTELLIGENT_TIERING',
+  'GLACIER_IR',
+  'GLACIER',
+  'DEEP_ARCHIVE',
+];
 const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
 /** The retention values CloudWatch Logs accepts. */
 const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
@@ -107,9 +114,30 @@ export const DEFAULT_DRILL_SCHEDULE_EXPRESSION = 'cron(0 6 ? * MON *)';
 
 /** Every top-level setting the app reads from context. */
 export const CONFIG_KEYS = [
-  'project', 'account', 'region', 'vpc', 'databases', 'prefix', 'schedule', 'staggerMinutes', 'alarmEmail', 'retention',
-  'noncurrentVersionDays', 'transition', 'objectLock', 'bucketKmsKeyArn', 'existingBucket', 'cpu', 'memoryMiB', 'cpuArchitecture',
-  'postgresMajorVersion', 'logRetentionDays', 'missedBackupAlarmHours', 'globals', 'drill', 'restoreTask',
+  'project',
+  'account',
+  'region',
+  'vpc',
+  'databases',
+  'prefix',
+  'schedule',
+  'staggerMinutes',
+  'alarmEmail',
+  'retention',
+  'noncurrentVersionDays',
+  'transition',
+  'objectLock',
+  'bucketKmsKeyArn',
+  'existingBucket',
+  'cpu',
+  'memoryMiB',
+  'cpuArchitecture',
+  'postgresMajorVersion',
+  'logRetentionDays',
+  'missedBackupAlarmHours',
+  'globals',
+  'drill',
+  'restoreTask',
 ] as const;
 
 /** Thrown with every configuration problem found. */
@@ -171,7 +199,9 @@ export function parseProjectConfig(ctx: Raw, problems: string[] = []): ProjectCo
   const int = (key: string, v: unknown, dflt: number, min: number, max: number, hint = ''): number => {
     if (v === undefined || v === null) return dflt;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-      problems.push(`${key} must be an integer ${min}-${max}, got ${show(v)}.${hint ? ` ${hint}` : ''} Leave it out for the default (${dflt}).`);
+      problems.push(
+        `${key} must be an integer ${min}-${max}, got ${show(v)}.${hint ? ` ${hint}` : ''} Leave it out for the default (${dflt}).`,
+      );
       return dflt;
     }
     return v;
@@ -199,13 +229,24 @@ export function parseProjectConfig(ctx: Raw, problems: string[] = []): ProjectCo
       pattern: /^[A-Za-z][A-Za-z0-9-]{0,39}$/,
       hint: "a short name: a letter, then letters, digits or '-' (at most 40), e.g. 'orders'. It names the stack and the metrics' Project dimension.",
     }) ?? 'invalid';
-  const account = str('account', ctx.account, { pattern: /^\d{12}$/, hint: 'a 12-digit AWS account ID, or leave it out to deploy to the CLI\'s account.' });
-  const region = str('region', ctx.region, { pattern: /^[a-z]{2}(-[a-z]+)+-\d$/, hint: "a region name such as 'eu-west-1', or leave it out." });
+  const account = str('account', ctx.account, {
+    pattern: /^\d{12}$/,
+    hint: "a 12-digit AWS account ID, or leave it out to deploy to the CLI's account.",
+  });
+  const region = str('region', ctx.region, {
+    pattern: /^[a-z]{2}(-[a-z]+)+-\d$/,
+    hint: "a region name such as 'eu-west-1', or leave it out.",
+  });
 
   // VPC, imported by attributes: no lookup, so synth works offline.
   const vpcRaw = obj('vpc', ctx.vpc);
-  if (ctx.vpc === undefined) problems.push('vpc is required: {"vpcId": "vpc-…", "availabilityZones": ["eu-west-1a", …], "privateSubnetIds": ["subnet-…", …]} (one subnet per zone, in the same order).');
-  const vpcId = vpcRaw ? str('vpc.vpcId', vpcRaw.vpcId, { required: true, pattern: /^vpc-[0-9a-f]{8,17}$/, hint: "the VPC ID, e.g. 'vpc-0123456789abcdef0'." }) : undefined;
+  if (ctx.vpc === undefined)
+    problems.push(
+      'vpc is required: {"vpcId": "vpc-…", "availabilityZones": ["eu-west-1a", …], "privateSubnetIds": ["subnet-…", …]} (one subnet per zone, in the same order).',
+    );
+  const vpcId = vpcRaw
+    ? str('vpc.vpcId', vpcRaw.vpcId, { required: true, pattern: /^vpc-[0-9a-f]{8,17}$/, hint: "the VPC ID, e.g. 'vpc-0123456789abcdef0'." })
+    : undefined;
   const idList = (key: string, v: unknown, pattern: RegExp, example: string): string[] => {
     if (!Array.isArray(v) || v.length === 0) {
       problems.push(`${key} must be a non-empty list, got ${show(v)}. Example: ${example}.`);
@@ -215,10 +256,16 @@ export function parseProjectConfig(ctx: Raw, problems: string[] = []): ProjectCo
     if (bad.length > 0) problems.push(`${key} has invalid entries ${bad.map(show).join(', ')}. Example: ${example}.`);
     return v.filter((x): x is string => typeof x === 'string' && pattern.test(x));
   };
-  const azs = vpcRaw ? idList('vpc.availabilityZones', vpcRaw.availabilityZones, /^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, '["eu-west-1a", "eu-west-1b"]') : [];
-  const subnets = vpcRaw ? idList('vpc.privateSubnetIds', vpcRaw.privateSubnetIds, /^subnet-[0-9a-f]{8,17}$/, '["subnet-0aaa…", "subnet-0bbb…"]') : [];
+  const azs = vpcRaw
+    ? idList('vpc.availabilityZones', vpcRaw.availabilityZones, /^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, '["eu-west-1a", "eu-west-1b"]')
+    : [];
+  const subnets = vpcRaw
+    ? idList('vpc.privateSubnetIds', vpcRaw.privateSubnetIds, /^subnet-[0-9a-f]{8,17}$/, '["subnet-0aaa…", "subnet-0bbb…"]')
+    : [];
   if (vpcRaw && azs.length > 0 && subnets.length > 0 && subnets.length % azs.length !== 0) {
-    problems.push(`vpc.privateSubnetIds has ${subnets.length} subnets for ${azs.length} availability zones: give one subnet per zone (or the same number per zone), in the order of vpc.availabilityZones.`);
+    problems.push(
+      `vpc.privateSubnetIds has ${subnets.length} subnets for ${azs.length} availability zones: give one subnet per zone (or the same number per zone), in the order of vpc.availabilityZones.`,
+    );
   }
 
   const defaultPrefix = str('prefix', ctx.prefix) ?? project;
@@ -237,34 +284,52 @@ export function parseProjectConfig(ctx: Raw, problems: string[] = []): ProjectCo
         problems.push(`${at} must be an object like {"name": "app", "secret": "arn:aws:secretsmanager:…"}, got ${show(d)}.`);
         return;
       }
-      // eslint-disable-next-line no-control-regex -- control characters are what the pattern rules out
-      const name = str(`${at}.name`, d.name, { required: true, pattern: /^[^\u0000-\u001f/]{1,63}$/, hint: 'the PostgreSQL database name (1-63 characters, no "/"), e.g. "app".' });
+      const name = str(`${at}.name`, d.name, {
+        required: true,
+        // eslint-disable-next-line no-control-regex -- control characters are what the pattern rules out
+        pattern: /^[^\u0000-\u001f/]{1,63}$/,
+        hint: 'the PostgreSQL database name (1-63 characters, no "/"), e.g. "app".',
+      });
       if (name !== undefined) {
         // Names that differ only in punctuation would share construct IDs (and resources).
         const id = name.toLowerCase().replace(/[^a-z0-9]+/g, '');
-        if (seen.has(id)) problems.push(`${at}.name ${show(name)} appears twice (ignoring case and punctuation): each database is listed once.`);
+        if (seen.has(id))
+          problems.push(`${at}.name ${show(name)} appears twice (ignoring case and punctuation): each database is listed once.`);
         seen.add(id);
       }
       const secret = str(`${at}.secret`, d.secret, {
         required: true,
         pattern: /^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+|[A-Za-z0-9/_+=.@-]{1,512})$/,
-        hint: 'the secret\'s complete ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>-AbCdEf) or its name.',
+        hint: "the secret's complete ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>-AbCdEf) or its name.",
       });
       const secretFormat = d.secretFormat ?? 'rds';
       if (secretFormat !== 'rds' && secretFormat !== 'url') {
-        problems.push(`${at}.secretFormat must be "rds" (JSON with host, port, username, password, dbname) or "url" (a postgres:// URL), got ${show(d.secretFormat)}.`);
+        problems.push(
+          `${at}.secretFormat must be "rds" (JSON with host, port, username, password, dbname) or "url" (a postgres:// URL), got ${show(d.secretFormat)}.`,
+        );
       }
       const secretField = str(`${at}.secretField`, d.secretField);
-      if (secretField !== undefined && secretFormat !== 'url') problems.push(`${at}.secretField applies only with "secretFormat": "url"; remove it or set the format.`);
+      if (secretField !== undefined && secretFormat !== 'url')
+        problems.push(`${at}.secretField applies only with "secretFormat": "url"; remove it or set the format.`);
       const sslMode = d.sslMode ?? 'require';
-      if (!(SSL_MODES as readonly unknown[]).includes(sslMode)) problems.push(`${at}.sslMode must be one of ${SSL_MODES.join(', ')}, got ${show(sslMode)}.`);
-      const host = str(`${at}.host`, d.host, { pattern: /^[A-Za-z0-9.-]{1,253}$/, hint: "a host name such as 'mydb.abc123.eu-west-1.rds.amazonaws.com'." });
-      if (host !== undefined && secretFormat === 'url') problems.push(`${at}.host applies only to "rds" secrets (a URL names its host); remove it.`);
-      const securityGroupId = str(`${at}.securityGroupId`, d.securityGroupId, { pattern: /^sg-[0-9a-f]{8,17}$/, hint: "the database's security group ID, e.g. 'sg-0123456789abcdef0'." });
+      if (!(SSL_MODES as readonly unknown[]).includes(sslMode))
+        problems.push(`${at}.sslMode must be one of ${SSL_MODES.join(', ')}, got ${show(sslMode)}.`);
+      const host = str(`${at}.host`, d.host, {
+        pattern: /^[A-Za-z0-9.-]{1,253}$/,
+        hint: "a host name such as 'mydb.abc123.eu-west-1.rds.amazonaws.com'.",
+      });
+      if (host !== undefined && secretFormat === 'url')
+        problems.push(`${at}.host applies only to "rds" secrets (a URL names its host); remove it.`);
+      const securityGroupId = str(`${at}.securityGroupId`, d.securityGroupId, {
+        pattern: /^sg-[0-9a-f]{8,17}$/,
+        hint: "the database's security group ID, e.g. 'sg-0123456789abcdef0'.",
+      });
       const secretKmsKeyArn = str(`${at}.secretKmsKeyArn`, d.secretKmsKeyArn, { pattern: /^arn:aws[a-z-]*:kms:/, hint: 'a KMS key ARN.' });
       const prefix = str(`${at}.prefix`, d.prefix) ?? defaultPrefix;
-      problems.push(...prefixProblems(prefix).map((p) => `${at}.prefix (default: the project's prefix): ${p.replace(/^BACKUP_PREFIX /, '')}`));
-      let dbSchedule = d.schedule === undefined ? schedule : scheduleExpression(`${at}.schedule`, d.schedule, problems) ?? schedule;
+      problems.push(
+        ...prefixProblems(prefix).map((p) => `${at}.prefix (default: the project's prefix): ${p.replace(/^BACKUP_PREFIX /, '')}`),
+      );
+      let dbSchedule = d.schedule === undefined ? schedule : (scheduleExpression(`${at}.schedule`, d.schedule, problems) ?? schedule);
       if (d.schedule === undefined && stagger > 0 && i > 0) dbSchedule = staggered(schedule, stagger * i, problems, i);
       databases.push({
         name: name ?? `invalid-${i}`,
@@ -278,7 +343,10 @@ export function parseProjectConfig(ctx: Raw, problems: string[] = []): ProjectCo
         port: int(`${at}.port`, d.port, 5432, 1, 65535),
         prefix,
         schedule: dbSchedule,
-        compress: str(`${at}.compress`, d.compress, { pattern: /^(?:[0-9]|(?:gzip|lz4|zstd|none)(?::(?:level=)?\d{1,2})?)$/, hint: 'a pg_dump -Z value: 0-9, gzip:N, lz4[:N], zstd[:N].' }),
+        compress: str(`${at}.compress`, d.compress, {
+          pattern: /^(?:[0-9]|(?:gzip|lz4|zstd|none)(?::(?:level=)?\d{1,2})?)$/,
+          hint: 'a pg_dump -Z value: 0-9, gzip:N, lz4[:N], zstd[:N].',
+        }),
       });
     });
   }
@@ -309,7 +377,8 @@ export function parseProjectConfig(ctx: Raw, problems: string[] = []): ProjectCo
   const lockRaw = obj('objectLock', ctx.objectLock);
   if (lockRaw) {
     const mode = lockRaw.mode;
-    if (mode !== 'governance' && mode !== 'compliance') problems.push(`objectLock.mode must be "governance" or "compliance", got ${show(mode)}.`);
+    if (mode !== 'governance' && mode !== 'compliance')
+      problems.push(`objectLock.mode must be "governance" or "compliance", got ${show(mode)}.`);
     if (lockRaw.days === undefined) problems.push('objectLock.days is required: how long each backup is locked, e.g. 35.');
     const days = int('objectLock.days', lockRaw.days, 35, 1, 36500);
     if (mode === 'governance' || mode === 'compliance') objectLock = { mode, days };
@@ -319,32 +388,58 @@ export function parseProjectConfig(ctx: Raw, problems: string[] = []): ProjectCo
   let existingBucket: ProjectConfig['existingBucket'];
   const existingRaw = obj('existingBucket', ctx.existingBucket);
   if (existingRaw) {
-    const name = str('existingBucket.name', existingRaw.name, { required: true, pattern: /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, hint: 'an S3 bucket name.' });
-    const kmsKeyArn = str('existingBucket.kmsKeyArn', existingRaw.kmsKeyArn, { pattern: /^arn:aws[a-z-]*:kms:/, hint: 'the KMS key ARN the bucket encrypts with, if any.' });
+    const name = str('existingBucket.name', existingRaw.name, {
+      required: true,
+      pattern: /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+      hint: 'an S3 bucket name.',
+    });
+    const kmsKeyArn = str('existingBucket.kmsKeyArn', existingRaw.kmsKeyArn, {
+      pattern: /^arn:aws[a-z-]*:kms:/,
+      hint: 'the KMS key ARN the bucket encrypts with, if any.',
+    });
     if (name) existingBucket = { name, kmsKeyArn };
-    const ignored = ['retention', 'noncurrentVersionDays', 'transition', 'objectLock', 'bucketKmsKeyArn'].filter((k) => ctx[k] !== undefined);
-    if (ignored.length > 0) problems.push(`${ignored.join(', ')} configure a bucket the stack creates, but existingBucket is set. Configure that bucket yourself and remove ${ignored.join(', ')}, or remove existingBucket.`);
+    const ignored = ['retention', 'noncurrentVersionDays', 'transition', 'objectLock', 'bucketKmsKeyArn'].filter(
+      (k) => ctx[k] !== undefined,
+    );
+    if (ignored.length > 0)
+      problems.push(
+        `${ignored.join(', ')} configure a bucket the stack creates, but existingBucket is set. Configure that bucket yourself and remove ${ignored.join(', ')}, or remove existingBucket.`,
+      );
   }
 
   const cpuArchitecture = ctx.cpuArchitecture ?? 'X86_64';
-  if (cpuArchitecture !== 'X86_64' && cpuArchitecture !== 'ARM64') problems.push(`cpuArchitecture must be "X86_64" or "ARM64", got ${show(cpuArchitecture)}.`);
+  if (cpuArchitecture !== 'X86_64' && cpuArchitecture !== 'ARM64')
+    problems.push(`cpuArchitecture must be "X86_64" or "ARM64", got ${show(cpuArchitecture)}.`);
 
   const logRetentionDays = int('logRetentionDays', ctx.logRetentionDays, 90, 1, 3653);
-  if (!LOG_RETENTION_DAYS.includes(logRetentionDays)) problems.push(`logRetentionDays must be one of ${LOG_RETENTION_DAYS.join(', ')} (CloudWatch Logs' values), got ${logRetentionDays}.`);
+  if (!LOG_RETENTION_DAYS.includes(logRetentionDays))
+    problems.push(`logRetentionDays must be one of ${LOG_RETENTION_DAYS.join(', ')} (CloudWatch Logs' values), got ${logRetentionDays}.`);
 
   const taskSize = {
     cpu: int('cpu', ctx.cpu, 1024, 256, 16384, 'Fargate CPU units; 1024 = 1 vCPU, what single-threaded pg_dump compression uses.'),
     memoryMiB: int('memoryMiB', ctx.memoryMiB, 2048, 512, 122880),
   };
-  const alarmEmail = str('alarmEmail', ctx.alarmEmail, { pattern: /^[^@\s]+@[^@\s]+\.[^@\s]+$/, hint: "an e-mail address, e.g. 'ops@example.com'." });
+  const alarmEmail = str('alarmEmail', ctx.alarmEmail, {
+    pattern: /^[^@\s]+@[^@\s]+\.[^@\s]+$/,
+    hint: "an e-mail address, e.g. 'ops@example.com'.",
+  });
 
   const drillRaw = obj('drill', ctx.drill) ?? {};
   const drill = {
     enabled: bool('drill.enabled', drillRaw.enabled, true),
-    schedule: scheduleExpression('drill.schedule', drillRaw.schedule ?? DEFAULT_DRILL_SCHEDULE_EXPRESSION, problems) ?? DEFAULT_DRILL_SCHEDULE_EXPRESSION,
+    schedule:
+      scheduleExpression('drill.schedule', drillRaw.schedule ?? DEFAULT_DRILL_SCHEDULE_EXPRESSION, problems) ??
+      DEFAULT_DRILL_SCHEDULE_EXPRESSION,
     cpu: int('drill.cpu', drillRaw.cpu, 1024, 256, 16384),
     memoryMiB: int('drill.memoryMiB', drillRaw.memoryMiB, 4096, 512, 122880),
-    ephemeralStorageGiB: int('drill.ephemeralStorageGiB', drillRaw.ephemeralStorageGiB, 50, 21, 200, 'It must hold the archive and the restored database.'),
+    ephemeralStorageGiB: int(
+      'drill.ephemeralStorageGiB',
+      drillRaw.ephemeralStorageGiB,
+      50,
+      21,
+      200,
+      'It must hold the archive and the restored database.',
+    ),
     overdueAfterDays: int('drill.overdueAfterDays', drillRaw.overdueAfterDays, 7, 1, 7, 'CloudWatch evaluates at most 7 days.'),
   };
 
@@ -353,12 +448,20 @@ export function parseProjectConfig(ctx: Raw, problems: string[] = []): ProjectCo
     enabled: bool('restoreTask.enabled', restoreRaw.enabled, true),
     cpu: int('restoreTask.cpu', restoreRaw.cpu, 1024, 256, 16384),
     memoryMiB: int('restoreTask.memoryMiB', restoreRaw.memoryMiB, 2048, 512, 122880),
-    ephemeralStorageGiB: int('restoreTask.ephemeralStorageGiB', restoreRaw.ephemeralStorageGiB, 50, 21, 200, 'It must hold the downloaded archive (Fargate gives at most 200).'),
+    ephemeralStorageGiB: int(
+      'restoreTask.ephemeralStorageGiB',
+      restoreRaw.ephemeralStorageGiB,
+      50,
+      21,
+      200,
+      'It must hold the downloaded archive (Fargate gives at most 200).',
+    ),
   };
 
   problems.push(...fargateSizeProblems('cpu', taskSize.cpu, 'memoryMiB', taskSize.memoryMiB));
   if (drill.enabled) problems.push(...fargateSizeProblems('drill.cpu', drill.cpu, 'drill.memoryMiB', drill.memoryMiB));
-  if (restoreTask.enabled) problems.push(...fargateSizeProblems('restoreTask.cpu', restoreTask.cpu, 'restoreTask.memoryMiB', restoreTask.memoryMiB));
+  if (restoreTask.enabled)
+    problems.push(...fargateSizeProblems('restoreTask.cpu', restoreTask.cpu, 'restoreTask.memoryMiB', restoreTask.memoryMiB));
 
   const config: ProjectConfig = {
     project,
@@ -376,7 +479,14 @@ export function parseProjectConfig(ctx: Raw, problems: string[] = []): ProjectCo
     cpu: taskSize.cpu,
     memoryMiB: taskSize.memoryMiB,
     cpuArchitecture: cpuArchitecture === 'ARM64' ? 'ARM64' : 'X86_64',
-    postgresMajorVersion: int('postgresMajorVersion', ctx.postgresMajorVersion, 18, 10, 99, 'Use at least the newest server major you back up.'),
+    postgresMajorVersion: int(
+      'postgresMajorVersion',
+      ctx.postgresMajorVersion,
+      18,
+      10,
+      99,
+      'Use at least the newest server major you back up.',
+    ),
     logRetentionDays,
     missedBackupAlarmHours: int('missedBackupAlarmHours', ctx.missedBackupAlarmHours, 26, 1, 168, 'CloudWatch evaluates at most 7 days.'),
     globals: bool('globals', ctx.globals, true),
@@ -398,7 +508,9 @@ function scheduleExpression(key: string, v: unknown, problems: string[]): string
   if (cron) {
     const fields = cron[1].trim().split(/\s+/);
     if (fields.length !== 6) {
-      problems.push(`${key} ${show(v)} has ${fields.length} fields; EventBridge cron has 6 (minutes hours day-of-month month day-of-week year), ${example}.`);
+      problems.push(
+        `${key} ${show(v)} has ${fields.length} fields; EventBridge cron has 6 (minutes hours day-of-month month day-of-week year), ${example}.`,
+      );
       return undefined;
     }
     if ((fields[2] === '?') === (fields[4] === '?')) {
@@ -407,7 +519,8 @@ function scheduleExpression(key: string, v: unknown, problems: string[]): string
     }
     return v.trim();
   }
-  if (/^rate\(\d+ (minute|minutes|hour|hours|day|days)\)$/.test(v.trim()) || /^at\(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\)$/.test(v.trim())) return v.trim();
+  if (/^rate\(\d+ (minute|minutes|hour|hours|day|days)\)$/.test(v.trim()) || /^at\(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\)$/.test(v.trim()))
+    return v.trim();
   problems.push(`${key} ${show(v)} is not a schedule expression, ${example}.`);
   return undefined;
 }
@@ -416,12 +529,16 @@ function scheduleExpression(key: string, v: unknown, problems: string[]): string
 function staggered(schedule: string, offset: number, problems: string[], index: number): string {
   const m = /^cron\((\d{1,2})(\s.*)\)$/.exec(schedule);
   if (!m) {
-    problems.push(`staggerMinutes needs a schedule whose minute field is a plain number, e.g. "cron(0 4 * * ? *)", got ${show(schedule)}. Give databases[${index}].schedule instead.`);
+    problems.push(
+      `staggerMinutes needs a schedule whose minute field is a plain number, e.g. "cron(0 4 * * ? *)", got ${show(schedule)}. Give databases[${index}].schedule instead.`,
+    );
     return schedule;
   }
   const minute = Number(m[1]) + offset;
   if (minute > 59) {
-    problems.push(`staggerMinutes puts databases[${index}] at minute ${minute}, past 59. Lower staggerMinutes or give databases[${index}].schedule.`);
+    problems.push(
+      `staggerMinutes puts databases[${index}] at minute ${minute}, past 59. Lower staggerMinutes or give databases[${index}].schedule.`,
+    );
     return schedule;
   }
   return `cron(${minute}${m[2]})`;

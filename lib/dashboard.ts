@@ -10,8 +10,23 @@ import type { PostgresBackup } from './postgres-backup';
  * per line (`event`, `database`, `bytes`, `durationSeconds`, `stage`, `cause`, `exitCode`).
  */
 export const RECENT_RUNS_QUERY = new logs.QueryString({
-  fields: ['@timestamp', 'event', 'database', 'key', 'bytes', 'durationSeconds', 'tables', 'rows', 'stage', 'exitCode', 'cause', '@logStream'],
-  filterStatements: ["event in ['backup.complete', 'backup.failed', 'verify.ok', 'verify.failed', 'config.invalid', 'restore.complete', 'restore.failed']"],
+  fields: [
+    '@timestamp',
+    'event',
+    'database',
+    'key',
+    'bytes',
+    'durationSeconds',
+    'tables',
+    'rows',
+    'stage',
+    'exitCode',
+    'cause',
+    '@logStream',
+  ],
+  filterStatements: [
+    "event in ['backup.complete', 'backup.failed', 'verify.ok', 'verify.failed', 'config.invalid', 'restore.complete', 'restore.failed']",
+  ],
   sort: '@timestamp desc',
   limit: 100,
 });
@@ -68,7 +83,11 @@ export class BackupMonitoring extends Construct {
     for (const b of props.backups) {
       this.dashboard.addWidgets(
         new cloudwatch.GraphWidget({ title: `${b.databaseName}: backup size`, left: [b.metricBackupBytes({ label: 'Bytes' })], width: 6 }),
-        new cloudwatch.GraphWidget({ title: `${b.databaseName}: backup duration (s)`, left: [b.metricBackupDuration({ label: 'Seconds' })], width: 6 }),
+        new cloudwatch.GraphWidget({
+          title: `${b.databaseName}: backup duration (s)`,
+          left: [b.metricBackupDuration({ label: 'Seconds' })],
+          width: 6,
+        }),
         new cloudwatch.GraphWidget({
           title: `${b.databaseName}: backups per day`,
           left: [b.metricBackupSuccess({ period: day, label: 'Succeeded' }), b.metricBackupFailure({ period: day, label: 'Failed' })],

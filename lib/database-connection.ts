@@ -83,7 +83,9 @@ class RdsSecretConnection extends DatabaseConnection {
         ...(host !== undefined ? { PGHOST: host, PGPORT: String(this.options.port ?? 5432) } : {}),
       },
       secrets: {
-        ...(host === undefined ? { PGHOST: ecs.Secret.fromSecretsManager(this.secret, 'host'), PGPORT: ecs.Secret.fromSecretsManager(this.secret, 'port') } : {}),
+        ...(host === undefined
+          ? { PGHOST: ecs.Secret.fromSecretsManager(this.secret, 'host'), PGPORT: ecs.Secret.fromSecretsManager(this.secret, 'port') }
+          : {}),
         PGUSER: ecs.Secret.fromSecretsManager(this.secret, 'username'),
         PGPASSWORD: ecs.Secret.fromSecretsManager(this.secret, 'password'),
       },

@@ -16,11 +16,15 @@ export function fargateSizeProblems(cpuName: string, cpu: number, memoryName: st
   if (Token.isUnresolved(cpu) || Token.isUnresolved(memory)) return [];
   const range = FARGATE_MEMORY[cpu];
   if (!range) {
-    return [`${cpuName} must be one of ${Object.keys(FARGATE_MEMORY).join(', ')} (Fargate CPU units; 1024 = 1 vCPU), got ${JSON.stringify(cpu)}.`];
+    return [
+      `${cpuName} must be one of ${Object.keys(FARGATE_MEMORY).join(', ')} (Fargate CPU units; 1024 = 1 vCPU), got ${JSON.stringify(cpu)}.`,
+    ];
   }
   const [min, max, step] = range;
   if (typeof memory !== 'number' || memory < min || memory > max || (memory - min) % step !== 0) {
-    return [`${memoryName} ${JSON.stringify(memory)} is not valid with ${cpuName} ${cpu}: Fargate accepts ${min}-${max} MiB in steps of ${step}.`];
+    return [
+      `${memoryName} ${JSON.stringify(memory)} is not valid with ${cpuName} ${cpu}: Fargate accepts ${min}-${max} MiB in steps of ${step}.`,
+    ];
   }
   return [];
 }

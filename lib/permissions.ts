@@ -102,7 +102,12 @@ export function readerStatements(target: BackupFolder): iam.PolicyStatement[] {
 export function grantStatements(grantee: iam.IGrantable, statements: readonly iam.PolicyStatement[]): iam.Grant {
   let grant: iam.Grant | undefined;
   for (const s of statements) {
-    const g = iam.Grant.addToPrincipal({ grantee, actions: s.actions, resourceArns: s.resources, conditions: s.conditions as Record<string, Record<string, unknown>> | undefined });
+    const g = iam.Grant.addToPrincipal({
+      grantee,
+      actions: s.actions,
+      resourceArns: s.resources,
+      conditions: s.conditions as Record<string, Record<string, unknown>> | undefined,
+    });
     grant = grant ? grant.combine(g) : g;
   }
   return grant!;

@@ -19,7 +19,13 @@ import { fargateSizeProblems } from './fargate-size';
 import { grantStatements, readerStatements, writerStatements } from './permissions';
 import { RestoreDrill, RestoreDrillOptions } from './restore-drill';
 import { RestoreTask, RestoreTaskOptions, restoreTaskProblems } from './restore-task';
-import { acknowledgeContainerInsights, acknowledgeDeadLetterQueue, acknowledgeExecutionRole, acknowledgeFolderWildcard, acknowledgeTaskDefinition } from './acknowledgements';
+import {
+  acknowledgeContainerInsights,
+  acknowledgeDeadLetterQueue,
+  acknowledgeExecutionRole,
+  acknowledgeFolderWildcard,
+  acknowledgeTaskDefinition,
+} from './acknowledgements';
 import { runTaskCommand } from './run-task-command';
 import { TaskFailureRules } from './task-failure-rules';
 import { backupTaskImage, DEFAULT_POSTGRES_MAJOR, SCRATCH_PATH, SCRATCH_VOLUME } from './task-image';
@@ -240,7 +246,10 @@ export class PostgresBackup extends Construct {
     if (props.bucket) {
       this.bucket = props.bucket;
       if (props.bucketOptions) {
-        Annotations.of(this).addWarningV2('pg-s3-backup:bucketOptionsIgnored', 'bucketOptions apply only to a bucket this construct creates; they are ignored because bucket was given.');
+        Annotations.of(this).addWarningV2(
+          'pg-s3-backup:bucketOptionsIgnored',
+          'bucketOptions apply only to a bucket this construct creates; they are ignored because bucket was given.',
+        );
       }
     } else {
       const created = createBackupBuckets(this, props.bucketOptions);
@@ -248,7 +257,8 @@ export class PostgresBackup extends Construct {
       this.accessLogsBucket = created.accessLogsBucket;
     }
 
-    this.logGroup = props.logGroup ?? new logs.LogGroup(this, 'LogGroup', { retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS });
+    this.logGroup =
+      props.logGroup ?? new logs.LogGroup(this, 'LogGroup', { retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS });
     this.alarmTopic = props.alarmTopic ?? new AlarmTopic(this, 'AlarmTopic', { email: props.alarmEmail }).topic;
     this.cluster = props.cluster ?? new ecs.Cluster(this, 'Cluster', { vpc: props.vpc });
     if (!props.cluster) acknowledgeContainerInsights(this.cluster);
@@ -261,7 +271,11 @@ export class PostgresBackup extends Construct {
       allowAllOutbound: true,
     });
     if (props.databaseSecurityGroup) {
-      props.databaseSecurityGroup.addIngressRule(this.securityGroup, ec2.Port.tcp(props.databasePort ?? 5432), `${what} (pg-s3-backup task)`);
+      props.databaseSecurityGroup.addIngressRule(
+        this.securityGroup,
+        ec2.Port.tcp(props.databasePort ?? 5432),
+        `${what} (pg-s3-backup task)`,
+      );
     }
 
     // The task definition: one container running `backup`, with the connection injected by
@@ -294,10 +308,16 @@ export class PostgresBackup extends Construct {
       linuxParameters: new ecs.LinuxParameters(this, 'LinuxParameters', { initProcessEnabled: true }),
     });
     this.container.addMountPoints({ containerPath: SCRATCH_PATH, sourceVolume: SCRATCH_VOLUME, readOnly: false });
-    for (const statement of writerStatements({ bucket: this.bucket, folder: this.folder })) this.taskDefinition.addToTaskRolePolicy(statement);
+    for (const statement of writerStatements({ bucket: this.bucket, folder: this.folder }))
+      this.taskDefinition.addToTaskRolePolicy(statement);
     acknowledgeTaskDefinition(this.taskDefinition, 'the backup task');
     acknowledgeExecutionRole(this.taskDefinition);
-    acknowledgeFolderWildcard(this.taskDefinition.taskRole, this.bucket, this.folder, 'create backup objects (PutObject, PutObjectTagging, AbortMultipartUpload)');
+    acknowledgeFolderWildcard(
+      this.taskDefinition.taskRole,
+      this.bucket,
+      this.folder,
+      'create backup objects (PutObject, PutObjectTagging, AbortMultipartUpload)',
+    );
 
     // Scheduling: EventBridge Scheduler with retries and a dead-letter queue.
     this.deadLetterQueue = props.deadLetterQueue ?? createDeadLetterQueue(this);
@@ -353,15 +373,22 @@ export class PostgresBackup extends Construct {
 
     if (props.outputs !== false) {
       new CfnOutput(this, 'BackupNowCommand', { description: `${what}: run a backup now`, value: this.backupNowCommand });
-      if (this.drill) new CfnOutput(this, 'DrillNowCommand', { description: `${what}: run a restore drill now`, value: this.drill.drillNowCommand });
+      if (this.drill)
+        new CfnOutput(this, 'DrillNowCommand', { description: `${what}: run a restore drill now`, value: this.drill.drillNowCommand });
       if (this.restoreTask) {
         const restore = this.restoreTask;
         new CfnOutput(this, 'RestoreNowCommand', {
           description: `Restore of ${subject}: restore the latest backup into the database named by RestoreTargetSecretArn (set that secret first)`,
           value: restore.restoreNowCommand,
         });
-        new CfnOutput(this, 'RestoreTargetSecretArn', { description: `Restore of ${subject}: secret holding the postgres:// URL of the database to restore into`, value: restore.targetSecret.secretArn });
-        new CfnOutput(this, 'RestoreSecurityGroupId', { description: `Restore of ${subject}: security group of the restore task; allow it on the target's port`, value: restore.securityGroup.securityGroupId });
+        new CfnOutput(this, 'RestoreTargetSecretArn', {
+          description: `Restore of ${subject}: secret holding the postgres:// URL of the database to restore into`,
+          value: restore.targetSecret.secretArn,
+        });
+        new CfnOutput(this, 'RestoreSecurityGroupId', {
+          description: `Restore of ${subject}: security group of the restore task; allow it on the target's port`,
+          value: restore.securityGroup.securityGroupId,
+        });
       }
     }
   }
@@ -447,7 +474,11 @@ function logStreamSafe(name: string): string {
 }
 
 function createDeadLetterQueue(scope: Construct): sqs.Queue {
-  const queue = new sqs.Queue(scope, 'DeadLetterQueue', { encryption: sqs.QueueEncryption.SQS_MANAGED, enforceSSL: true, retentionPeriod: Duration.days(14) });
+  const queue = new sqs.Queue(scope, 'DeadLetterQueue', {
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+    retentionPeriod: Duration.days(14),
+  });
   acknowledgeDeadLetterQueue(queue);
   return queue;
 }
@@ -456,7 +487,9 @@ function validateProps(props: PostgresBackupProps): void {
   const problems: string[] = [];
   const name = props.databaseName;
   if (!Token.isUnresolved(name) && (typeof name !== 'string' || name.trim() === '' || name.length > 63)) {
-    problems.push(`databaseName must be a PostgreSQL database name of 1-63 characters, got ${JSON.stringify(name)}. Set it to the database pg_dump should dump.`);
+    problems.push(
+      `databaseName must be a PostgreSQL database name of 1-63 characters, got ${JSON.stringify(name)}. Set it to the database pg_dump should dump.`,
+    );
   }
   if (props.prefix !== undefined && !Token.isUnresolved(props.prefix)) {
     problems.push(...prefixProblems(props.prefix).map((p) => `prefix: ${p}`));
@@ -468,7 +501,9 @@ function validateProps(props: PostgresBackupProps): void {
   }
   const hours = props.missedBackupAlarmHours;
   if (hours !== undefined && !Token.isUnresolved(hours) && (!Number.isInteger(hours) || hours < 1 || hours > 168)) {
-    problems.push(`missedBackupAlarmHours must be an integer 1-168 (CloudWatch evaluates at most 7 days), got ${hours}. Use 26 for a daily backup.`);
+    problems.push(
+      `missedBackupAlarmHours must be an integer 1-168 (CloudWatch evaluates at most 7 days), got ${hours}. Use 26 for a daily backup.`,
+    );
   }
   const retries = props.retryAttempts;
   if (retries !== undefined && !Token.isUnresolved(retries) && (!Number.isInteger(retries) || retries < 0 || retries > 185)) {
@@ -477,15 +512,23 @@ function validateProps(props: PostgresBackupProps): void {
   problems.push(...restoreTaskProblems(props.restoreTask ?? {}));
   const major = props.postgresMajorVersion;
   if (major !== undefined && !Token.isUnresolved(major) && (!Number.isInteger(major) || major < 10 || major > 99)) {
-    problems.push(`postgresMajorVersion must be a PostgreSQL major version such as 17 or 18, got ${major}. Use at least the newest server version you back up.`);
+    problems.push(
+      `postgresMajorVersion must be a PostgreSQL major version such as 17 or 18, got ${major}. Use at least the newest server version you back up.`,
+    );
   }
   if (props.bucket && props.bucketOptions?.objectLock) {
-    problems.push('bucketOptions.objectLock applies only to a bucket this construct creates, but bucket was given. Turn on Object Lock on that bucket yourself, or leave out bucket.');
+    problems.push(
+      'bucketOptions.objectLock applies only to a bucket this construct creates, but bucket was given. Turn on Object Lock on that bucket yourself, or leave out bucket.',
+    );
   }
   if (props.alarmTopic && props.alarmEmail) {
-    problems.push('alarmEmail applies only to a topic this construct creates, but alarmTopic was given. Subscribe the address to that topic yourself, or leave out alarmTopic.');
+    problems.push(
+      'alarmEmail applies only to a topic this construct creates, but alarmTopic was given. Subscribe the address to that topic yourself, or leave out alarmTopic.',
+    );
   }
   if (problems.length > 0) {
-    throw new Error(`Invalid PostgresBackup configuration (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n- ${problems.join('\n- ')}`);
+    throw new Error(
+      `Invalid PostgresBackup configuration (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n- ${problems.join('\n- ')}`,
+    );
   }
 }

@@ -104,7 +104,17 @@ export class RestoreDrill extends Construct {
     const postgres = this.taskDefinition.addContainer('postgres', {
       image: props.postgresImage ?? ecs.ContainerImage.fromRegistry(`public.ecr.aws/docker/library/postgres:${props.postgresMajorVersion}`),
       essential: false,
-      command: ['postgres', '-c', 'listen_addresses=localhost', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
+      command: [
+        'postgres',
+        '-c',
+        'listen_addresses=localhost',
+        '-c',
+        'fsync=off',
+        '-c',
+        'synchronous_commit=off',
+        '-c',
+        'full_page_writes=off',
+      ],
       environment: { POSTGRES_HOST_AUTH_METHOD: 'trust' },
       healthCheck: {
         command: ['CMD-SHELL', 'pg_isready -h localhost -U postgres || exit 1'],
@@ -158,7 +168,11 @@ export class RestoreDrill extends Construct {
 
     const what = `${props.what} restore drill`;
     new TaskFailureRules(this, 'TaskFailureRules', { family: this.taskDefinition.family, topic: backup.alarmTopic, description: what });
-    this.failedAlarm = drillFailedAlarm(this, 'FailedAlarm', { failureMetric: backup.metricDrillFailure(), topic: backup.alarmTopic, what: props.what });
+    this.failedAlarm = drillFailedAlarm(this, 'FailedAlarm', {
+      failureMetric: backup.metricDrillFailure(),
+      topic: backup.alarmTopic,
+      what: props.what,
+    });
     this.overdueAlarm = drillOverdueAlarm(this, 'OverdueAlarm', {
       successMetric: backup.metricDrillSuccess(),
       days: props.overdueAfterDays ?? 7,
@@ -177,13 +191,17 @@ function validate(props: RestoreDrillProps): void {
   const problems = fargateSizeProblems('drill.cpu', props.cpu ?? 1024, 'drill.memoryLimitMiB', props.memoryLimitMiB ?? 4096);
   const storage = props.ephemeralStorageGiB;
   if (storage !== undefined && !Token.isUnresolved(storage) && (!Number.isInteger(storage) || storage < 21 || storage > 200)) {
-    problems.push(`drill.ephemeralStorageGiB must be an integer 21-200, got ${storage}. It must hold the archive and the restored database.`);
+    problems.push(
+      `drill.ephemeralStorageGiB must be an integer 21-200, got ${storage}. It must hold the archive and the restored database.`,
+    );
   }
   const days = props.overdueAfterDays;
   if (days !== undefined && !Token.isUnresolved(days) && (!Number.isInteger(days) || days < 1 || days > 7)) {
     problems.push(`drill.overdueAfterDays must be an integer 1-7 (CloudWatch evaluates at most 7 days), got ${days}.`);
   }
   if (problems.length > 0) {
-    throw new Error(`Invalid restore drill configuration (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n- ${problems.join('\n- ')}`);
+    throw new Error(
+      `Invalid restore drill configuration (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n- ${problems.join('\n- ')}`,
+    );
   }
 }

@@ -2,7 +2,12 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 
 /** `aws ecs run-task` for the latest revision of `family`, on the scheduled task's network. */
-export function runTaskCommand(cluster: ecs.ICluster, family: string, subnets: ec2.SelectedSubnets, securityGroup: ec2.ISecurityGroup): string {
+export function runTaskCommand(
+  cluster: ecs.ICluster,
+  family: string,
+  subnets: ec2.SelectedSubnets,
+  securityGroup: ec2.ISecurityGroup,
+): string {
   return (
     `aws ecs run-task --cluster ${cluster.clusterName} --task-definition ${family} --launch-type FARGATE ` +
     `--network-configuration "awsvpcConfiguration={subnets=[${subnets.subnetIds.join(',')}],securityGroups=[${securityGroup.securityGroupId}],assignPublicIp=DISABLED}"`

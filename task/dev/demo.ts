@@ -80,7 +80,13 @@ async function main(): Promise<void> {
     const url = process.env.DATABASE_URL ? new URL(process.env.DATABASE_URL) : undefined;
     database = url ? decodeURIComponent(url.pathname.slice(1)) : process.env.PGDATABASE!;
     const env = url
-      ? { PGHOST: url.hostname, PGPORT: url.port || '5432', PGUSER: decodeURIComponent(url.username), PGPASSWORD: decodeURIComponent(url.password), PGDATABASE: database }
+      ? {
+          PGHOST: url.hostname,
+          PGPORT: url.port || '5432',
+          PGUSER: decodeURIComponent(url.username),
+          PGPASSWORD: decodeURIComponent(url.password),
+          PGDATABASE: database,
+        }
       : ({ ...process.env } as Record<string, string>);
     server = psqlServer(env);
     const restoreDb = `${database}_demo_restore`;
@@ -96,9 +102,14 @@ async function main(): Promise<void> {
     await pg.createDatabase(database);
     const t = Date.now();
     await loadSampleApp(pg, database, { scale: 40 });
-    await pg.psql("create table shop.page_views as select g as id, timestamptz '2026-01-01' + g * interval '1 second' as at, md5(g::text) || md5((g * 3)::text) as session from generate_series(1, 400000) g;", { database });
+    await pg.psql(
+      "create table shop.page_views as select g as id, timestamptz '2026-01-01' + g * interval '1 second' as at, md5(g::text) || md5((g * 3)::text) as session from generate_series(1, 400000) g;",
+      { database },
+    );
     const size = (await pg.psql('select pg_size_pretty(pg_database_size(current_database()))', { database })).trim();
-    process.stdout.write(`    loaded sample application '${database}' (${size}: schemas, partitions, jsonb, large objects, RLS, Ünïcode names) in ${((Date.now() - t) / 1000).toFixed(1)} s\n`);
+    process.stdout.write(
+      `    loaded sample application '${database}' (${size}: schemas, partitions, jsonb, large objects, RLS, Ünïcode names) in ${((Date.now() - t) / 1000).toFixed(1)} s\n`,
+    );
     dbEnv = { ...pg.env(database) };
     server = pg;
     targetUrl = `postgres://${pg.user}@127.0.0.1:${pg.port}/${database}_restored`;
@@ -123,13 +134,19 @@ async function main(): Promise<void> {
   say('Listing the backups', 'pg-s3-backup list: a backup is complete only with its manifest');
   await must(['list', '--dbname', database], env);
 
-  say('Verifying the newest backup', 'pg-s3-backup verify --latest: size and SHA-256 against the manifest, then pg_restore reads every block');
+  say(
+    'Verifying the newest backup',
+    'pg-s3-backup verify --latest: size and SHA-256 against the manifest, then pg_restore reads every block',
+  );
   await must(['verify', '--latest', '--dbname', database], env);
 
   say('Restoring it into a new database', `pg-s3-backup restore --latest --target ${targetUrl}`);
   await must(['restore', '--latest', '--dbname', database, '--target', targetUrl], env);
 
-  say('Comparing the restored database with the source', 'row counts and content hashes of every table, sequences, large objects, schema objects');
+  say(
+    'Comparing the restored database with the source',
+    'row counts and content hashes of every table, sequences, large objects, schema objects',
+  );
   const restoredName = decodeURIComponent(new URL(targetUrl).pathname.slice(1));
   const [a, b] = await Promise.all([fingerprintDatabase(server, database), fingerprintDatabase(server, restoredName)]);
   const diff = diffFingerprints(a, b);

@@ -20,7 +20,8 @@ export interface DatabaseFingerprint {
   readonly objects: Record<string, string[]>;
 }
 
-const SCHEMAS_FILTER = "n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%' and n.nspname not like 'pg_temp%'";
+const SCHEMAS_FILTER =
+  "n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%' and n.nspname not like 'pg_temp%'";
 
 /** Loads task/dev/sample-app.sql into an existing, empty database. */
 export async function loadSampleApp(pg: LocalPostgres, database: string, options: { scale?: number } = {}): Promise<void> {
@@ -50,30 +51,51 @@ async function rows(pg: PsqlServer, database: string, sql: string): Promise<stri
 }
 
 export async function fingerprintDatabase(pg: PsqlServer, database: string): Promise<DatabaseFingerprint> {
-  const tableList = await rows(pg, database, `select format('%I.%I', n.nspname, c.relname) from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind = 'r' and ${SCHEMAS_FILTER} order by 1`);
+  const tableList = await rows(
+    pg,
+    database,
+    `select format('%I.%I', n.nspname, c.relname) from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind = 'r' and ${SCHEMAS_FILTER} order by 1`,
+  );
   const tables: DatabaseFingerprint['tables'] = {};
   if (tableList.length > 0) {
     // One query: per table, count and md5 over the sorted md5s of its rows' text form.
     const union = tableList
-      .map(([t]) => `select ${literal(t)}, count(*), coalesce(md5(string_agg(h, '' order by h)), '-') from (select md5(x::text) as h from ${t} x) s`)
+      .map(
+        ([t]) =>
+          `select ${literal(t)}, count(*), coalesce(md5(string_agg(h, '' order by h)), '-') from (select md5(x::text) as h from ${t} x) s`,
+      )
       .join('\nunion all\n');
     for (const [t, n, h] of await rows(pg, database, union)) tables[t] = { rows: Number(n), hash: h };
   }
   const sequences: Record<string, string> = {};
   // last_value is null until the sequence is first used.
-  for (const [s, v] of await rows(pg, database, `select format('%I.%I', schemaname, sequencename), coalesce(last_value::text, 'unused') from pg_sequences order by 1`)) sequences[s] = v;
+  for (const [s, v] of await rows(
+    pg,
+    database,
+    `select format('%I.%I', schemaname, sequencename), coalesce(last_value::text, 'unused') from pg_sequences order by 1`,
+  ))
+    sequences[s] = v;
   const largeObjects: Record<string, string> = {};
-  for (const [oid, md5] of await rows(pg, database, 'select oid, md5(lo_get(oid)) from pg_largeobject_metadata order by oid')) largeObjects[oid] = md5;
+  for (const [oid, md5] of await rows(pg, database, 'select oid, md5(lo_get(oid)) from pg_largeobject_metadata order by oid'))
+    largeObjects[oid] = md5;
   const named = async (sql: string) => (await rows(pg, database, sql)).map((r) => r[0]).sort();
   const objects = {
-    view: await named(`select format('%I.%I', schemaname, viewname) from pg_views where schemaname not in ('pg_catalog', 'information_schema')`),
+    view: await named(
+      `select format('%I.%I', schemaname, viewname) from pg_views where schemaname not in ('pg_catalog', 'information_schema')`,
+    ),
     matview: await named(`select format('%I.%I', schemaname, matviewname) from pg_matviews`),
-    function: await named(`select format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) from pg_proc p join pg_namespace n on n.oid = p.pronamespace where ${SCHEMAS_FILTER} and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')`),
+    function: await named(
+      `select format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) from pg_proc p join pg_namespace n on n.oid = p.pronamespace where ${SCHEMAS_FILTER} and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')`,
+    ),
     trigger: await named(`select format('%s:%I', tgrelid::regclass, tgname) from pg_trigger where not tgisinternal`),
     policy: await named(`select format('%I.%I:%I', schemaname, tablename, policyname) from pg_policies`),
-    type: await named(`select format('%I.%I:%s', n.nspname, t.typname, t.typtype) from pg_type t join pg_namespace n on n.oid = t.typnamespace where ${SCHEMAS_FILTER} and t.typtype in ('e', 'd', 'c') and not exists (select 1 from pg_class c where c.oid = t.typrelid and c.relkind <> 'c') and not exists (select 1 from pg_depend d where d.objid = t.oid and d.deptype = 'e')`),
+    type: await named(
+      `select format('%I.%I:%s', n.nspname, t.typname, t.typtype) from pg_type t join pg_namespace n on n.oid = t.typnamespace where ${SCHEMAS_FILTER} and t.typtype in ('e', 'd', 'c') and not exists (select 1 from pg_class c where c.oid = t.typrelid and c.relkind <> 'c') and not exists (select 1 from pg_depend d where d.objid = t.oid and d.deptype = 'e')`,
+    ),
     extension: await named(`select extname from pg_extension`),
-    rls: await named(`select format('%I.%I', n.nspname, c.relname) from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relrowsecurity`),
+    rls: await named(
+      `select format('%I.%I', n.nspname, c.relname) from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relrowsecurity`,
+    ),
   };
   return { tables, sequences, largeObjects, objects };
 }

@@ -53,14 +53,19 @@ export function findServerBinDir(explicit?: string): string {
   else {
     const root = '/usr/lib/postgresql';
     if (existsSync(root)) {
-      const versions = readdirSync(root).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
+      const versions = readdirSync(root)
+        .filter((v) => /^\d+$/.test(v))
+        .sort((a, b) => Number(b) - Number(a));
       candidates.push(...versions.map((v) => join(root, v, 'bin')));
     }
     const pgConfig = spawnSync('pg_config', ['--bindir'], { encoding: 'utf8' });
     if (pgConfig.status === 0) candidates.push(pgConfig.stdout.trim());
   }
   const found = candidates.find((d) => existsSync(join(d, 'initdb')) && existsSync(join(d, 'pg_ctl')));
-  if (!found) throw new Error(`PostgreSQL server binaries (initdb, pg_ctl) not found${candidates.length ? ` in ${candidates.join(', ')}` : ''}. ${INSTALL_HINT}`);
+  if (!found)
+    throw new Error(
+      `PostgreSQL server binaries (initdb, pg_ctl) not found${candidates.length ? ` in ${candidates.join(', ')}` : ''}. ${INSTALL_HINT}`,
+    );
   return found;
 }
 
@@ -69,11 +74,19 @@ function serverUser(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined;
   const r = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
   const g = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error("Running as root, and there is no 'postgres' system user to run initdb as (initdb refuses root). Install the postgresql package, which creates it, or run as a normal user.");
+  if (r.status !== 0)
+    throw new Error(
+      "Running as root, and there is no 'postgres' system user to run initdb as (initdb refuses root). Install the postgresql package, which creates it, or run as a normal user.",
+    );
   return { uid: Number(r.stdout.trim()), gid: Number(g.stdout.trim()) };
 }
 
-function run(command: string, args: string[], as: { uid: number; gid: number } | undefined, env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; out: string }> {
+function run(
+  command: string,
+  args: string[],
+  as: { uid: number; gid: number } | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'], uid: as?.uid, gid: as?.gid });
     let out = '';
@@ -119,7 +132,23 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
     chownSync(pwFile, as.uid, as.gid);
   }
   const cleanup = () => rmSync(dir, { recursive: true, force: true });
-  const init = await run(join(binDir, 'initdb'), ['-D', dataDir, '-U', user, `--pwfile=${pwFile}`, '--auth-local=scram-sha-256', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync'], as);
+  const init = await run(
+    join(binDir, 'initdb'),
+    [
+      '-D',
+      dataDir,
+      '-U',
+      user,
+      `--pwfile=${pwFile}`,
+      '--auth-local=scram-sha-256',
+      '--auth-host=scram-sha-256',
+      '-E',
+      'UTF8',
+      '--locale=C.UTF-8',
+      '--no-sync',
+    ],
+    as,
+  );
   rmSync(pwFile, { force: true });
   if (init.code !== 0) {
     cleanup();
@@ -139,7 +168,12 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
   let port = 0;
   for (let attempt = 1; ; attempt++) {
     port = await freePort();
-    writeFileSync(join(dataDir, 'postgresql.auto.conf'), Object.entries({ ...settings, port: String(port) }).map(([k, v]) => `${k} = '${v}'`).join('\n') + '\n');
+    writeFileSync(
+      join(dataDir, 'postgresql.auto.conf'),
+      Object.entries({ ...settings, port: String(port) })
+        .map(([k, v]) => `${k} = '${v}'`)
+        .join('\n') + '\n',
+    );
     if (as) chownSync(join(dataDir, 'postgresql.auto.conf'), as.uid, as.gid);
     const started = await run(pgCtl, ['start', '-D', dataDir, '-w', '-t', '60', '-l', log], as);
     if (started.code === 0) break;
@@ -151,7 +185,14 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
   const entry = { pgCtl, dataDir, dir, as };
   running.add(entry);
 
-  const env = (database = 'postgres') => ({ PGHOST: '127.0.0.1', PGPORT: String(port), PGUSER: user, PGPASSWORD: password, PGDATABASE: database, PGSSLMODE: 'disable' });
+  const env = (database = 'postgres') => ({
+    PGHOST: '127.0.0.1',
+    PGPORT: String(port),
+    PGUSER: user,
+    PGPASSWORD: password,
+    PGDATABASE: database,
+    PGSSLMODE: 'disable',
+  });
   const { psql } = psqlServer(env(), binDir);
   const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
   let stopped = false;
@@ -163,7 +204,8 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
     binDir,
     dataDir,
     env,
-    url: (database = 'postgres') => `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
+    url: (database = 'postgres') =>
+      `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
     psql,
     createDatabase: async (name) => {
       await psql(`create database ${quoteIdent(name)}`);
@@ -180,4 +222,3 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
     },
   };
 }
-

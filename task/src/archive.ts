@@ -39,7 +39,13 @@ export async function copyHashed(body: Readable, sink: Writable, onBytes?: (n: n
 }
 
 /** Downloads the object to `file`, hashing on the way. */
-export async function downloadTo(client: S3Client, storage: StorageConfig, key: string, file: string, onBytes?: (n: number) => void): Promise<ReadResult> {
+export async function downloadTo(
+  client: S3Client,
+  storage: StorageConfig,
+  key: string,
+  file: string,
+  onBytes?: (n: number) => void,
+): Promise<ReadResult> {
   const body = await openObject(client, storage, key);
   return copyHashed(body, createWriteStream(file, { mode: 0o600 }), onBytes).catch((err) => {
     throw storageError(err, 'download', `Downloading s3://${storage.bucket}/${key}`, storage);
@@ -49,7 +55,8 @@ export async function downloadTo(client: S3Client, storage: StorageConfig, key: 
 /** Problems between what was read and what the manifest promises (empty when they match). */
 export function compareWithManifest(read: ReadResult, manifest: Manifest): string[] {
   const problems: string[] = [];
-  if (read.bytes !== manifest.bytes) problems.push(`size: read ${read.bytes} bytes (${formatBytes(read.bytes)}), the manifest says ${manifest.bytes}`);
+  if (read.bytes !== manifest.bytes)
+    problems.push(`size: read ${read.bytes} bytes (${formatBytes(read.bytes)}), the manifest says ${manifest.bytes}`);
   if (read.sha256 !== manifest.sha256) problems.push(`SHA-256: read ${read.sha256}, the manifest says ${manifest.sha256}`);
   return problems;
 }
@@ -58,7 +65,11 @@ export function compareWithManifest(read: ReadResult, manifest: Manifest): strin
  * Starts `pg_restore -f /dev/null` reading an archive from `input` (a file path) or stdin:
  * a full read of every data block. (`pg_restore --list` would pass a truncated archive.)
  */
-export function startFullRead(tools: PgTools, env: Readonly<Record<string, string>>, input?: string): { stdin: Writable; done: Promise<string | undefined> } {
+export function startFullRead(
+  tools: PgTools,
+  env: Readonly<Record<string, string>>,
+  input?: string,
+): { stdin: Writable; done: Promise<string | undefined> } {
   const child = spawn(tools.pgRestore, ['-f', '/dev/null', ...(input ? [input] : [])], { env, stdio: ['pipe', 'ignore', 'pipe'] });
   const tail = new OutputTail(4096);
   child.stderr.on('data', (c: Buffer) => tail.push(c));
@@ -68,7 +79,8 @@ export function startFullRead(tools: PgTools, env: Readonly<Record<string, strin
     child.on('error', (err: NodeJS.ErrnoException) => (spawnError = err));
     child.on('close', (code, signal) => {
       if (spawnError) resolve(spawnErrorMessage('pg_restore', spawnError));
-      else if (isFailedExit({ code, signal })) resolve(`pg_restore could not read the whole archive (it ${describeExit({ code, signal })}): ${tail.text(5)}`);
+      else if (isFailedExit({ code, signal }))
+        resolve(`pg_restore could not read the whole archive (it ${describeExit({ code, signal })}): ${tail.text(5)}`);
       else resolve(undefined);
     });
   });

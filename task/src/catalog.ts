@@ -105,17 +105,29 @@ export async function resolveBackup(
     const all = await listBackups(client, storage, choice.database!);
     const found = all.find((e) => e.status === 'complete');
     if (!found) {
-      const incomplete = all.length > 0 ? ` (${all.length} incomplete: ${all.slice(0, 3).map((e) => `${e.dumpKey} ${e.status}`).join(', ')})` : '';
-      throw new TaskError(`No complete backup of '${choice.database}' under s3://${storage.bucket}/${databaseFolder(storage.prefix, choice.database!)}${incomplete}.`, {
-        exitCode: ExitCode.INTEGRITY,
-        stage: 'list',
-      });
+      const incomplete =
+        all.length > 0
+          ? ` (${all.length} incomplete: ${all
+              .slice(0, 3)
+              .map((e) => `${e.dumpKey} ${e.status}`)
+              .join(', ')})`
+          : '';
+      throw new TaskError(
+        `No complete backup of '${choice.database}' under s3://${storage.bucket}/${databaseFolder(storage.prefix, choice.database!)}${incomplete}.`,
+        {
+          exitCode: ExitCode.INTEGRITY,
+          stage: 'list',
+        },
+      );
     }
     return found as BackupEntry & { manifest: Manifest; dump: ListedObject };
   }
   const parsed = parseBackupKey(choice.key!);
   if (!parsed) {
-    throw new TaskError(`--key '${choice.key}' is not a backup key: expected <prefix>/<database>/<YYYYMMDDHHmm>.dump, as printed by list.`, { exitCode: ExitCode.CONFIG, stage: 'config' });
+    throw new TaskError(
+      `--key '${choice.key}' is not a backup key: expected <prefix>/<database>/<YYYYMMDDHHmm>.dump, as printed by list.`,
+      { exitCode: ExitCode.CONFIG, stage: 'config' },
+    );
   }
   const keys = keysFor(parsed.stem);
   const objects = await listObjects(client, storage.bucket, parsed.stem).catch((err) => {
@@ -124,10 +136,13 @@ export async function resolveBackup(
   const dump = objects.find((o) => o.key === keys.dump);
   if (!dump) throw new TaskError(`No dump at s3://${storage.bucket}/${keys.dump}.`, { exitCode: ExitCode.INTEGRITY, stage: 'list' });
   if (!objects.some((o) => o.key === keys.manifest)) {
-    throw new TaskError(`s3://${storage.bucket}/${keys.dump} has no manifest: that backup never completed (or its manifest was deleted) and cannot be trusted.`, {
-      exitCode: ExitCode.INTEGRITY,
-      stage: 'list',
-    });
+    throw new TaskError(
+      `s3://${storage.bucket}/${keys.dump} has no manifest: that backup never completed (or its manifest was deleted) and cannot be trusted.`,
+      {
+        exitCode: ExitCode.INTEGRITY,
+        stage: 'list',
+      },
+    );
   }
   let manifest: Manifest;
   try {

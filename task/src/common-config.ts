@@ -30,7 +30,8 @@ export function commonConfig(input: ParsedInput, isTty: boolean, problems: strin
   if (prefix !== undefined) problems.push(...prefixProblems(prefix));
   const endpoint = v.s3Endpoint as string | undefined;
   if (endpoint !== undefined) {
-    if (!URL.canParse(endpoint) || !['http:', 'https:'].includes(new URL(endpoint).protocol)) problems.push(`S3_ENDPOINT '${endpoint}' is not an http(s) URL. Example: http://127.0.0.1:4569`);
+    if (!URL.canParse(endpoint) || !['http:', 'https:'].includes(new URL(endpoint).protocol))
+      problems.push(`S3_ENDPOINT '${endpoint}' is not an http(s) URL. Example: http://127.0.0.1:4569`);
   }
   return {
     storage: {

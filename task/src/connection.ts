@@ -59,7 +59,9 @@ export function resolveConnection(values: RawSettings, env: NodeJS.ProcessEnv, p
     for (const [k, v] of Object.entries(fromUrl)) {
       if (pg[k] !== undefined && pg[k] !== v && k !== 'PGSSLMODE') {
         const what = k === 'PGPASSWORD' ? 'a different password' : `'${v}'`;
-        problems.push(`DATABASE_URL gives ${k} ${what} but ${k} is also set to another value. Set the connection one way: unset ${k} or fix the URL.`);
+        problems.push(
+          `DATABASE_URL gives ${k} ${what} but ${k} is also set to another value. Set the connection one way: unset ${k} or fix the URL.`,
+        );
       }
       pg[k] = v;
     }
@@ -118,7 +120,9 @@ export function parseDatabaseUrl(url: string, problems: string[], label = 'DATAB
   try {
     parsed = new URL(url);
   } catch {
-    problems.push(`${label} is not a valid URL (value not shown: it may hold a password). Expected postgres://user:password@host:port/dbname.`);
+    problems.push(
+      `${label} is not a valid URL (value not shown: it may hold a password). Expected postgres://user:password@host:port/dbname.`,
+    );
     return undefined;
   }
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {

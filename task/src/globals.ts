@@ -21,9 +21,11 @@ const MAX_GLOBALS_BYTES = 64 * 1024 * 1024;
 export async function captureGlobals(tools: PgTools, conn: DbConnection): Promise<Globals> {
   const attempt = async (noRolePasswords: boolean) => {
     const args = ['--globals-only', '--no-password', `--database=${conn.database}`, ...(noRolePasswords ? ['--no-role-passwords'] : [])];
-    return runCaptured(tools.pgDumpAll, args, { env: conn.childEnv, maxStdoutBytes: MAX_GLOBALS_BYTES }).catch((err: NodeJS.ErrnoException) => {
-      throw new TaskError(spawnErrorMessage('pg_dumpall', err), { exitCode: ExitCode.DATABASE, stage: 'globals', cause: err });
-    });
+    return runCaptured(tools.pgDumpAll, args, { env: conn.childEnv, maxStdoutBytes: MAX_GLOBALS_BYTES }).catch(
+      (err: NodeJS.ErrnoException) => {
+        throw new TaskError(spawnErrorMessage('pg_dumpall', err), { exitCode: ExitCode.DATABASE, stage: 'globals', cause: err });
+      },
+    );
   };
   let run = await attempt(false);
   let noRolePasswords = false;

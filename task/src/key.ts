@@ -50,7 +50,10 @@ export function prefixProblems(prefix: string): string[] {
     problems.push(`BACKUP_PREFIX '${prefix}' has an empty, '.' or '..' segment. Use plain segments like 'myapp/prod'.`);
   }
   // eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
-  if (/[\u0000-\u001f\u007f\\]/.test(prefix)) problems.push(`BACKUP_PREFIX '${JSON.stringify(prefix)}' has control characters or backslashes. Use letters, digits, '-', '_', '.', '/'.`);
+  if (/[\u0000-\u001f\u007f\\]/.test(prefix))
+    problems.push(
+      `BACKUP_PREFIX '${JSON.stringify(prefix)}' has control characters or backslashes. Use letters, digits, '-', '_', '.', '/'.`,
+    );
   return problems;
 }
 

@@ -33,7 +33,13 @@ export function toListed(e: BackupEntry): ListedBackup {
 export function renderTable(rows: readonly ListedBackup[]): string {
   const table = [
     ['KEY', 'STARTED (UTC)', 'SIZE', 'TIER', 'STATUS'],
-    ...rows.map((r) => [r.key, r.startedAt.slice(0, 16).replace('T', ' '), r.bytes === null ? '-' : formatBytes(r.bytes), r.tier ?? '-', r.complete ? 'complete' : `INCOMPLETE: ${r.status}`]),
+    ...rows.map((r) => [
+      r.key,
+      r.startedAt.slice(0, 16).replace('T', ' '),
+      r.bytes === null ? '-' : formatBytes(r.bytes),
+      r.tier ?? '-',
+      r.complete ? 'complete' : `INCOMPLETE: ${r.status}`,
+    ]),
   ];
   const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
   return table.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n');
@@ -49,7 +55,8 @@ export async function runList(config: ListConfig, log: Logger, out: (text: strin
       throw err;
     });
   if (config.json) out(JSON.stringify(rows, null, 2));
-  else if (rows.length === 0) log.info('list.empty', `No backups of '${config.database}' in s3://${config.storage.bucket}/${config.storage.prefix ?? ''}`);
+  else if (rows.length === 0)
+    log.info('list.empty', `No backups of '${config.database}' in s3://${config.storage.bucket}/${config.storage.prefix ?? ''}`);
   else out(renderTable(rows));
   return rows;
 }

@@ -77,7 +77,9 @@ export class Logger {
       return;
     }
     const extras = Object.entries(fields)
-      .filter(([, v]) => v !== undefined && v !== null && typeof v !== 'object' && !(typeof v === 'string' && v.length > 24 && msg.includes(v)))
+      .filter(
+        ([, v]) => v !== undefined && v !== null && typeof v !== 'object' && !(typeof v === 'string' && v.length > 24 && msg.includes(v)),
+      )
       .map(([k, v]) => `${k}=${typeof v === 'string' && /\s/.test(v) ? JSON.stringify(v) : String(v)}`);
     const lines = [`${time.slice(11, 19)} ${level.toUpperCase().padEnd(5)} ${msg}`];
     if (extras.length > 0 && level !== 'info') lines.push(`      ${extras.join(' ')}`);

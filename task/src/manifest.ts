@@ -49,6 +49,7 @@ export function parseManifest(text: string, key: string): Manifest {
   const missing = (['database', 'key', 'bytes', 'sha256', 'startedAt'] as const).filter((f) => m[f] === undefined);
   if (m.format !== MANIFEST_FORMAT) throw new Error(`Manifest ${key} has format '${String(m.format)}', expected '${MANIFEST_FORMAT}'.`);
   if (missing.length > 0) throw new Error(`Manifest ${key} lacks ${missing.join(', ')}.`);
-  if (typeof m.bytes !== 'number' || !/^[0-9a-f]{64}$/.test(String(m.sha256))) throw new Error(`Manifest ${key} has an invalid bytes or sha256 field.`);
+  if (typeof m.bytes !== 'number' || !/^[0-9a-f]{64}$/.test(String(m.sha256)))
+    throw new Error(`Manifest ${key} has an invalid bytes or sha256 field.`);
   return m as Manifest;
 }

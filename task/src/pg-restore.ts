@@ -33,7 +33,10 @@ export function pgRestoreArgs(file: string, o: PgRestoreOptions): string[] {
 export async function countTableData(tools: PgTools, file: string, env: Readonly<Record<string, string>>): Promise<number> {
   const run = await runCaptured(tools.pgRestore, ['--list', file], { env, maxStdoutBytes: 256 * 1024 * 1024 }).catch(() => undefined);
   if (!run || isFailedExit(run)) return 0;
-  return run.stdout.toString('utf8').split('\n').filter((l) => / TABLE DATA /.test(l)).length;
+  return run.stdout
+    .toString('utf8')
+    .split('\n')
+    .filter((l) => / TABLE DATA /.test(l)).length;
 }
 
 /**
@@ -49,7 +52,11 @@ export function runPgRestore(
   onTable: (name: string) => void,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(tools.pgRestore, ['--dbname', target.database, ...pgRestoreArgs(file, options)], { env: target.childEnv, stdio: ['ignore', 'ignore', 'pipe'], signal });
+    const child = spawn(tools.pgRestore, ['--dbname', target.database, ...pgRestoreArgs(file, options)], {
+      env: target.childEnv,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      signal,
+    });
     const errors: string[] = [];
     let partial = '';
     child.stderr.on('data', (c: Buffer) => {
@@ -65,10 +72,18 @@ export function runPgRestore(
     child.on('error', (err: NodeJS.ErrnoException) => (spawnError = err));
     child.on('close', (code, signalName) => {
       if (signal.aborted) return reject(new InterruptedError(String(signal.reason), 'restore'));
-      if (spawnError) return reject(new TaskError(spawnErrorMessage('pg_restore', spawnError), { exitCode: ExitCode.DATABASE, stage: 'restore', cause: spawnError }));
+      if (spawnError)
+        return reject(
+          new TaskError(spawnErrorMessage('pg_restore', spawnError), { exitCode: ExitCode.DATABASE, stage: 'restore', cause: spawnError }),
+        );
       if (!isFailedExit({ code, signal: signalName })) return resolve();
       if (partial && /error|ERROR/.test(partial)) errors.push(partial.trim());
-      reject(new TaskError(`pg_restore ${describeExit({ code, signal: signalName })}: ${errors.slice(-6).join('\n') || '(no error text)'}`, { exitCode: ExitCode.DATABASE, stage: 'restore' }));
+      reject(
+        new TaskError(`pg_restore ${describeExit({ code, signal: signalName })}: ${errors.slice(-6).join('\n') || '(no error text)'}`, {
+          exitCode: ExitCode.DATABASE,
+          stage: 'restore',
+        }),
+      );
     });
   });
 }

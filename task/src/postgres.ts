@@ -36,20 +36,29 @@ export function parseVersionNum(text: string): number | undefined {
 
 /** The major version as PostgreSQL names it: "15", or "9.6" before 10. */
 export function majorOf(versionNum: number): string {
-  return versionNum >= 100000 ? String(Math.floor(versionNum / 10000)) : `${Math.floor(versionNum / 10000)}.${Math.floor(versionNum / 100) % 100}`;
+  return versionNum >= 100000
+    ? String(Math.floor(versionNum / 10000))
+    : `${Math.floor(versionNum / 10000)}.${Math.floor(versionNum / 100) % 100}`;
 }
 
 const majorNum = (v: number) => (v >= 100000 ? Math.floor(v / 10000) * 10000 : Math.floor(v / 100) * 100);
 
 /** Runs `<program> --version` and returns its text and number. */
-export async function clientVersion(program: string, name: string, env: Readonly<Record<string, string>>): Promise<{ text: string; num: number }> {
+export async function clientVersion(
+  program: string,
+  name: string,
+  env: Readonly<Record<string, string>>,
+): Promise<{ text: string; num: number }> {
   const run = await runCaptured(program, ['--version'], { env }).catch((err: NodeJS.ErrnoException) => {
     throw new TaskError(spawnErrorMessage(name, err), { exitCode: ExitCode.DATABASE, stage: 'version-check', cause: err });
   });
   const text = run.stdout.toString('utf8').trim();
   const num = parseVersionNum(text);
   if (isFailedExit(run) || num === undefined) {
-    throw new TaskError(`${name} --version ${describeExit(run)} and printed '${text}': ${run.stderr}`, { exitCode: ExitCode.DATABASE, stage: 'version-check' });
+    throw new TaskError(`${name} --version ${describeExit(run)} and printed '${text}': ${run.stderr}`, {
+      exitCode: ExitCode.DATABASE,
+      stage: 'version-check',
+    });
   }
   return { text, num };
 }
@@ -73,17 +82,27 @@ export function checkVersions(server: ServerInfo, pgDump: { text: string; num: n
  * Runs SQL with psql and returns its unaligned, tab-separated rows. `vars` become psql
  * variables, to be quoted in the SQL as :'name' (literal) or :"name" (identifier).
  */
-export async function query(tools: PgTools, conn: DbConnection, sql: string, database?: string, vars: Record<string, string> = {}): Promise<string[][]> {
+export async function query(
+  tools: PgTools,
+  conn: DbConnection,
+  sql: string,
+  database?: string,
+  vars: Record<string, string> = {},
+): Promise<string[][]> {
   const env = database ? { ...conn.childEnv, PGDATABASE: database } : conn.childEnv;
   const varArgs = Object.entries(vars).flatMap(([k, v]) => ['-v', `${k}=${v}`]);
-  const run = await runCaptured(tools.psql, ['-X', '-A', '-t', '-q', '-F', '\t', '-v', 'ON_ERROR_STOP=1', ...varArgs], { env, input: sql }).catch(
-    (err: NodeJS.ErrnoException) => {
-      throw new TaskError(spawnErrorMessage('psql', err), { exitCode: ExitCode.DATABASE, stage: 'connect', cause: err });
-    },
-  );
+  const run = await runCaptured(tools.psql, ['-X', '-A', '-t', '-q', '-F', '\t', '-v', 'ON_ERROR_STOP=1', ...varArgs], {
+    env,
+    input: sql,
+  }).catch((err: NodeJS.ErrnoException) => {
+    throw new TaskError(spawnErrorMessage('psql', err), { exitCode: ExitCode.DATABASE, stage: 'connect', cause: err });
+  });
   if (isFailedExit(run)) {
     const target = database ? conn.display.replace(/\/[^/?]*(\?|$)/, `/${encodeURIComponent(database)}$1`) : conn.display;
-    throw new TaskError(`Cannot query ${target}: ${run.stderr || `psql ${describeExit(run)}`}`, { exitCode: ExitCode.DATABASE, stage: 'connect' });
+    throw new TaskError(`Cannot query ${target}: ${run.stderr || `psql ${describeExit(run)}`}`, {
+      exitCode: ExitCode.DATABASE,
+      stage: 'connect',
+    });
   }
   const text = run.stdout.toString('utf8').replace(/\n$/, '');
   return text === '' ? [] : text.split('\n').map((line) => line.split('\t'));

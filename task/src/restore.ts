@@ -44,7 +44,12 @@ const refuse = (message: string) => new TaskError(message, { exitCode: ExitCode.
  * one pg_restore transaction applies it (or, with --jobs, a database this run created and
  * drops again on failure).
  */
-export async function restoreBackup(input: RestoreInput, backup: BackupEntry & { manifest: Manifest; dump: ListedObject }, log: Logger, signal: AbortSignal): Promise<RestoreSummary> {
+export async function restoreBackup(
+  input: RestoreInput,
+  backup: BackupEntry & { manifest: Manifest; dump: ListedObject },
+  log: Logger,
+  signal: AbortSignal,
+): Promise<RestoreSummary> {
   const { tools, target } = input;
   const started = Date.now();
   const checkSignal = () => {
@@ -55,17 +60,24 @@ export async function restoreBackup(input: RestoreInput, backup: BackupEntry & {
   // 1. Everything that can refuse, before the download.
   const state = await inspectTarget(tools, target);
   if (state.tables > 0 && !input.clean) {
-    throw refuse(`The target ${target.display} already holds ${state.tables} tables. Restore into a new database name, or add --clean to drop and replace the objects the backup contains.`);
+    throw refuse(
+      `The target ${target.display} already holds ${state.tables} tables. Restore into a new database name, or add --clean to drop and replace the objects the backup contains.`,
+    );
   }
   if (input.jobs > 1 && state.exists) {
-    throw refuse(`--jobs ${input.jobs} cannot restore atomically into the existing database '${target.database}' (a parallel restore cannot run in one transaction). Restore into a new database name (it is created, and dropped again if the restore fails), then rename it; or use --jobs 1.`);
+    throw refuse(
+      `--jobs ${input.jobs} cannot restore atomically into the existing database '${target.database}' (a parallel restore cannot run in one transaction). Restore into a new database name (it is created, and dropped again if the restore fails), then rename it; or use --jobs 1.`,
+    );
   }
-  if (input.globals && !backup.manifest.globals) throw refuse(`${backup.dumpKey} was taken without --globals: it has no roles to apply. Leave out --globals.`);
+  if (input.globals && !backup.manifest.globals)
+    throw refuse(`${backup.dumpKey} was taken without --globals: it has no roles to apply. Leave out --globals.`);
   checkRestoreVersion((await clientVersion(tools.pgRestore, 'pg_restore', target.childEnv)).text, backup.manifest);
   const dir = input.tempDir ?? tmpdir();
   const free = statfsSync(dir);
   if (free.bavail * free.bsize < backup.manifest.bytes * 1.05) {
-    throw refuse(`${dir} has ${formatBytes(free.bavail * free.bsize)} free but the archive is ${formatBytes(backup.manifest.bytes)}. Point --temp-dir at a larger disk.`);
+    throw refuse(
+      `${dir} has ${formatBytes(free.bavail * free.bsize)} free but the archive is ${formatBytes(backup.manifest.bytes)}. Point --temp-dir at a larger disk.`,
+    );
   }
 
   const work = mkdtempSync(join(dir, 'pg-s3-backup-restore-'));
@@ -76,11 +88,16 @@ export async function restoreBackup(input: RestoreInput, backup: BackupEntry & {
     // 2. Download and check. The target is untouched if anything here fails.
     const client: S3Client = createS3Client(input.storage);
     const file = join(work, 'archive.dump');
-    log.info('restore.download', `Downloading ${backup.dumpKey} (${formatBytes(backup.manifest.bytes)})`, { key: backup.dumpKey, bytes: backup.manifest.bytes });
+    log.info('restore.download', `Downloading ${backup.dumpKey} (${formatBytes(backup.manifest.bytes)})`, {
+      key: backup.dumpKey,
+      bytes: backup.manifest.bytes,
+    });
     const read = await downloadTo(client, input.storage, backup.dumpKey, file);
     checkSignal();
     throwIfCorrupt(backup.dumpKey, [...compareWithManifest(read, backup.manifest), await startFullRead(tools, target.childEnv, file).done]);
-    log.info('restore.verified', `Archive verified: ${formatBytes(read.bytes)}, SHA-256 matches the manifest, every block readable`, { sha256: read.sha256 });
+    log.info('restore.verified', `Archive verified: ${formatBytes(read.bytes)}, SHA-256 matches the manifest, every block readable`, {
+      sha256: read.sha256,
+    });
     checkSignal();
 
     // 3. Apply.
@@ -92,11 +109,15 @@ export async function restoreBackup(input: RestoreInput, backup: BackupEntry & {
       await createDatabase(tools, target, state);
       created = true;
     }
-    if (input.jobs === 1) leftAs += ` The restore ran in one transaction: ${state.exists ? `'${target.database}' is as it was.` : 'nothing of it remains.'}`;
+    if (input.jobs === 1)
+      leftAs += ` The restore ran in one transaction: ${state.exists ? `'${target.database}' is as it was.` : 'nothing of it remains.'}`;
     const total = await countTableData(tools, file, target.childEnv);
     let done = 0;
     let last = Date.now();
-    log.info('restore.start', `Restoring into ${target.display}${input.jobs > 1 ? ` with ${input.jobs} jobs` : ' in one transaction'}`, { target: target.display, tables: total });
+    log.info('restore.start', `Restoring into ${target.display}${input.jobs > 1 ? ` with ${input.jobs} jobs` : ' in one transaction'}`, {
+      target: target.display,
+      tables: total,
+    });
     await runPgRestore(tools, target, file, input, signal, (table) => {
       done++;
       if (Date.now() - last >= input.progressSeconds * 1000) {
@@ -113,13 +134,21 @@ export async function restoreBackup(input: RestoreInput, backup: BackupEntry & {
       durationSeconds: Math.round((Date.now() - started) / 100) / 10,
       createdDatabase: created,
     };
-    log.info('restore.complete', `Restored ${backup.dumpKey} into ${target.display}: ${summary.tables} tables, ${summary.rows} rows in ${summary.durationSeconds} s`, { ...summary });
+    log.info(
+      'restore.complete',
+      `Restored ${backup.dumpKey} into ${target.display}: ${summary.tables} tables, ${summary.rows} rows in ${summary.durationSeconds} s`,
+      { ...summary },
+    );
     return summary;
   } catch (err) {
     if (created) {
       await dropDatabase(tools, target, state).then(
         () => log.warn('restore.rollback', `Dropped the database '${target.database}' this run had created, so the target is as it was.`),
-        (dropErr) => log.error('restore.rollback-failed', `Could not drop '${target.database}' after the failed restore: ${describeError(dropErr)}. Drop it by hand.`),
+        (dropErr) =>
+          log.error(
+            'restore.rollback-failed',
+            `Could not drop '${target.database}' after the failed restore: ${describeError(dropErr)}. Drop it by hand.`,
+          ),
       );
     } else {
       log.warn('restore.target', leftAs);
@@ -137,14 +166,28 @@ async function applyGlobals(input: RestoreInput, client: S3Client, manifest: Man
     throw storageError(err, 'download', `Reading ${entry.key}`, input.storage);
   });
   if (createHash('sha256').update(sql).digest('hex') !== entry.sha256) {
-    throw new TaskError(`${entry.key} does not match the SHA-256 in the manifest: not applying it.`, { exitCode: ExitCode.INTEGRITY, stage: 'verify' });
+    throw new TaskError(`${entry.key} does not match the SHA-256 in the manifest: not applying it.`, {
+      exitCode: ExitCode.INTEGRITY,
+      stage: 'verify',
+    });
   }
   // Without ON_ERROR_STOP: a role that already exists fails its CREATE ROLE and psql goes on.
-  const run = await runCaptured(input.tools.psql, ['-X', '-q', '--no-password'], { env: { ...input.target.childEnv, PGDATABASE: maintenanceDb }, input: sql });
+  const run = await runCaptured(input.tools.psql, ['-X', '-q', '--no-password'], {
+    env: { ...input.target.childEnv, PGDATABASE: maintenanceDb },
+    input: sql,
+  });
   const errors = run.stderr.split('\n').filter((l) => /ERROR:/.test(l));
-  if (isFailedExit(run)) throw new TaskError(`Applying ${entry.key} failed: ${run.stderr}`, { exitCode: ExitCode.DATABASE, stage: 'restore' });
-  if (errors.length > 0) log.warn('restore.globals', `${errors.length} global statements failed (usually roles that already exist): ${errors.slice(0, 3).join(' | ')}`);
-  log.info('restore.globals', `Applied roles and tablespaces from ${entry.key}${entry.noRolePasswords ? ' (stored without passwords: set them again)' : ''}`);
+  if (isFailedExit(run))
+    throw new TaskError(`Applying ${entry.key} failed: ${run.stderr}`, { exitCode: ExitCode.DATABASE, stage: 'restore' });
+  if (errors.length > 0)
+    log.warn(
+      'restore.globals',
+      `${errors.length} global statements failed (usually roles that already exist): ${errors.slice(0, 3).join(' | ')}`,
+    );
+  log.info(
+    'restore.globals',
+    `Applied roles and tablespaces from ${entry.key}${entry.noRolePasswords ? ' (stored without passwords: set them again)' : ''}`,
+  );
 }
 
 /** The `restore` command: resolves the backup, restores it, exits non-zero on any failure. */
@@ -152,13 +195,18 @@ export async function runRestore(config: RestoreConfig, log: Logger, signal: Abo
   try {
     const client = createS3Client(config.storage);
     const backup = await resolveBackup(client, config.storage, config.choice);
-    log.info('restore.begin', `Restoring ${backup.dumpKey} (taken ${backup.manifest.startedAt}, ${formatBytes(backup.manifest.bytes)}) into ${config.target.display}`, {
-      key: backup.dumpKey,
-      target: config.target.display,
-    });
+    log.info(
+      'restore.begin',
+      `Restoring ${backup.dumpKey} (taken ${backup.manifest.startedAt}, ${formatBytes(backup.manifest.bytes)}) into ${config.target.display}`,
+      {
+        key: backup.dumpKey,
+        target: config.target.display,
+      },
+    );
     return await restoreBackup(config, backup, log, signal);
   } catch (err) {
-    const failure = err instanceof TaskError ? err : new TaskError(describeError(err), { exitCode: ExitCode.INTERNAL, stage: 'restore', cause: err });
+    const failure =
+      err instanceof TaskError ? err : new TaskError(describeError(err), { exitCode: ExitCode.INTERNAL, stage: 'restore', cause: err });
     log.error('restore.failed', `Restore failed during ${failure.stage}: ${failure.message}`, {
       stage: failure.stage,
       cause: failure.message,

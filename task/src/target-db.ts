@@ -39,10 +39,13 @@ export async function inspectTarget(tools: PgTools, target: DbConnection): Promi
 
 export async function createDatabase(tools: PgTools, target: DbConnection, state: TargetState): Promise<void> {
   await query(tools, target, 'create database :"target"', state.maintenanceDb, { target: target.database }).catch((err: TaskError) => {
-    throw new TaskError(`Could not create database '${target.database}': ${err.message}. Create it yourself, or restore as a user with CREATEDB.`, {
-      exitCode: ExitCode.DATABASE,
-      stage: 'restore',
-    });
+    throw new TaskError(
+      `Could not create database '${target.database}': ${err.message}. Create it yourself, or restore as a user with CREATEDB.`,
+      {
+        exitCode: ExitCode.DATABASE,
+        stage: 'restore',
+      },
+    );
   });
 }
 

@@ -36,7 +36,12 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
     });
     let result: VerifyResult;
     if (config.restoreInto) {
-      const restored = await restoreBackup({ ...config, target: config.restoreInto, clean: false, jobs: 1, globals: false, tempDir: undefined }, backup, log, signal);
+      const restored = await restoreBackup(
+        { ...config, target: config.restoreInto, clean: false, jobs: 1, globals: false, tempDir: undefined },
+        backup,
+        log,
+        signal,
+      );
       result = { key: backup.dumpKey, bytes: backup.manifest.bytes, sha256: backup.manifest.sha256, restored };
     } else {
       const body = await openObject(client, config.storage, backup.dumpKey);
@@ -44,22 +49,32 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
       const sink = new PassThrough();
       const feeding = pipeline(sink, reader.stdin).catch(() => undefined); // pg_restore may stop reading early: its exit says why
       const read = await copyHashed(body, sink).catch((err) => {
-        throw new TaskError(`Reading ${backup.dumpKey} failed: ${describeError(err)}`, { exitCode: ExitCode.STORAGE, stage: 'download', cause: err });
+        throw new TaskError(`Reading ${backup.dumpKey} failed: ${describeError(err)}`, {
+          exitCode: ExitCode.STORAGE,
+          stage: 'download',
+          cause: err,
+        });
       });
       await feeding;
       throwIfCorrupt(backup.dumpKey, [...compareWithManifest(read, backup.manifest), await reader.done]);
       result = { key: backup.dumpKey, bytes: read.bytes, sha256: read.sha256 };
     }
     const seconds = Math.round((Date.now() - started) / 100) / 10;
-    const what = result.restored ? `, restored ${result.restored.tables} tables / ${result.restored.rows} rows into ${config.restoreInto!.display}` : '';
-    log.info('verify.ok', `Backup ${result.key} is intact: size and SHA-256 match the manifest, pg_restore read every block${what} (${seconds} s)`, {
-      key: result.key,
-      bytes: result.bytes,
-      sha256: result.sha256,
-      tables: result.restored?.tables,
-      rows: result.restored?.rows,
-      durationSeconds: seconds,
-    });
+    const what = result.restored
+      ? `, restored ${result.restored.tables} tables / ${result.restored.rows} rows into ${config.restoreInto!.display}`
+      : '';
+    log.info(
+      'verify.ok',
+      `Backup ${result.key} is intact: size and SHA-256 match the manifest, pg_restore read every block${what} (${seconds} s)`,
+      {
+        key: result.key,
+        bytes: result.bytes,
+        sha256: result.sha256,
+        tables: result.restored?.tables,
+        rows: result.restored?.rows,
+        durationSeconds: seconds,
+      },
+    );
     log.metrics(config.metrics.namespace, metricDimensions(config.metrics.project, database), [
       { name: 'DrillSuccess', unit: 'Count', value: 1 },
       { name: 'DrillFailure', unit: 'Count', value: 0 },
@@ -67,8 +82,13 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
     ]);
     return result;
   } catch (err) {
-    const failure = err instanceof TaskError ? err : new TaskError(describeError(err), { exitCode: ExitCode.INTERNAL, stage: 'verify', cause: err });
-    log.error('verify.failed', `Verification failed during ${failure.stage}: ${failure.message}`, { stage: failure.stage, cause: failure.message, exitCode: failure.exitCode });
+    const failure =
+      err instanceof TaskError ? err : new TaskError(describeError(err), { exitCode: ExitCode.INTERNAL, stage: 'verify', cause: err });
+    log.error('verify.failed', `Verification failed during ${failure.stage}: ${failure.message}`, {
+      stage: failure.stage,
+      cause: failure.message,
+      exitCode: failure.exitCode,
+    });
     log.metrics(config.metrics.namespace, metricDimensions(config.metrics.project, database), [
       { name: 'DrillSuccess', unit: 'Count', value: 0 },
       { name: 'DrillFailure', unit: 'Count', value: 1 },

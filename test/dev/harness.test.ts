@@ -22,7 +22,10 @@ afterAll(async () => {
 test('the cluster listens on a random port with SCRAM password authentication', async () => {
   expect(pg.port).toBeGreaterThan(1024);
   expect((await pg.psql('show password_encryption')).trim()).toBe('scram-sha-256');
-  const wrong = spawnSync(join(pg.binDir, 'psql'), ['-X', '-c', 'select 1'], { env: { ...process.env, ...pg.env(), PGPASSWORD: 'not-the-password' }, encoding: 'utf8' });
+  const wrong = spawnSync(join(pg.binDir, 'psql'), ['-X', '-c', 'select 1'], {
+    env: { ...process.env, ...pg.env(), PGPASSWORD: 'not-the-password' },
+    encoding: 'utf8',
+  });
   expect(wrong.status).not.toBe(0);
   expect(wrong.stderr).toMatch(/password authentication failed/);
 });
@@ -36,14 +39,26 @@ test('the sample app survives pg_dump | pg_restore, and a one-row change is noti
     const env = { ...process.env, ...pg.env('src') };
     expect(spawnSync(join(pg.binDir, 'pg_dump'), ['-Fc', '-f', file], { env }).status).toBe(0);
     await pg.createDatabase('dst');
-    const restore = spawnSync(join(pg.binDir, 'pg_restore'), ['--exit-on-error', '-d', 'dst', file], { env: { ...process.env, ...pg.env('dst') }, encoding: 'utf8' });
+    const restore = spawnSync(join(pg.binDir, 'pg_restore'), ['--exit-on-error', '-d', 'dst', file], {
+      env: { ...process.env, ...pg.env('dst') },
+      encoding: 'utf8',
+    });
     expect(restore.stderr).toBe('');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
   const a = await fingerprintDatabase(pg, 'src');
   // The fixture holds what it promises.
-  expect(Object.keys(a.tables)).toEqual(expect.arrayContaining(['shop.customers', 'shop.orders_2025', 'shop.orders_2026', '"Ünïcode"."Kunden Übersicht"', '"Ünïcode"."select"', 'audit.events']));
+  expect(Object.keys(a.tables)).toEqual(
+    expect.arrayContaining([
+      'shop.customers',
+      'shop.orders_2025',
+      'shop.orders_2026',
+      '"Ünïcode"."Kunden Übersicht"',
+      '"Ünïcode"."select"',
+      'audit.events',
+    ]),
+  );
   expect(a.tables['shop.customers'].rows).toBe(500);
   expect(Object.keys(a.largeObjects)).toHaveLength(2);
   expect(a.objects.matview).toEqual(['shop.revenue_by_status']);
@@ -53,7 +68,9 @@ test('the sample app survives pg_dump | pg_restore, and a one-row change is noti
   expect(diffFingerprints(a, await fingerprintDatabase(pg, 'dst'))).toEqual([]);
 
   await pg.psql("update shop.products set title = 'changed' where sku = 'SKU-00007'", { database: 'dst' });
-  expect(diffFingerprints(a, await fingerprintDatabase(pg, 'dst'))).toEqual([expect.stringMatching(/^table shop\.products: 200 rows, hash \w+ != 200 rows, hash \w+$/)]);
+  expect(diffFingerprints(a, await fingerprintDatabase(pg, 'dst'))).toEqual([
+    expect.stringMatching(/^table shop\.products: 200 rows, hash \w+ != 200 rows, hash \w+$/),
+  ]);
 });
 
 test('stop() removes the cluster’s files', async () => {

@@ -22,7 +22,9 @@ describe('the app from the committed cdk.json', () => {
   });
 
   test('imports the VPC by attributes: tasks run in the configured private subnets', () => {
-    const subnets = Object.values(template.findResources('AWS::Scheduler::Schedule')).map((s) => s.Properties.Target.EcsParameters.NetworkConfiguration.AwsvpcConfiguration.Subnets);
+    const subnets = Object.values(template.findResources('AWS::Scheduler::Schedule')).map(
+      (s) => s.Properties.Target.EcsParameters.NetworkConfiguration.AwsvpcConfiguration.Subnets,
+    );
     for (const s of subnets) expect(s).toEqual(['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210']);
     template.resourceCountIs('AWS::EC2::VPC', 0);
   });
@@ -34,8 +36,18 @@ describe('the app from the committed cdk.json', () => {
     template.resourceCountIs('AWS::ECS::Cluster', 1);
     template.resourceCountIs('AWS::SQS::Queue', 1);
     template.resourceCountIs('AWS::ECS::TaskDefinition', 6); // backup + drill + restore per database
-    template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'cron(0 4 * * ? *)', Target: Match.objectLike({ EcsParameters: Match.objectLike({ TaskDefinitionArn: { Ref: Match.stringLikeRegexp('^DatabaseOrdersTaskDefinition') } }) }) });
-    template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'cron(30 4 * * ? *)', Target: Match.objectLike({ EcsParameters: Match.objectLike({ TaskDefinitionArn: { Ref: Match.stringLikeRegexp('^DatabaseBillingTaskDefinition') } }) }) });
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(0 4 * * ? *)',
+      Target: Match.objectLike({
+        EcsParameters: Match.objectLike({ TaskDefinitionArn: { Ref: Match.stringLikeRegexp('^DatabaseOrdersTaskDefinition') } }),
+      }),
+    });
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(30 4 * * ? *)',
+      Target: Match.objectLike({
+        EcsParameters: Match.objectLike({ TaskDefinitionArn: { Ref: Match.stringLikeRegexp('^DatabaseBillingTaskDefinition') } }),
+      }),
+    });
     const writerPrefixes = Object.entries(template.findResources('AWS::IAM::Policy'))
       .filter(([id]) => /^Database\w+TaskDefinitionTaskRole/.test(id) && !id.includes('Drill') && !id.includes('Restore'))
       .map(([, p]) => p.Properties.PolicyDocument.Statement[0].Condition.StringLike['s3:prefix']);
@@ -56,7 +68,11 @@ describe('the app from the committed cdk.json', () => {
   });
 
   test('the e-mail from the configuration is subscribed to the alert topic', () => {
-    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com', TopicArn: { Ref: Match.stringLikeRegexp('^AlertsTopic') } });
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'ops@example.com',
+      TopicArn: { Ref: Match.stringLikeRegexp('^AlertsTopic') },
+    });
   });
 
   test('scheduler dead letters alarm on the topic', () => {
@@ -71,7 +87,15 @@ describe('the app from the committed cdk.json', () => {
   test('has a dashboard (last backup per database, size, duration, drills, alarms) and a saved Logs Insights query for recent runs', () => {
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     const body = JSON.stringify(Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0].Properties.DashboardBody);
-    for (const text of ['Last successful backup per database', 'BackupBytes', 'BackupDurationSeconds', 'BackupSuccess', 'DrillSuccess', 'alarms']) expect(body).toContain(text);
+    for (const text of [
+      'Last successful backup per database',
+      'BackupBytes',
+      'BackupDurationSeconds',
+      'BackupSuccess',
+      'DrillSuccess',
+      'alarms',
+    ])
+      expect(body).toContain(text);
     template.hasResourceProperties('AWS::Logs::QueryDefinition', {
       Name: 'pg-s3-backup/orders/recent-runs',
       QueryString: Match.stringLikeRegexp("filter event in \\['backup.complete', 'backup.failed', 'verify.ok', 'verify.failed'"),
@@ -86,7 +110,9 @@ describe('the app from the committed cdk.json', () => {
     expect(commands).toHaveLength(4);
     const text = JSON.stringify(commands);
     expect(text).toContain('aws ecs run-task --cluster ');
-    expect(text).toContain('--launch-type FARGATE --network-configuration \\"awsvpcConfiguration={subnets=[subnet-0123456789abcdef0,subnet-0fedcba9876543210]');
+    expect(text).toContain(
+      '--launch-type FARGATE --network-configuration \\"awsvpcConfiguration={subnets=[subnet-0123456789abcdef0,subnet-0fedcba9876543210]',
+    );
   });
 
   test('cdk-nag AwsSolutions finds nothing unacknowledged', () => {
@@ -98,21 +124,29 @@ describe('the app from the committed cdk.json', () => {
   test('the container image is staged from task/Dockerfile with the PG_MAJOR build argument, without Docker', () => {
     const asm = app.synth();
     const manifest = JSON.parse(readFileSync(join(asm.directory, `${stack.artifactId}.assets.json`), 'utf8'));
-    const images: Array<{ source: { directory: string; dockerFile: string; dockerBuildArgs: Record<string, string>; platform: string } }> = Object.values(manifest.dockerImages);
+    const images: Array<{ source: { directory: string; dockerFile: string; dockerBuildArgs: Record<string, string>; platform: string } }> =
+      Object.values(manifest.dockerImages);
     expect(images).toHaveLength(1); // one image shared by every database and drill
     expect(images[0].source).toMatchObject({ dockerFile: 'task/Dockerfile', dockerBuildArgs: { PG_MAJOR: '18' }, platform: 'linux/amd64' });
     // The context is the repository root filtered by /.dockerignore: sources in, node_modules and build output out.
     const staged = join(asm.directory, images[0].source.directory);
-    for (const f of ['task/Dockerfile', 'package.json', 'package-lock.json', 'task/build.mjs', 'task/src/cli.ts']) expect(existsSync(join(staged, f))).toBe(true);
+    for (const f of ['task/Dockerfile', 'package.json', 'package-lock.json', 'task/build.mjs', 'task/src/cli.ts'])
+      expect(existsSync(join(staged, f))).toBe(true);
     for (const f of ['node_modules', 'task/dist', 'cdk.out', '.git', 'test', 'lib']) expect(existsSync(join(staged, f))).toBe(false);
   });
 });
 
 describe('the app with other configuration', () => {
   test('Object Lock, a transition and a disabled drill come from the configuration', () => {
-    const { stack } = exampleApp({ objectLock: { mode: 'compliance', days: 30 }, transition: { storageClass: 'GLACIER_IR', afterDays: 30 }, drill: { enabled: false } });
+    const { stack } = exampleApp({
+      objectLock: { mode: 'compliance', days: 30 },
+      transition: { storageClass: 'GLACIER_IR', afterDays: 30 },
+      drill: { enabled: false },
+    });
     const template = Template.fromStack(stack);
-    template.hasResourceProperties('AWS::S3::Bucket', { ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 30 } } } });
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 30 } } },
+    });
     template.resourceCountIs('AWS::ECS::TaskDefinition', 4); // backup + restore per database
     template.resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { MetricName: 'DrillSuccess' }, 0);
   });
@@ -122,10 +156,14 @@ describe('the app with other configuration', () => {
     const { stack } = exampleApp({ ...ctx, existingBucket: { name: 'team-backups' }, retention: undefined });
     const template = Template.fromStack(stack);
     template.resourceCountIs('AWS::S3::Bucket', 0);
-    template.hasResourceProperties('AWS::ECS::TaskDefinition', { ContainerDefinitions: [Match.objectLike({ Environment: Match.arrayWith([{ Name: 'BACKUP_BUCKET', Value: 'team-backups' }]) })] });
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [Match.objectLike({ Environment: Match.arrayWith([{ Name: 'BACKUP_BUCKET', Value: 'team-backups' }]) })],
+    });
   });
 
   test('a bad -c value fails synth with every problem listed', () => {
-    expect(() => exampleApp({ schedule: 'daily', cpu: '3' })).toThrow(/2 problems[\s\S]*schedule 'daily' is not a schedule expression[\s\S]*cpu must be an integer/);
+    expect(() => exampleApp({ schedule: 'daily', cpu: '3' })).toThrow(
+      /2 problems[\s\S]*schedule 'daily' is not a schedule expression[\s\S]*cpu must be an integer/,
+    );
   });
 });

@@ -13,7 +13,12 @@ describe('backup bucket', () => {
     template.hasResource('AWS::S3::Bucket', {
       Properties: Match.objectLike({
         ...BACKUP_BUCKET,
-        PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
         BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
         VersioningConfiguration: { Status: 'Enabled' },
         OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
@@ -40,12 +45,19 @@ describe('backup bucket', () => {
 
   test('writes server access logs to a separate bucket under a bucket policy for the logging service', () => {
     const { template } = backupFixture();
-    template.hasResourceProperties('AWS::S3::Bucket', { LoggingConfiguration: { DestinationBucketName: { Ref: Match.stringLikeRegexp('AccessLogsBucket') }, LogFilePrefix: 'backup-bucket/' } });
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LoggingConfiguration: { DestinationBucketName: { Ref: Match.stringLikeRegexp('AccessLogsBucket') }, LogFilePrefix: 'backup-bucket/' },
+    });
     template.hasResourceProperties('AWS::S3::BucketPolicy', {
       Bucket: { Ref: Match.stringLikeRegexp('AccessLogsBucket') },
       PolicyDocument: {
         Statement: Match.arrayWith([
-          Match.objectLike({ Effect: 'Allow', Principal: { Service: 'logging.s3.amazonaws.com' }, Action: 's3:PutObject', Condition: Match.objectLike({ ArnLike: Match.anyValue() }) }),
+          Match.objectLike({
+            Effect: 'Allow',
+            Principal: { Service: 'logging.s3.amazonaws.com' },
+            Action: 's3:PutObject',
+            Condition: Match.objectLike({ ArnLike: Match.anyValue() }),
+          }),
         ]),
       },
     });
@@ -58,7 +70,12 @@ describe('backup bucket', () => {
       LifecycleConfiguration: {
         Rules: [
           { Id: 'AbortIncompleteMultipartUploads', Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } },
-          { Id: 'ExpireNoncurrentVersions', Status: 'Enabled', NoncurrentVersionExpiration: { NoncurrentDays: 7 }, ExpiredObjectDeleteMarker: true },
+          {
+            Id: 'ExpireNoncurrentVersions',
+            Status: 'Enabled',
+            NoncurrentVersionExpiration: { NoncurrentDays: 7 },
+            ExpiredObjectDeleteMarker: true,
+          },
           { Id: 'ExpireDaily', Status: 'Enabled', TagFilters: [{ Key: 'tier', Value: 'daily' }], ExpirationInDays: 35 },
           { Id: 'ExpireWeekly', Status: 'Enabled', TagFilters: [{ Key: 'tier', Value: 'weekly' }], ExpirationInDays: 84 },
           { Id: 'ExpireMonthly', Status: 'Enabled', TagFilters: [{ Key: 'tier', Value: 'monthly' }], ExpirationInDays: 395 },
@@ -78,9 +95,17 @@ describe('backup bucket', () => {
     const [bucket] = Object.values(rules);
     const byId = Object.fromEntries(bucket.Properties.LifecycleConfiguration.Rules.map((r: { Id: string }) => [r.Id, r]));
     expect(byId.ExpireNoncurrentVersions.NoncurrentVersionExpiration).toEqual({ NoncurrentDays: 3 });
-    expect(byId.ExpireDaily).toEqual({ Id: 'ExpireDaily', Status: 'Enabled', TagFilters: [{ Key: 'tier', Value: 'daily' }], ExpirationInDays: 14 });
+    expect(byId.ExpireDaily).toEqual({
+      Id: 'ExpireDaily',
+      Status: 'Enabled',
+      TagFilters: [{ Key: 'tier', Value: 'daily' }],
+      ExpirationInDays: 14,
+    });
     expect(byId.ExpireWeekly.Transitions).toEqual([{ StorageClass: 'GLACIER_IR', TransitionInDays: 30 }]);
-    expect(byId.ExpireMonthly).toMatchObject({ ExpirationInDays: 730, Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: 30 }] });
+    expect(byId.ExpireMonthly).toMatchObject({
+      ExpirationInDays: 730,
+      Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: 30 }],
+    });
   });
 
   test('optional Object Lock: default retention in governance or compliance mode', () => {
@@ -98,7 +123,10 @@ describe('backup bucket', () => {
   test('warns when Object Lock outlives the daily tier (versions are kept and billed until the lock ends)', () => {
     const { stack } = testStack();
     createBackupBuckets(stack, { objectLock: { mode: 'governance', duration: Duration.days(60) } });
-    Annotations.fromStack(stack).hasWarning('*', Match.stringLikeRegexp('Object Lock keeps every backup version for 60 days, longer than the daily tier'));
+    Annotations.fromStack(stack).hasWarning(
+      '*',
+      Match.stringLikeRegexp('Object Lock keeps every backup version for 60 days, longer than the daily tier'),
+    );
   });
 
   test('a KMS key is optional and used with a bucket key', () => {
@@ -108,7 +136,13 @@ describe('backup bucket', () => {
     Template.fromStack(stack).hasResourceProperties('AWS::S3::Bucket', {
       BucketEncryption: {
         ServerSideEncryptionConfiguration: [
-          { BucketKeyEnabled: true, ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Key'), 'Arn'] } } },
+          {
+            BucketKeyEnabled: true,
+            ServerSideEncryptionByDefault: {
+              SSEAlgorithm: 'aws:kms',
+              KMSMasterKeyID: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Key'), 'Arn'] },
+            },
+          },
         ],
       },
     });
@@ -116,7 +150,13 @@ describe('backup bucket', () => {
 
   test('the defaults are one overridable function', () => {
     const props = defaultBackupBucketProps();
-    expect(props).toMatchObject({ blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL, enforceSSL: true, versioned: true, removalPolicy: RemovalPolicy.RETAIN, encryption: s3.BucketEncryption.S3_MANAGED });
+    expect(props).toMatchObject({
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      versioned: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+    });
     expect(defaultBackupBucketProps({ removalPolicy: RemovalPolicy.DESTROY }).removalPolicy).toBe(RemovalPolicy.DESTROY);
   });
 });

@@ -66,7 +66,9 @@ describe('project configuration', () => {
   });
 
   test('the error message lists all problems and says where the configuration lives', () => {
-    expect(() => parseProjectConfig({})).toThrow(/cdk\.json "context" \(or -c\): 3 problems:\n {2}- project is required[\s\S]* {2}- vpc is required[\s\S]* {2}- databases must be a non-empty list/);
+    expect(() => parseProjectConfig({})).toThrow(
+      /cdk\.json "context" \(or -c\): 3 problems:\n {2}- project is required[\s\S]* {2}- vpc is required[\s\S]* {2}- databases must be a non-empty list/,
+    );
   });
 
   test('-c values arrive as strings: objects, lists and numbers are read as JSON; strings stay strings', () => {
@@ -75,7 +77,10 @@ describe('project configuration', () => {
       staggerMinutes: '10',
       drill: '{"enabled": false}',
       alarmEmail: 'oncall@example.com',
-      databases: JSON.stringify([{ name: 'app', secret: 'app/postgres' }, { name: 'audit', secret: 'audit/postgres', sslMode: 'verify-full' }]),
+      databases: JSON.stringify([
+        { name: 'app', secret: 'app/postgres' },
+        { name: 'audit', secret: 'audit/postgres', sslMode: 'verify-full' },
+      ]),
     };
     const config = loadProjectConfig((key) => overrides[key] ?? ctx[key]);
     expect(config.drill.enabled).toBe(false);
@@ -95,9 +100,16 @@ describe('project configuration', () => {
 
   test('staggering past minute 59 and bucket settings beside an existing bucket are refused with the fix', () => {
     const ctx = exampleContext();
-    const problems = problemsOf({ ...ctx, staggerMinutes: 45, databases: [...(ctx.databases as object[]), { name: 'third', secret: 'third/db' }], existingBucket: { name: 'my-backups' } });
+    const problems = problemsOf({
+      ...ctx,
+      staggerMinutes: 45,
+      databases: [...(ctx.databases as object[]), { name: 'third', secret: 'third/db' }],
+      existingBucket: { name: 'my-backups' },
+    });
     expect(problems).toEqual([
-      expect.stringMatching(/^staggerMinutes puts databases\[2\] at minute 90, past 59\. Lower staggerMinutes or give databases\[2\]\.schedule/),
+      expect.stringMatching(
+        /^staggerMinutes puts databases\[2\] at minute 90, past 59\. Lower staggerMinutes or give databases\[2\]\.schedule/,
+      ),
       expect.stringMatching(/^retention configure a bucket the stack creates, but existingBucket is set/),
     ]);
   });

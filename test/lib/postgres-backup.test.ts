@@ -8,7 +8,16 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { DatabaseConnection, FORBIDDEN_WRITER_ACTIONS, PostgresBackup, WRITER_OBJECT_ACTIONS } from '../../lib';
-import { actionsOf, allowStatementsOf, backupFixture, containerNamed, SECRET_ARN, templateJsonWithoutPlaceholder, TEST_IMAGE, testStack } from './support';
+import {
+  actionsOf,
+  allowStatementsOf,
+  backupFixture,
+  containerNamed,
+  SECRET_ARN,
+  templateJsonWithoutPlaceholder,
+  TEST_IMAGE,
+  testStack,
+} from './support';
 
 const BACKUP_FAMILY = /-backup$/;
 
@@ -118,7 +127,13 @@ describe('PostgresBackup task', () => {
     template.hasResourceProperties('AWS::ECS::TaskDefinition', {
       Cpu: '2048',
       Memory: '4096',
-      ContainerDefinitions: [Match.objectLike({ Name: 'backup', StopTimeout: 60, Environment: Match.arrayWith([{ Name: 'BACKUP_MEMORY_LIMIT_MIB', Value: '3840' }]) })],
+      ContainerDefinitions: [
+        Match.objectLike({
+          Name: 'backup',
+          StopTimeout: 60,
+          Environment: Match.arrayWith([{ Name: 'BACKUP_MEMORY_LIMIT_MIB', Value: '3840' }]),
+        }),
+      ],
     });
   });
 });
@@ -150,14 +165,31 @@ describe('PostgresBackup database access', () => {
     });
     const container = containerNamed(Template.fromStack(stack), 'backup');
     expect((container.Secrets as Array<{ Name: string }>).map((s) => s.Name)).toEqual(['PGUSER', 'PGPASSWORD']);
-    expect(container.Environment).toEqual(expect.arrayContaining([{ Name: 'PGHOST', Value: 'db.abc.eu-west-1.rds.amazonaws.com' }, { Name: 'PGPORT', Value: '5433' }]));
+    expect(container.Environment).toEqual(
+      expect.arrayContaining([
+        { Name: 'PGHOST', Value: 'db.abc.eu-west-1.rds.amazonaws.com' },
+        { Name: 'PGPORT', Value: '5433' },
+      ]),
+    );
   });
 
   test('a URL secret becomes DATABASE_URL (whole secret or one field), without PGDATABASE', () => {
     const { stack, vpc } = testStack();
     const secret = secretsmanager.Secret.fromSecretCompleteArn(stack, 'UrlSecret', SECRET_ARN);
-    new PostgresBackup(stack, 'Whole', { vpc, connection: DatabaseConnection.fromUrlSecret(secret), databaseName: 'd8f3k2', image: TEST_IMAGE, drill: { enabled: false } });
-    new PostgresBackup(stack, 'Field', { vpc, connection: DatabaseConnection.fromUrlSecret(secret, { field: 'url' }), databaseName: 'other', image: TEST_IMAGE, drill: { enabled: false } });
+    new PostgresBackup(stack, 'Whole', {
+      vpc,
+      connection: DatabaseConnection.fromUrlSecret(secret),
+      databaseName: 'd8f3k2',
+      image: TEST_IMAGE,
+      drill: { enabled: false },
+    });
+    new PostgresBackup(stack, 'Field', {
+      vpc,
+      connection: DatabaseConnection.fromUrlSecret(secret, { field: 'url' }),
+      databaseName: 'other',
+      image: TEST_IMAGE,
+      drill: { enabled: false },
+    });
     const template = Template.fromStack(stack);
     const whole = containerNamed(template, 'backup', /Whole/);
     expect(whole.Secrets).toEqual([{ Name: 'DATABASE_URL', ValueFrom: SECRET_ARN }]);
@@ -177,7 +209,10 @@ describe('PostgresBackup database access', () => {
     const { template } = backupFixture();
     const statements = allowStatementsOf(template, /^BackupTaskDefinitionExecutionRole/);
     const actions = actionsOf(statements);
-    for (const a of actions) expect(a).toMatch(/^(ecr:(GetAuthorizationToken|BatchCheckLayerAvailability|GetDownloadUrlForLayer|BatchGetImage)|logs:(CreateLogStream|PutLogEvents)|secretsmanager:(GetSecretValue|DescribeSecret))$/);
+    for (const a of actions)
+      expect(a).toMatch(
+        /^(ecr:(GetAuthorizationToken|BatchCheckLayerAvailability|GetDownloadUrlForLayer|BatchGetImage)|logs:(CreateLogStream|PutLogEvents)|secretsmanager:(GetSecretValue|DescribeSecret))$/,
+      );
     const secretStatements = statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('secretsmanager:')));
     expect(secretStatements.map((s) => s.Resource)).toEqual([SECRET_ARN]);
     expect(actions).not.toContain('s3:PutObject');
@@ -187,7 +222,14 @@ describe('PostgresBackup database access', () => {
     const { stack, vpc } = testStack();
     const secret = secretsmanager.Secret.fromSecretCompleteArn(stack, 'S', SECRET_ARN);
     const dbSg = ec2.SecurityGroup.fromSecurityGroupId(stack, 'DbSg', 'sg-0123456789abcdef0');
-    new PostgresBackup(stack, 'Backup', { vpc, connection: DatabaseConnection.fromRdsSecret(secret), databaseName: 'app', databaseSecurityGroup: dbSg, databasePort: 6432, image: TEST_IMAGE });
+    new PostgresBackup(stack, 'Backup', {
+      vpc,
+      connection: DatabaseConnection.fromRdsSecret(secret),
+      databaseName: 'app',
+      databaseSecurityGroup: dbSg,
+      databasePort: 6432,
+      image: TEST_IMAGE,
+    });
     const template = Template.fromStack(stack);
     template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
       GroupId: 'sg-0123456789abcdef0',
@@ -197,7 +239,10 @@ describe('PostgresBackup database access', () => {
       SourceSecurityGroupId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^BackupSecurityGroup'), 'GroupId'] },
     });
     // The task's own group accepts nothing.
-    template.hasResourceProperties('AWS::EC2::SecurityGroup', { GroupDescription: Match.stringLikeRegexp('^Backup of app'), SecurityGroupIngress: Match.absent() });
+    template.hasResourceProperties('AWS::EC2::SecurityGroup', {
+      GroupDescription: Match.stringLikeRegexp('^Backup of app'),
+      SecurityGroupIngress: Match.absent(),
+    });
   });
 });
 
@@ -206,7 +251,12 @@ describe('PostgresBackup least privilege', () => {
     const { template } = backupFixture();
     const statements = allowStatementsOf(template, /^BackupTaskDefinitionTaskRole/);
     expect(statements).toEqual([
-      { Action: 's3:ListBucket', Effect: 'Allow', Condition: { StringLike: { 's3:prefix': ['myapp/app/*'] } }, Resource: { 'Fn::GetAtt': [expect.stringMatching(/^BackupBucket/), 'Arn'] } },
+      {
+        Action: 's3:ListBucket',
+        Effect: 'Allow',
+        Condition: { StringLike: { 's3:prefix': ['myapp/app/*'] } },
+        Resource: { 'Fn::GetAtt': [expect.stringMatching(/^BackupBucket/), 'Arn'] },
+      },
       {
         Action: [...WRITER_OBJECT_ACTIONS],
         Effect: 'Allow',
@@ -220,7 +270,9 @@ describe('PostgresBackup least privilege', () => {
     const actions = actionsOf(allowStatementsOf(template, /^BackupTaskDefinitionTaskRole/));
     for (const forbidden of FORBIDDEN_WRITER_ACTIONS) expect(actions).not.toContain(forbidden);
     for (const a of actions) {
-      expect(a).not.toMatch(/^s3:(Get|Delete|PutBucket|PutLifecycle|PutEncryption|PutObjectRetention|PutObjectLegalHold|Bypass|PutObjectAcl|PutReplication)/);
+      expect(a).not.toMatch(
+        /^s3:(Get|Delete|PutBucket|PutLifecycle|PutEncryption|PutObjectRetention|PutObjectLegalHold|Bypass|PutObjectAcl|PutReplication)/,
+      );
       expect(a).not.toContain('*');
     }
   });
@@ -236,10 +288,21 @@ describe('PostgresBackup least privilege', () => {
     const key = new kms.Key(stack, 'Key');
     const bucket = new s3.Bucket(stack, 'Existing', { encryption: s3.BucketEncryption.KMS, encryptionKey: key });
     const secret = secretsmanager.Secret.fromSecretCompleteArn(stack, 'S', SECRET_ARN);
-    new PostgresBackup(stack, 'Backup', { vpc, connection: DatabaseConnection.fromRdsSecret(secret), databaseName: 'app', bucket, image: TEST_IMAGE, drill: { enabled: false } });
+    new PostgresBackup(stack, 'Backup', {
+      vpc,
+      connection: DatabaseConnection.fromRdsSecret(secret),
+      databaseName: 'app',
+      bucket,
+      image: TEST_IMAGE,
+      drill: { enabled: false },
+    });
     const template = Template.fromStack(stack);
     const statements = allowStatementsOf(template, /^BackupTaskDefinitionTaskRole/);
-    expect(statements).toContainEqual({ Action: ['kms:GenerateDataKey', 'kms:Decrypt'], Effect: 'Allow', Resource: { 'Fn::GetAtt': [expect.stringMatching(/^Key/), 'Arn'] } });
+    expect(statements).toContainEqual({
+      Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
+      Effect: 'Allow',
+      Resource: { 'Fn::GetAtt': [expect.stringMatching(/^Key/), 'Arn'] },
+    });
     // A bucket passed in is used as is: the construct creates no bucket of its own.
     template.resourceCountIs('AWS::S3::Bucket', 1);
   });
@@ -257,14 +320,21 @@ describe('PostgresBackup least privilege', () => {
 describe('PostgresBackup alerts', () => {
   test('a task that stops with a non-zero exit code or fails to start notifies the topic', () => {
     const { template } = backupFixture({ drill: { enabled: false } });
-    const familyPrefix = Match.objectLike({ prefix: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('task-definition/.*-backup:$')])] }) });
+    const familyPrefix = Match.objectLike({
+      prefix: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('task-definition/.*-backup:$')])] }),
+    });
     template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: {
         source: ['aws.ecs'],
         'detail-type': ['ECS Task State Change'],
         detail: { lastStatus: ['STOPPED'], taskDefinitionArn: [familyPrefix], containers: { exitCode: [{ 'anything-but': [0] }] } },
       },
-      Targets: [Match.objectLike({ Arn: { Ref: Match.stringLikeRegexp('AlarmTopic') }, InputTransformer: Match.objectLike({ InputTemplate: Match.stringLikeRegexp('FAILED') }) })],
+      Targets: [
+        Match.objectLike({
+          Arn: { Ref: Match.stringLikeRegexp('AlarmTopic') },
+          InputTransformer: Match.objectLike({ InputTemplate: Match.stringLikeRegexp('FAILED') }),
+        }),
+      ],
     });
     template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: {
@@ -281,7 +351,10 @@ describe('PostgresBackup alerts', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'PgS3Backup',
       MetricName: 'BackupSuccess',
-      Dimensions: Match.arrayWith([{ Name: 'Database', Value: 'app' }, { Name: 'Project', Value: 'shop' }]),
+      Dimensions: Match.arrayWith([
+        { Name: 'Database', Value: 'app' },
+        { Name: 'Project', Value: 'shop' },
+      ]),
       Statistic: 'Sum',
       Period: 3600,
       EvaluationPeriods: 26,
@@ -298,7 +371,11 @@ describe('PostgresBackup alerts', () => {
     const { template } = backupFixture({ alarmEmail: 'ops@example.com' });
     template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
     template.hasResourceProperties('AWS::SNS::TopicPolicy', {
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
     });
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
     template.hasResourceProperties('AWS::KMS::Key', {
@@ -360,8 +437,12 @@ describe('PostgresBackup cdk-nag', () => {
 
   test('an unexpected wildcard is still reported: acknowledgements name exact resources', () => {
     const { stack, backup } = backupFixture({ drill: { enabled: false } }, false);
-    backup.taskDefinition.addToTaskRolePolicy(new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [backup.bucket.arnForObjects('*')] }));
+    backup.taskDefinition.addToTaskRolePolicy(
+      new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [backup.bucket.arnForObjects('*')] }),
+    );
     const report = new AwsSolutionsChecks().validateScope(stack);
-    expect(report.violations.map((v) => v.ruleName)).toEqual([expect.stringMatching(/^AwsSolutions-IAM5\[Resource::<BackupBucket\w+\.Arn>\/\*\]$/)]);
+    expect(report.violations.map((v) => v.ruleName)).toEqual([
+      expect.stringMatching(/^AwsSolutions-IAM5\[Resource::<BackupBucket\w+\.Arn>\/\*\]$/),
+    ]);
   });
 });

@@ -13,7 +13,10 @@ describe('RestoreDrill', () => {
       ScheduleExpression: 'cron(0 6 ? * MON *)',
       State: 'ENABLED',
       Target: Match.objectLike({
-        EcsParameters: Match.objectLike({ LaunchType: 'FARGATE', TaskDefinitionArn: { Ref: Match.stringLikeRegexp('^BackupDrillTaskDefinition') } }),
+        EcsParameters: Match.objectLike({
+          LaunchType: 'FARGATE',
+          TaskDefinitionArn: { Ref: Match.stringLikeRegexp('^BackupDrillTaskDefinition') },
+        }),
         RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 3600 },
         DeadLetterConfig: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^BackupDeadLetterQueue'), 'Arn'] } },
       }),
@@ -48,8 +51,21 @@ describe('RestoreDrill', () => {
       ]),
     });
     expect(DRILL_TARGET_URL).toBe('postgres://postgres@localhost:5432/drill');
-    const env = Object.fromEntries((containerNamed(template, 'verify', DRILL_FAMILY).Environment as Array<{ Name: string; Value: unknown }>).map((e) => [e.Name, e.Value]));
-    expect(env).toMatchObject({ BACKUP_PREFIX: 'myapp', BACKUP_PROJECT: 'shop', METRICS_NAMESPACE: 'PgS3Backup', LOG_FORMAT: 'json', TMPDIR: '/scratch', RESTORE_NO_OWNER: 'true', RESTORE_NO_ACL: 'true' });
+    const env = Object.fromEntries(
+      (containerNamed(template, 'verify', DRILL_FAMILY).Environment as Array<{ Name: string; Value: unknown }>).map((e) => [
+        e.Name,
+        e.Value,
+      ]),
+    );
+    expect(env).toMatchObject({
+      BACKUP_PREFIX: 'myapp',
+      BACKUP_PROJECT: 'shop',
+      METRICS_NAMESPACE: 'PgS3Backup',
+      LOG_FORMAT: 'json',
+      TMPDIR: '/scratch',
+      RESTORE_NO_OWNER: 'true',
+      RESTORE_NO_ACL: 'true',
+    });
   });
 
   test('never receives the production database secret', () => {
@@ -106,16 +122,30 @@ describe('RestoreDrill', () => {
       }),
     });
     template.hasResourceProperties('AWS::Events::Rule', {
-      EventPattern: Match.objectLike({ detail: Match.objectLike({ stopCode: ['TaskFailedToStart'], taskDefinitionArn: [{ prefix: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('-drill:$')])] }) }] }) }),
+      EventPattern: Match.objectLike({
+        detail: Match.objectLike({
+          stopCode: ['TaskFailedToStart'],
+          taskDefinitionArn: [{ prefix: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('-drill:$')])] }) }],
+        }),
+      }),
     });
   });
 
   test('schedule, size and overdue window are configurable, and the drill can be turned off', () => {
     const { template } = backupFixture({
-      drill: { schedule: scheduler.ScheduleExpression.expression('cron(0 5 ? * SUN *)'), memoryLimitMiB: 8192, ephemeralStorageGiB: 100, overdueAfterDays: 3 },
+      drill: {
+        schedule: scheduler.ScheduleExpression.expression('cron(0 5 ? * SUN *)'),
+        memoryLimitMiB: 8192,
+        ephemeralStorageGiB: 100,
+        overdueAfterDays: 3,
+      },
     });
     template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'cron(0 5 ? * SUN *)' });
-    template.hasResourceProperties('AWS::ECS::TaskDefinition', { Family: Match.stringLikeRegexp('-drill$'), Memory: '8192', EphemeralStorage: { SizeInGiB: 100 } });
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      Family: Match.stringLikeRegexp('-drill$'),
+      Memory: '8192',
+      EphemeralStorage: { SizeInGiB: 100 },
+    });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'DrillSuccess', EvaluationPeriods: 3 });
 
     const off = backupFixture({ drill: { enabled: false } }).template;

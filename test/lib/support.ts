@@ -32,7 +32,10 @@ export function testStack(): { app: App; stack: Stack; vpc: ec2.IVpc } {
 export const TEST_IMAGE = ecs.ContainerImage.fromRegistry('example.com/pg-s3-backup:test');
 
 /** A `PostgresBackup` of database `app` with prefix `myapp` and project `shop`, plus its template. */
-export function backupFixture(overrides: Partial<PostgresBackupProps> = {}, synth = true): { stack: Stack; backup: PostgresBackup; template: Template } {
+export function backupFixture(
+  overrides: Partial<PostgresBackupProps> = {},
+  synth = true,
+): { stack: Stack; backup: PostgresBackup; template: Template } {
   const { stack, vpc } = testStack();
   const secret = secretsmanager.Secret.fromSecretCompleteArn(stack, 'DbSecret', SECRET_ARN);
   const backup = new PostgresBackup(stack, 'Backup', {
@@ -49,7 +52,10 @@ export function backupFixture(overrides: Partial<PostgresBackupProps> = {}, synt
 }
 
 /** Every Allow statement of the IAM policies attached to roles whose logical ID matches `role`. */
-export function allowStatementsOf(template: Template, role: RegExp): Array<{ Action: string | string[]; Resource: unknown; Condition?: unknown }> {
+export function allowStatementsOf(
+  template: Template,
+  role: RegExp,
+): Array<{ Action: string | string[]; Resource: unknown; Condition?: unknown }> {
   const policies = template.findResources('AWS::IAM::Policy');
   return Object.values(policies)
     .filter((p) => (p.Properties.Roles as Array<{ Ref: string }>).some((r) => role.test(r.Ref)))
@@ -64,7 +70,9 @@ export function actionsOf(statements: Array<{ Action: string | string[] }>): str
 
 /** The single container definition named `name` among the task definitions of the template. */
 export function containerNamed(template: Template, name: string, family?: RegExp): Record<string, any> {
-  const defs = Object.values(template.findResources('AWS::ECS::TaskDefinition')).filter((d) => !family || family.test(String(d.Properties.Family)));
+  const defs = Object.values(template.findResources('AWS::ECS::TaskDefinition')).filter(
+    (d) => !family || family.test(String(d.Properties.Family)),
+  );
   const found = defs.flatMap((d) => d.Properties.ContainerDefinitions).filter((c: { Name: string }) => c.Name === name);
   if (found.length !== 1) throw new Error(`expected one container '${name}', found ${found.length}`);
   return found[0];

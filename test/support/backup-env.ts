@@ -40,7 +40,13 @@ export async function startBackupTestEnv(): Promise<BackupTestEnv> {
     proxy,
     endpoint,
     client,
-    cliEnv: (database, prefix, extra = {}) => ({ ...pg.env(database), ...s3.env(), S3_ENDPOINT: endpoint, BACKUP_PREFIX: prefix, ...extra }),
+    cliEnv: (database, prefix, extra = {}) => ({
+      ...pg.env(database),
+      ...s3.env(),
+      S3_ENDPOINT: endpoint,
+      BACKUP_PREFIX: prefix,
+      ...extra,
+    }),
     keys: async (prefix) => {
       const r = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix }));
       return (r.Contents ?? []).map((o) => o.Key!).sort();
@@ -57,9 +63,15 @@ export async function startBackupTestEnv(): Promise<BackupTestEnv> {
       try {
         const file = join(dir, 'archive.dump');
         writeFileSync(file, archive);
-        const created = spawnSync(join(pg.binDir, 'createdb'), [database], { env: { ...process.env, ...pg.env('postgres') }, encoding: 'utf8' });
+        const created = spawnSync(join(pg.binDir, 'createdb'), [database], {
+          env: { ...process.env, ...pg.env('postgres') },
+          encoding: 'utf8',
+        });
         if (created.status !== 0) throw new Error(`createdb ${database} failed: ${created.stderr}`);
-        const r = spawnSync(join(pg.binDir, 'pg_restore'), ['--exit-on-error', '-d', database, file], { env: { ...process.env, ...pg.env(database) }, encoding: 'utf8' });
+        const r = spawnSync(join(pg.binDir, 'pg_restore'), ['--exit-on-error', '-d', database, file], {
+          env: { ...process.env, ...pg.env(database) },
+          encoding: 'utf8',
+        });
         if (r.status !== 0) throw new Error(`pg_restore into ${database} failed: ${r.stderr}`);
       } finally {
         rmSync(dir, { recursive: true, force: true });

@@ -107,7 +107,10 @@ export class FaultProxy {
     }
     if (action.kind === 'respond') {
       res.writeHead(action.status, { 'content-type': 'application/xml' });
-      res.end(action.body ?? `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected ${action.status}</Message></Error>`);
+      res.end(
+        action.body ??
+          `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected ${action.status}</Message></Error>`,
+      );
       return;
     }
     const target = new URL(req.url ?? '/', this.upstream);

@@ -83,7 +83,12 @@ describe('backup: round trip', () => {
     expect(Date.parse(manifest.finishedAt)).toBeGreaterThanOrEqual(Date.parse(manifest.startedAt));
 
     // The log tells the story: start with versions, completion with key, size, digest; metrics.
-    expect(eventOf(run, 'backup.start')).toMatchObject({ database: 'app', key: dumpKey, serverVersion: manifest.server.version, pgDumpVersion: manifest.pgDump.version });
+    expect(eventOf(run, 'backup.start')).toMatchObject({
+      database: 'app',
+      key: dumpKey,
+      serverVersion: manifest.server.version,
+      pgDumpVersion: manifest.pgDump.version,
+    });
     expect(eventOf(run, 'backup.complete')).toMatchObject({ key: dumpKey, bytes: archive.length, sha256: manifest.sha256 });
     expect(eventOf(run, 'metrics')).toMatchObject({
       _aws: { CloudWatchMetrics: [{ Namespace: 'PgS3Backup', Dimensions: [['Project', 'Database']] }] },
@@ -144,7 +149,8 @@ describe('backup: round trip', () => {
       if (req.operation !== 'UploadPart' || failed.has(n) || ![2, 4, 5].includes(n)) return undefined;
       failed.add(n);
       if (n === 2) return { kind: 'respond', status: 500 };
-      if (n === 4) return { kind: 'respond', status: 503, body: '<Error><Code>SlowDown</Code><Message>Reduce your request rate.</Message></Error>' };
+      if (n === 4)
+        return { kind: 'respond', status: 503, body: '<Error><Code>SlowDown</Code><Message>Reduce your request rate.</Message></Error>' };
       return { kind: 'reset' };
     });
     const run = await runCli(['backup', '--part-size-mib', '5', '--compress', '0'], env.cliEnv('bulk', prefix));
@@ -157,7 +163,8 @@ describe('backup: round trip', () => {
     expect(sha256(archive)).toBe(manifest.sha256);
     expect(env.proxy.count('UploadPart')).toBeGreaterThan(Math.ceil(archive.length / (5 * 1024 * 1024)));
     // Every part carried an S3 additional checksum for the store to verify.
-    for (const part of env.proxy.seen.filter((r) => r.operation === 'UploadPart')) expect(part.headers['x-amz-checksum-sha256']).toMatch(/^[A-Za-z0-9+/]+=*$/);
+    for (const part of env.proxy.seen.filter((r) => r.operation === 'UploadPart'))
+      expect(part.headers['x-amz-checksum-sha256']).toMatch(/^[A-Za-z0-9+/]+=*$/);
   });
 });
 
@@ -166,10 +173,17 @@ describe('backup: complete or nothing', () => {
     const prefix = 'terminated';
     const running = runCli(['backup', '--part-size-mib', '5', '--compress', '0'], env.cliEnv('bulk', prefix));
     await waitFor('UploadPart');
-    await env.pg.psql("select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'pg-s3-backup' and datname = 'bulk'");
+    await env.pg.psql(
+      "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'pg-s3-backup' and datname = 'bulk'",
+    );
     const run = await running;
     // libpq words it by where pg_dump was (reading a result, or blocked writing to us).
-    expectFailure(run, 3, 'dump', /pg_dump exited with code 1: .*(terminating connection due to administrator command|server closed the connection unexpectedly).*COPY public\.bulk/s);
+    expectFailure(
+      run,
+      3,
+      'dump',
+      /pg_dump exited with code 1: .*(terminating connection due to administrator command|server closed the connection unexpectedly).*COPY public\.bulk/s,
+    );
     // s3rver answers AbortMultipartUpload with 405: that is logged, but never replaces the cause.
     expect(eventOf(run, 'backup.abort-failed').msg).toMatch(/MethodNotAllowed|not allowed/);
     expect(env.proxy.count('CompleteMultipartUpload')).toBe(0);
@@ -181,7 +195,9 @@ describe('backup: complete or nothing', () => {
     env.proxy.addRule((req) => (req.operation === 'AbortMultipartUpload' ? { kind: 'respond', status: 204, body: '' } : undefined));
     const prefix = 'killed';
     let cli = 0;
-    const running = runCli(['backup', '--part-size-mib', '5', '--compress', '0'], env.cliEnv('bulk', prefix), { onStart: (pid) => (cli = pid) });
+    const running = runCli(['backup', '--part-size-mib', '5', '--compress', '0'], env.cliEnv('bulk', prefix), {
+      onStart: (pid) => (cli = pid),
+    });
     await waitFor('UploadPart');
     const [pgDump] = childPids(cli, 'pg_dump');
     expect(pgDump).toBeGreaterThan(0);
@@ -197,7 +213,9 @@ describe('backup: complete or nothing', () => {
   test('SIGTERM mid-run stops pg_dump, aborts, and exits 130 within seconds', async () => {
     const prefix = 'sigterm';
     let cli = 0;
-    const running = runCli(['backup', '--part-size-mib', '5', '--compress', '0'], env.cliEnv('bulk', prefix), { onStart: (pid) => (cli = pid) });
+    const running = runCli(['backup', '--part-size-mib', '5', '--compress', '0'], env.cliEnv('bulk', prefix), {
+      onStart: (pid) => (cli = pid),
+    });
     await waitFor('UploadPart');
     const pgDump = childPids(cli, 'pg_dump');
     expect(pgDump).toHaveLength(1);
@@ -232,7 +250,11 @@ describe('backup: complete or nothing', () => {
     // when the key exists by then (s3rver ignores the header). It also lets us see the header.
     env.proxy.addRule((req) =>
       req.operation === 'CompleteMultipartUpload'
-        ? { kind: 'respond', status: 412, body: '<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>' }
+        ? {
+            kind: 'respond',
+            status: 412,
+            body: '<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>',
+          }
         : undefined,
     );
     const prefix = 'taken';
@@ -274,7 +296,11 @@ describe('backup: bad input and secrets', () => {
     let cli = 0;
     const { PGPASSWORD, PGHOST, PGPORT, PGUSER, PGDATABASE, ...rest } = env.cliEnv('bulk', 'argv');
     void [PGPASSWORD, PGHOST, PGPORT, PGUSER, PGDATABASE];
-    const running = runCli(['backup', '--part-size-mib', '5', '--compress', '0'], { ...rest, DATABASE_URL: env.pg.url('bulk') }, { onStart: (pid) => (cli = pid) });
+    const running = runCli(
+      ['backup', '--part-size-mib', '5', '--compress', '0'],
+      { ...rest, DATABASE_URL: env.pg.url('bulk') },
+      { onStart: (pid) => (cli = pid) },
+    );
     const sampler = setInterval(() => {
       for (const name of ['pg_dump', 'psql', 'pg_dumpall']) {
         for (const pid of childPids(cli, name)) {
@@ -311,13 +337,21 @@ describe('backup: bad input and secrets', () => {
     // GIVEN a client directory whose pg_dump reports major version 9.6 (a stand-in for an old client)
     const dir = mkdtempSync(join(tmpdir(), 'pg-s3-backup-oldclient-'));
     try {
-      writeFileSync(join(dir, 'pg_dump'), '#!/bin/sh\n[ "$1" = "--version" ] && { echo "pg_dump (PostgreSQL) 9.6.24"; exit 0; }\necho "should not dump" >&2; exit 99\n');
+      writeFileSync(
+        join(dir, 'pg_dump'),
+        '#!/bin/sh\n[ "$1" = "--version" ] && { echo "pg_dump (PostgreSQL) 9.6.24"; exit 0; }\necho "should not dump" >&2; exit 99\n',
+      );
       chmodSync(join(dir, 'pg_dump'), 0o755);
       symlinkSync(join(env.pg.binDir, 'psql'), join(dir, 'psql'));
       // WHEN a backup runs with it
       const run = await runCli(['backup', '--pg-bin-dir', dir], env.cliEnv('app', 'oldclient'));
       // THEN it stops at the version check
-      expectFailure(run, 3, 'version-check', /pg_dump 9\.6 \(pg_dump \(PostgreSQL\) 9\.6\.24\) is older than the server \(PostgreSQL \d+.*postgresql-client-\d+ or newer/s);
+      expectFailure(
+        run,
+        3,
+        'version-check',
+        /pg_dump 9\.6 \(pg_dump \(PostgreSQL\) 9\.6\.24\) is older than the server \(PostgreSQL \d+.*postgresql-client-\d+ or newer/s,
+      );
       expect(env.proxy.seen).toEqual([]);
       expect(await backupObjects('oldclient')).toEqual([]);
     } finally {

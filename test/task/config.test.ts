@@ -16,9 +16,19 @@ function problemsOf(fn: () => unknown): string[] {
 
 describe('backup configuration', () => {
   test('reads libpq variables and the destination from the environment', () => {
-    const c = backupConfig([], { ...base, PGHOST: 'db.internal', PGPORT: '6432', PGUSER: 'backup', PGPASSWORD: 'pw-123456', BACKUP_PREFIX: '/proj/prod/' }, false);
+    const c = backupConfig(
+      [],
+      { ...base, PGHOST: 'db.internal', PGPORT: '6432', PGUSER: 'backup', PGPASSWORD: 'pw-123456', BACKUP_PREFIX: '/proj/prod/' },
+      false,
+    );
     expect(c.conn.database).toBe('app');
-    expect(c.conn.childEnv).toMatchObject({ PGHOST: 'db.internal', PGPORT: '6432', PGUSER: 'backup', PGPASSWORD: 'pw-123456', PGDATABASE: 'app' });
+    expect(c.conn.childEnv).toMatchObject({
+      PGHOST: 'db.internal',
+      PGPORT: '6432',
+      PGUSER: 'backup',
+      PGPASSWORD: 'pw-123456',
+      PGDATABASE: 'app',
+    });
     expect(c.storage).toMatchObject({ bucket: 'my-backups', prefix: 'proj/prod', checksum: 'SHA256', maxAttempts: 6 });
     expect(c.conn.display).toBe('postgres://backup:***@db.internal:6432/app');
     expect(c.logFormat).toBe('json');
@@ -33,7 +43,11 @@ describe('backup configuration', () => {
 
   test('reports every problem at once, naming the setting and the fix', () => {
     const problems = problemsOf(() =>
-      backupConfig(['--frobnicate', '--port', 'x'], { BACKUP_QUEUE_SIZE: '0', BACKUP_GLOBALS: 'maybe', BACKUP_COMPRESS: 'brotli', S3_ENDPOINT: 'localhost:9000' }, false),
+      backupConfig(
+        ['--frobnicate', '--port', 'x'],
+        { BACKUP_QUEUE_SIZE: '0', BACKUP_GLOBALS: 'maybe', BACKUP_COMPRESS: 'brotli', S3_ENDPOINT: 'localhost:9000' },
+        false,
+      ),
     );
     expect(problems).toEqual(
       expect.arrayContaining([
@@ -53,23 +67,39 @@ describe('backup configuration', () => {
   test('DATABASE_URL is split into libpq variables and never echoed', () => {
     const url = 'postgres://app%40user:s3cr%23t-pass@db.example.com:5433/orders?sslmode=require&application_name=nightly';
     const c = backupConfig([], { BACKUP_BUCKET: 'my-backups', DATABASE_URL: url }, false);
-    expect(c.conn.childEnv).toMatchObject({ PGHOST: 'db.example.com', PGPORT: '5433', PGUSER: 'app@user', PGPASSWORD: 's3cr#t-pass', PGDATABASE: 'orders', PGSSLMODE: 'require', PGAPPNAME: 'nightly' });
+    expect(c.conn.childEnv).toMatchObject({
+      PGHOST: 'db.example.com',
+      PGPORT: '5433',
+      PGUSER: 'app@user',
+      PGPASSWORD: 's3cr#t-pass',
+      PGDATABASE: 'orders',
+      PGSSLMODE: 'require',
+      PGAPPNAME: 'nightly',
+    });
     expect(c.conn.childEnv.DATABASE_URL).toBeUndefined();
     expect(c.conn.display).toBe('postgres://app%40user:***@db.example.com:5433/orders?sslmode=require');
     expect(c.conn.secrets).toEqual(expect.arrayContaining(['s3cr#t-pass', url]));
   });
 
   test('a malformed DATABASE_URL is reported without showing it', () => {
-    const problems = problemsOf(() => backupConfig([], { BACKUP_BUCKET: 'my-backups', DATABASE_URL: 'postgres://u:hunter2-secret@[bad' }, false));
+    const problems = problemsOf(() =>
+      backupConfig([], { BACKUP_BUCKET: 'my-backups', DATABASE_URL: 'postgres://u:hunter2-secret@[bad' }, false),
+    );
     expect(problems.join('\n')).toMatch(/DATABASE_URL is not a valid URL/);
     expect(problems.join('\n')).not.toContain('hunter2-secret');
   });
 
   test('conflicting DATABASE_URL and PG* settings are an error, without the password', () => {
     const problems = problemsOf(() =>
-      backupConfig([], { BACKUP_BUCKET: 'my-backups', DATABASE_URL: 'postgres://u:pw-in-url@h/db1', PGDATABASE: 'db2', PGPASSWORD: 'other-password' }, false),
+      backupConfig(
+        [],
+        { BACKUP_BUCKET: 'my-backups', DATABASE_URL: 'postgres://u:pw-in-url@h/db1', PGDATABASE: 'db2', PGPASSWORD: 'other-password' },
+        false,
+      ),
     );
-    expect(problems).toEqual(expect.arrayContaining([expect.stringMatching(/PGDATABASE 'db1'/), expect.stringMatching(/PGPASSWORD a different password/)]));
+    expect(problems).toEqual(
+      expect.arrayContaining([expect.stringMatching(/PGDATABASE 'db1'/), expect.stringMatching(/PGPASSWORD a different password/)]),
+    );
     expect(problems).toHaveLength(2);
     expect(problems.join()).not.toMatch(/pw-in-url|other-password/);
   });

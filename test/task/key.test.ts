@@ -22,7 +22,12 @@ describe('key naming', () => {
   });
 
   test('parses the keys it writes and ignores others', () => {
-    expect(parseBackupKey('p/app/202603040405-2.manifest.json')).toEqual({ stem: 'p/app/202603040405-2', stamp: '202603040405', sequence: 2, kind: 'manifest' });
+    expect(parseBackupKey('p/app/202603040405-2.manifest.json')).toEqual({
+      stem: 'p/app/202603040405-2',
+      stamp: '202603040405',
+      sequence: 2,
+      kind: 'manifest',
+    });
     expect(parseBackupKey('p/app/202603040405.dump')).toMatchObject({ sequence: 1, kind: 'dump' });
     expect(parseBackupKey('p/app/notes.txt')).toBeUndefined();
   });

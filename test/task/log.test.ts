@@ -10,7 +10,14 @@ describe('Logger', () => {
   test('json: one object per line with time, level, event, message and fields', () => {
     const { log, lines } = capture('json');
     log.info('backup.start', 'Backing up app', { database: 'app', bytes: 12 });
-    expect(JSON.parse(lines[0])).toEqual({ time: '2026-11-24T04:00:00.000Z', level: 'info', event: 'backup.start', msg: 'Backing up app', database: 'app', bytes: 12 });
+    expect(JSON.parse(lines[0])).toEqual({
+      time: '2026-11-24T04:00:00.000Z',
+      level: 'info',
+      event: 'backup.start',
+      msg: 'Backing up app',
+      database: 'app',
+      bytes: 12,
+    });
   });
 
   test('secrets are scrubbed from every line, also URL-encoded', () => {
@@ -33,7 +40,16 @@ describe('Logger', () => {
     expect(JSON.parse(lines[0])).toEqual({
       _aws: {
         Timestamp: Date.parse('2026-11-24T04:00:00.000Z'),
-        CloudWatchMetrics: [{ Namespace: 'PgS3Backup', Dimensions: [['Project', 'Database']], Metrics: [{ Name: 'BackupSuccess', Unit: 'Count' }, { Name: 'BackupBytes', Unit: 'Bytes' }] }],
+        CloudWatchMetrics: [
+          {
+            Namespace: 'PgS3Backup',
+            Dimensions: [['Project', 'Database']],
+            Metrics: [
+              { Name: 'BackupSuccess', Unit: 'Count' },
+              { Name: 'BackupBytes', Unit: 'Bytes' },
+            ],
+          },
+        ],
       },
       event: 'metrics',
       Project: 'shop',

@@ -17,7 +17,11 @@ describe('PostgreSQL versions', () => {
   });
 
   test('the same or a newer pg_dump is accepted, minor versions do not matter', () => {
-    expect(() => checkVersions({ versionNum: 150020, version: '15.20', databaseSizeBytes: 1 }, { text: '15.1', num: 150001 })).not.toThrow();
-    expect(() => checkVersions({ versionNum: 90624, version: '9.6.24', databaseSizeBytes: 1 }, { text: '18.1', num: 180001 })).not.toThrow();
+    expect(() =>
+      checkVersions({ versionNum: 150020, version: '15.20', databaseSizeBytes: 1 }, { text: '15.1', num: 150001 }),
+    ).not.toThrow();
+    expect(() =>
+      checkVersions({ versionNum: 90624, version: '9.6.24', databaseSizeBytes: 1 }, { text: '18.1', num: 180001 }),
+    ).not.toThrow();
   });
 });

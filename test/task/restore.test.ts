@@ -41,7 +41,9 @@ async function corruptCopy(stamp: string, mutate: (b: Buffer) => Buffer): Promis
   const dump = await env.get(goodKey);
   const manifest = (await env.get(goodKey.replace(/\.dump$/, '.manifest.json'))).toString('utf8');
   const key = `${PREFIX}/app/${stamp}.dump`;
-  await env.client.send(new (await import('@aws-sdk/client-s3')).PutObjectCommand({ Bucket: env.s3.bucket, Key: key, Body: mutate(Buffer.from(dump)) }));
+  await env.client.send(
+    new (await import('@aws-sdk/client-s3')).PutObjectCommand({ Bucket: env.s3.bucket, Key: key, Body: mutate(Buffer.from(dump)) }),
+  );
   await env.put(key.replace(/\.dump$/, '.manifest.json'), manifest.replace(JSON.stringify(goodKey), JSON.stringify(key)));
   return key;
 }
@@ -59,7 +61,13 @@ describe('list', () => {
     const rows = JSON.parse(run.stdout) as { key: string }[];
     expect(rows[0]).toMatchObject({ key: `${PREFIX}/app/209901010000.dump`, complete: false, status: 'no manifest' });
     const good = rows.find((r) => r.key === goodKey);
-    expect(good).toMatchObject({ complete: true, status: 'complete', bytes: expect.any(Number), tier: expect.stringMatching(/daily|weekly|monthly/), globalsKey: expect.stringMatching(/\.globals\.sql$/) });
+    expect(good).toMatchObject({
+      complete: true,
+      status: 'complete',
+      bytes: expect.any(Number),
+      tier: expect.stringMatching(/daily|weekly|monthly/),
+      globalsKey: expect.stringMatching(/\.globals\.sql$/),
+    });
     const text = await runCli(['list', '--dbname', 'app', '--log-format', 'text'], readEnv());
     expect(text.stdout).toMatch(/KEY\s+STARTED \(UTC\)\s+SIZE\s+TIER\s+STATUS/);
     expect(text.stdout).toMatch(/209901010000\.dump .*INCOMPLETE: no manifest/);
@@ -93,14 +101,21 @@ describe('verify', () => {
   test('a truncated object is caught by size, digest and the full pg_restore read', async () => {
     const key = await corruptCopy('200001010001', (b) => b.subarray(0, Math.floor(b.length * 0.6)));
     const run = await runCli(['verify', '--key', key], readEnv());
-    expectIntegrityFailure(run, 'verify.failed', /size: read \d+ bytes .*the manifest says \d+.*SHA-256.*pg_restore could not read the whole archive/s);
+    expectIntegrityFailure(
+      run,
+      'verify.failed',
+      /size: read \d+ bytes .*the manifest says \d+.*SHA-256.*pg_restore could not read the whole archive/s,
+    );
   });
 
   test('--restore-into restores into a scratch database and reports what it restored', async () => {
     const run = await runCli(['verify', '--latest', '--dbname', 'app'], readEnv({ VERIFY_RESTORE_INTO_URL: target('drill_scratch') }));
     expect(run.code).toBe(0);
     const ok = eventOf(run, 'verify.ok');
-    const source = await env.pg.psql("select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'", { database: 'app' });
+    const source = await env.pg.psql(
+      "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'",
+      { database: 'app' },
+    );
     expect(ok.tables).toBe(Number(source.trim()));
     expect(ok.rows).toBeGreaterThan(0);
     expect(diffFingerprints(await fingerprintDatabase(env.pg, 'app'), await fingerprintDatabase(env.pg, 'drill_scratch'))).toEqual([]);
@@ -111,7 +126,12 @@ describe('restore', () => {
   test('--latest into a new database gives content identical to the source', async () => {
     const run = await runCli(['restore', '--latest', '--dbname', 'app', '--target', target('restored_plain')], readEnv());
     expect(run.code).toBe(0);
-    expect(eventOf(run, 'restore.complete')).toMatchObject({ key: goodKey, createdDatabase: true, tables: expect.any(Number), rows: expect.any(Number) });
+    expect(eventOf(run, 'restore.complete')).toMatchObject({
+      key: goodKey,
+      createdDatabase: true,
+      tables: expect.any(Number),
+      rows: expect.any(Number),
+    });
     expect(diffFingerprints(await fingerprintDatabase(env.pg, 'app'), await fingerprintDatabase(env.pg, 'restored_plain'))).toEqual([]);
   });
 
@@ -123,7 +143,7 @@ describe('restore', () => {
 
   test('a non-empty target is refused without --clean, and replaced with it', async () => {
     await env.pg.createDatabase('busy');
-    await env.pg.psql("create table keep_me (x int); insert into keep_me values (42);", { database: 'busy' });
+    await env.pg.psql('create table keep_me (x int); insert into keep_me values (42);', { database: 'busy' });
     const refused = await runCli(['restore', '--key', goodKey, '--target', target('busy')], readEnv());
     expect(refused.code).toBe(2);
     expect(String(eventOf(refused, 'restore.failed').cause)).toMatch(/already holds 1 tables.*--clean/s);
