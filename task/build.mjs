@@ -29,7 +29,7 @@ await build({
 // Local tools run from a checkout: their dependencies (s3rver, the SDK) stay in node_modules.
 await build({
   ...common,
-  entryPoints: ['task/dev/demo.ts'],
-  outfile: 'task/dist/demo.js',
+  entryPoints: ['task/dev/demo.ts', 'task/dev/bench.ts'],
+  outdir: 'task/dist',
   packages: 'external',
 });

@@ -33,7 +33,9 @@ export function backupConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
   const v = input.values;
   const compress = v.compress as string | undefined;
   if (compress !== undefined && !COMPRESS.test(compress)) {
-    problems.push(`BACKUP_COMPRESS '${compress}' is not a pg_dump compression: use a level 0-9, or gzip:N, lz4[:N], zstd[:N] (lz4/zstd need pg_dump 16+).`);
+    problems.push(
+      `BACKUP_COMPRESS '${compress}' is not a pg_dump compression: use a level 0-9, or gzip:N, lz4[:N], zstd[:N], none (the method forms need pg_dump 16+).`,
+    );
   }
   if (problems.length > 0 || !conn) throw new ConfigError(problems);
   return {

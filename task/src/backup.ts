@@ -1,6 +1,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { BackupConfig } from './backup-config';
 import { createHash } from 'node:crypto';
+import { compressionProblem } from './dump';
 import { describeError, ExitCode, InterruptedError, Stage, TaskError } from './errors';
 import { captureGlobals, Globals } from './globals';
 import { chooseStem, databaseFolder, keysFor, tierFor, timestampOf } from './key';
@@ -8,7 +9,7 @@ import { formatBytes, Logger } from './log';
 import { Manifest, MANIFEST_FORMAT } from './manifest';
 import { metricDimensions } from './metrics';
 import { planParts } from './part-size';
-import { checkVersions, clientVersion, majorOf, serverInfo } from './postgres';
+import { checkVersions, clientVersion, serverInfo } from './postgres';
 import { createS3Client, listObjects, storageError } from './s3';
 import { putNewObject } from './upload';
 import { streamIntoS3 } from './stream-backup';
@@ -33,7 +34,12 @@ function interrupted(signal: AbortSignal, stage: () => Stage): Promise<never> {
  * exist, streams pg_dump into S3 (complete or nothing), checks the stored size, then writes
  * the optional globals and, last, the manifest that makes the backup complete.
  */
-export async function runBackup(config: BackupConfig, log: Logger, signal: AbortSignal, now: () => Date = () => new Date()): Promise<BackupResult> {
+export async function runBackup(
+  config: BackupConfig,
+  log: Logger,
+  signal: AbortSignal,
+  now: () => Date = () => new Date(),
+): Promise<BackupResult> {
   const { conn, storage } = config;
   const start = now();
   let stage: Stage = 'connect';
@@ -48,18 +54,22 @@ export async function runBackup(config: BackupConfig, log: Logger, signal: Abort
 
   try {
     log.info('backup.check', `Connecting to ${conn.display}`, { database: conn.database });
-    const [server, pgDump] = await step('connect', Promise.all([serverInfo(config.tools, conn), clientVersion(config.tools.pgDump, 'pg_dump', conn.childEnv)]));
+    const [server, pgDump] = await step(
+      'connect',
+      Promise.all([serverInfo(config.tools, conn), clientVersion(config.tools.pgDump, 'pg_dump', conn.childEnv)]),
+    );
     stage = 'version-check';
     checkVersions(server, pgDump);
-    if (config.compress && /^(lz4|zstd)/.test(config.compress) && pgDump.num < 160000) {
-      throw new TaskError(`BACKUP_COMPRESS '${config.compress}' needs pg_dump 16 or newer; this pg_dump is ${majorOf(pgDump.num)}. Use a gzip level (0-9) or a newer client.`, {
-        exitCode: ExitCode.CONFIG,
-        stage: 'version-check',
-      });
-    }
+    const compressProblem = compressionProblem(config.compress, pgDump.num);
+    if (compressProblem) throw new TaskError(compressProblem, { exitCode: ExitCode.CONFIG, stage: 'version-check' });
 
     stage = 'plan';
-    const plan = planParts({ databaseSizeBytes: server.databaseSizeBytes, partSizeMib: config.partSizeMib, queueSize: config.queueSize, memoryLimitMib: config.memoryLimitMib });
+    const plan = planParts({
+      databaseSizeBytes: server.databaseSizeBytes,
+      partSizeMib: config.partSizeMib,
+      queueSize: config.queueSize,
+      memoryLimitMib: config.memoryLimitMib,
+    });
     for (const note of plan.notes) log.warn('backup.plan', note);
 
     let watcher: ((err: unknown, command: string) => void) | undefined;
@@ -70,7 +80,14 @@ export async function runBackup(config: BackupConfig, log: Logger, signal: Abort
         throw storageError(err, 'plan', 'Listing existing backups', storage);
       }),
     );
-    const keys = keysFor(chooseStem(storage.prefix, conn.database, start, existing.map((o) => o.key)));
+    const keys = keysFor(
+      chooseStem(
+        storage.prefix,
+        conn.database,
+        start,
+        existing.map((o) => o.key),
+      ),
+    );
     const tier = tierFor(start, config.tier);
 
     let globals: Globals | undefined;
@@ -118,10 +135,22 @@ export async function runBackup(config: BackupConfig, log: Logger, signal: Abort
     let globalsEntry: Manifest['globals'];
     if (globals) {
       stage = 'globals';
-      await putNewObject(client, { bucket: storage.bucket, key: keys.globals, body: globals.sql, contentType: 'application/sql', tier, checksum: storage.checksum }).catch((err) => {
+      await putNewObject(client, {
+        bucket: storage.bucket,
+        key: keys.globals,
+        body: globals.sql,
+        contentType: 'application/sql',
+        tier,
+        checksum: storage.checksum,
+      }).catch((err) => {
         throw storageError(err, 'globals', 'Storing the globals', storage);
       });
-      globalsEntry = { key: keys.globals, bytes: globals.sql.length, sha256: createHash('sha256').update(globals.sql).digest('hex'), noRolePasswords: globals.noRolePasswords };
+      globalsEntry = {
+        key: keys.globals,
+        bytes: globals.sql.length,
+        sha256: createHash('sha256').update(globals.sql).digest('hex'),
+        noRolePasswords: globals.noRolePasswords,
+      };
     }
 
     stage = 'manifest';
@@ -147,21 +176,30 @@ export async function runBackup(config: BackupConfig, log: Logger, signal: Abort
       globals: globalsEntry,
       tool: { name: 'pg-s3-backup', version: TOOL_VERSION },
     };
-    await putNewObject(client, { bucket: storage.bucket, key: keys.manifest, body: JSON.stringify(manifest, null, 2), contentType: 'application/json', tier, checksum: storage.checksum }).catch(
-      (err) => {
-        throw storageError(err, 'manifest', 'Writing the manifest', storage);
+    await putNewObject(client, {
+      bucket: storage.bucket,
+      key: keys.manifest,
+      body: JSON.stringify(manifest, null, 2),
+      contentType: 'application/json',
+      tier,
+      checksum: storage.checksum,
+    }).catch((err) => {
+      throw storageError(err, 'manifest', 'Writing the manifest', storage);
+    });
+
+    log.info(
+      'backup.complete',
+      `Backup complete: s3://${storage.bucket}/${keys.dump} (${formatBytes(manifest.bytes)} in ${manifest.durationSeconds} s)`,
+      {
+        database: conn.database,
+        key: keys.dump,
+        manifestKey: keys.manifest,
+        bytes: manifest.bytes,
+        sha256: manifest.sha256,
+        durationSeconds: manifest.durationSeconds,
+        ...processUsage(),
       },
     );
-
-    log.info('backup.complete', `Backup complete: s3://${storage.bucket}/${keys.dump} (${formatBytes(manifest.bytes)} in ${manifest.durationSeconds} s)`, {
-      database: conn.database,
-      key: keys.dump,
-      manifestKey: keys.manifest,
-      bytes: manifest.bytes,
-      sha256: manifest.sha256,
-      durationSeconds: manifest.durationSeconds,
-      ...processUsage(),
-    });
     log.metrics(config.metrics.namespace, dims, [
       { name: 'BackupSuccess', unit: 'Count', value: 1 },
       { name: 'BackupFailure', unit: 'Count', value: 0 },

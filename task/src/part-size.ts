@@ -39,7 +39,11 @@ export interface PartPlan {
 }
 
 const fmt = (bytes: number) =>
-  bytes >= GIB * 1024 ? `${(bytes / GIB / 1024).toFixed(1)} TiB` : bytes >= GIB ? `${(bytes / GIB).toFixed(1)} GiB` : `${Math.ceil(bytes / MIB)} MiB`;
+  bytes >= GIB * 1024
+    ? `${(bytes / GIB / 1024).toFixed(1)} TiB`
+    : bytes >= GIB
+      ? `${(bytes / GIB).toFixed(1)} GiB`
+      : `${Math.ceil(bytes / MIB)} MiB`;
 
 function refuse(message: string): never {
   throw new TaskError(message, { exitCode: ExitCode.CONFIG, stage: 'plan' });
@@ -58,9 +62,13 @@ export function planParts(input: PartPlanInput): PartPlan {
     partSizeBytes = input.partSizeMib * MIB;
     if (partSizeBytes * MAX_PARTS < estimatedBytes) {
       const needed = Math.ceil(estimatedBytes / MAX_PARTS / MIB);
+      const fix =
+        needed * MIB <= MAX_PART_BYTES
+          ? `Set --part-size-mib to at least ${needed}, or leave it unset to size parts automatically.`
+          : `No part size fits it in one S3 object (5 GiB x 10,000 parts = ${fmt(MAX_PART_BYTES * MAX_PARTS)}): back up its schemas or tables separately (see "Beyond one stream" in the README).`;
       refuse(
         `--part-size-mib ${input.partSizeMib} caps a backup at ${fmt(partSizeBytes * MAX_PARTS)} (10,000 parts), but the database is ` +
-          `${fmt(input.databaseSizeBytes)} (${fmt(estimatedBytes)} with headroom). Set --part-size-mib to at least ${needed}, or leave it unset to size parts automatically.`,
+          `${fmt(input.databaseSizeBytes)} (${fmt(estimatedBytes)} with headroom). ${fix}`,
       );
     }
   } else {
@@ -69,7 +77,7 @@ export function planParts(input: PartPlanInput): PartPlan {
       refuse(
         `The database is ${fmt(input.databaseSizeBytes)}; with ${SIZE_HEADROOM}x headroom its archive could exceed S3's largest object ` +
           `(10,000 parts of 5 GiB = ${fmt(MAX_PART_BYTES * MAX_PARTS)}). One streamed object cannot hold it: back up its schemas or tables separately ` +
-          `(see "Beyond one stream" in the README), or set --part-size-mib 5120 if you know the compressed archive is smaller.`,
+          `(see "Beyond one stream" in the README).`,
       );
     }
   }
@@ -86,7 +94,9 @@ export function planParts(input: PartPlanInput): PartPlan {
       );
     }
     if (queueSize < input.queueSize) {
-      notes.push(`Upload concurrency lowered from ${input.queueSize} to ${queueSize} parts to fit the ${input.memoryLimitMib} MiB memory limit.`);
+      notes.push(
+        `Upload concurrency lowered from ${input.queueSize} to ${queueSize} parts to fit the ${input.memoryLimitMib} MiB memory limit.`,
+      );
     }
   }
   return {

@@ -1,5 +1,6 @@
 import { ListObjectsV2Command, S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { describeError, ExitCode, Stage, TaskError } from './errors';
+import { hashPayloadOnce } from './payload-hash';
 
 /** Where backups are stored and how to talk to the store. */
 export interface StorageConfig {
@@ -44,6 +45,7 @@ export function createS3Client(config: StorageConfig, onFailure?: (err: unknown,
     options.region = config.region;
   }
   const client = new S3Client(options);
+  hashPayloadOnce(client);
   if (onFailure) {
     client.middlewareStack.add(
       (next, context) => async (args) => {
@@ -72,10 +74,15 @@ export function storageError(err: unknown, stage: Stage, what: string, config: P
   } else if (name === 'NoSuchBucket' || status === 404) {
     hint = ` Check BACKUP_BUCKET ('${config.bucket}') and the region.`;
   } else if (name === 'PreconditionFailed' || status === 412) {
-    hint = ' Another writer created an object at this key while the backup ran; it was not overwritten. Run the backup again: it picks a free key.';
+    hint =
+      ' Another writer created an object at this key while the backup ran; it was not overwritten. Run the backup again: it picks a free key.';
   } else if (name === 'AccessDenied' || status === 403) {
     hint = ' Check the role or credentials: they need s3:ListBucket on the prefix and s3:PutObject/s3:PutObjectTagging on its objects.';
-  } else if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|socket hang up|TimeoutError/i.test(`${name} ${(err as Error)?.message} ${(err as { code?: string })?.code}`)) {
+  } else if (
+    /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|socket hang up|TimeoutError/i.test(
+      `${name} ${(err as Error)?.message} ${(err as { code?: string })?.code}`,
+    )
+  ) {
     hint = ' The store could not be reached: check S3_ENDPOINT, the network path (VPC endpoint or NAT) and DNS.';
   }
   return new TaskError(`${what} failed on ${where}: ${describeError(err)}${status ? ` [HTTP ${status}]` : ''}.${hint}`, {

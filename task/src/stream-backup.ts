@@ -56,13 +56,21 @@ export async function streamIntoS3(input: StreamIntoS3Input): Promise<Streamed> 
     if (!dumpComplete) gate.destroy(first);
   };
   dump.done.catch((err: TaskError) => fail(err));
-  dump.stdout.on('error', (err) => fail(new TaskError(`Reading pg_dump's output failed: ${describeError(err)}`, { exitCode: ExitCode.DATABASE, stage: 'dump', cause: err })));
+  dump.stdout.on('error', (err) =>
+    fail(
+      new TaskError(`Reading pg_dump's output failed: ${describeError(err)}`, { exitCode: ExitCode.DATABASE, stage: 'dump', cause: err }),
+    ),
+  );
   gate.on('end', () => {
     dumpComplete = true;
   });
   input.setWatcher((err, command) => {
     if (command === 'AbortMultipartUploadCommand') {
-      log.warn('backup.abort-failed', `Aborting the multipart upload failed (${describeError(err)}). No object was created at the key; the bucket's lifecycle rule removes the orphaned parts.`, { key: input.key });
+      log.warn(
+        'backup.abort-failed',
+        `Aborting the multipart upload failed (${describeError(err)}). No object was created at the key; the bucket's lifecycle rule removes the orphaned parts.`,
+        { key: input.key },
+      );
       return;
     }
     fail(storageError(err, 'upload', `Uploading the dump (${command.replace(/Command$/, '')})`, config.storage));
@@ -108,10 +116,14 @@ export async function streamIntoS3(input: StreamIntoS3Input): Promise<Streamed> 
   try {
     const outcome = await Promise.race([done, abortDeadline]);
     if (outcome === 'timeout') {
-      log.warn('backup.abort-timeout', `In-flight parts did not finish within ${ABORT_WAIT_MS / 1000} s; stopping without waiting. No object was created; the bucket's lifecycle rule removes orphaned parts.`);
+      log.warn(
+        'backup.abort-timeout',
+        `In-flight parts did not finish within ${ABORT_WAIT_MS / 1000} s; stopping without waiting. No object was created; the bucket's lifecycle rule removes orphaned parts.`,
+      );
     }
     // The abort clock starts only after a failure was recorded, so `first` is set on a timeout.
-    if (first || outcome === 'timeout') throw first ?? new TaskError('The upload stopped without a recorded cause.', { exitCode: ExitCode.INTERNAL, stage: 'upload' });
+    if (first || outcome === 'timeout')
+      throw first ?? new TaskError('The upload stopped without a recorded cause.', { exitCode: ExitCode.INTERNAL, stage: 'upload' });
     return { bytes: gate.bytes, sha256: gate.sha256, outcome };
   } catch (err) {
     const cause = first ?? storageError(err, 'upload', 'Uploading the dump', config.storage);

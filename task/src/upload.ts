@@ -73,7 +73,12 @@ export async function putNewObject(
   input: { bucket: string; key: string; body: string | Buffer; contentType: string; tier: Tier; checksum: StorageConfig['checksum'] },
 ): Promise<UploadOutcome> {
   const r = await client.send(
-    new PutObjectCommand({ Bucket: input.bucket, Key: input.key, Body: input.body, ...objectParams(input.checksum, input.tier, input.contentType) }),
+    new PutObjectCommand({
+      Bucket: input.bucket,
+      Key: input.key,
+      Body: input.body,
+      ...objectParams(input.checksum, input.tier, input.contentType),
+    }),
   );
   return { etag: r.ETag, versionId: r.VersionId, checksum: checksumOf(r, input.checksum) };
 }

@@ -25,7 +25,9 @@ describe('part sizing', () => {
   });
 
   test('a 48 TiB database cannot fit in one S3 object and is refused up front', () => {
-    expect(() => planParts({ databaseSizeBytes: 48 * TIB, queueSize: 4 })).toThrow(/exceed S3's largest object.*back up its schemas or tables separately/s);
+    expect(() => planParts({ databaseSizeBytes: 48 * TIB, queueSize: 4 })).toThrow(
+      /exceed S3's largest object.*back up its schemas or tables separately/s,
+    );
     try {
       planParts({ databaseSizeBytes: 48 * TIB, queueSize: 4 });
     } catch (err) {
@@ -44,7 +46,9 @@ describe('part sizing', () => {
     expect(reduced.bufferBytes / MIB + BASELINE_MIB).toBeLessThanOrEqual(2048);
     expect(reduced.notes[0]).toMatch(/lowered from 4 to 1/);
 
-    expect(() => planParts({ databaseSizeBytes: 5e12, queueSize: 4, memoryLimitMib: 1024 })).toThrow(/need at least \d+ MiB of memory.*memory limit is 1024 MiB/s);
+    expect(() => planParts({ databaseSizeBytes: 5e12, queueSize: 4, memoryLimitMib: 1024 })).toThrow(
+      /need at least \d+ MiB of memory.*memory limit is 1024 MiB/s,
+    );
   });
 
   test('default settings on a 1.5 GB database stay far below 200 MB of buffers', () => {
@@ -53,7 +57,50 @@ describe('part sizing', () => {
   });
 
   test('an explicit part size too small for the database is refused with the minimum', () => {
-    expect(() => planParts({ databaseSizeBytes: 100 * GB, partSizeMib: 5, queueSize: 4 })).toThrow(/--part-size-mib 5 caps a backup at .*Set --part-size-mib to at least 12/s);
+    expect(() => planParts({ databaseSizeBytes: 100 * GB, partSizeMib: 5, queueSize: 4 })).toThrow(
+      /--part-size-mib 5 caps a backup at .*Set --part-size-mib to at least 12/s,
+    );
     expect(planParts({ databaseSizeBytes: 1 * GB, partSizeMib: 64, queueSize: 4 }).partSizeBytes).toBe(64 * MIB);
+  });
+
+  describe.each([
+    ['1 GB', 1 * GB],
+    ['100 GB', 100 * GB],
+    ['5 TB', 5e12],
+    ['48 TiB', 48 * TIB],
+  ])('a %s database', (_, size) => {
+    // 1792 MiB is what the construct's default 2048 MiB task gives the upload (256 MiB kept for pg_dump).
+    test.each([[512], [1792], [8192], [65536]])(
+      'with a %i MiB memory limit: at most 10,000 parts in the limit, or refused up front',
+      (limit) => {
+        let plan;
+        try {
+          plan = planParts({ databaseSizeBytes: size, queueSize: 4, memoryLimitMib: limit });
+        } catch (err) {
+          // A refusal happens in planning, before anything is dumped or uploaded, and says what to change.
+          expect(err).toBeInstanceOf(TaskError);
+          expect(err).toMatchObject({ exitCode: 2, stage: 'plan' });
+          expect((err as Error).message).toMatch(/Give the task at least \d+ MiB|back up its schemas or tables separately/);
+          return;
+        }
+        expect(Math.ceil((size * 1.2) / plan.partSizeBytes)).toBeLessThanOrEqual(MAX_PARTS);
+        expect(plan.bufferBytes / MIB + BASELINE_MIB).toBeLessThanOrEqual(limit);
+      },
+    );
+  });
+
+  test('which of them the default task size takes: up to 100 GB at full speed; 5 TB needs a bigger task; 48 TiB never fits one object', () => {
+    const limit = 1792;
+    expect(planParts({ databaseSizeBytes: 1 * GB, queueSize: 4, memoryLimitMib: limit }).queueSize).toBe(4);
+    expect(planParts({ databaseSizeBytes: 100 * GB, queueSize: 4, memoryLimitMib: limit }).queueSize).toBe(4);
+    expect(() => planParts({ databaseSizeBytes: 5e12, queueSize: 4, memoryLimitMib: limit })).toThrow(/Give the task at least 1815 MiB/);
+    expect(() => planParts({ databaseSizeBytes: 48 * TIB, queueSize: 4, memoryLimitMib: 65536 })).toThrow(/exceed S3's largest object/);
+  });
+
+  test('48 TiB is refused with the largest explicit part size too, without advice that cannot work', () => {
+    expect(() => planParts({ databaseSizeBytes: 48 * TIB, partSizeMib: 5120, queueSize: 1 })).toThrow(
+      /No part size fits it in one S3 object.*back up its schemas or tables separately/s,
+    );
+    expect(() => planParts({ databaseSizeBytes: 48 * TIB, queueSize: 4 })).not.toThrow(/--part-size-mib 5120/);
   });
 });

@@ -1,0 +1,228 @@
+/**
+ * `npm run bench`: measures what the backup pipeline costs on top of pg_dump itself.
+ *
+ * Loads a generated database (≥ 1.5 GB by default, cached in .bench-cache/ as an archive
+ * and restored on later runs) into a throwaway cluster, then alternates, for several rounds
+ * (in a rotating order, so no command always runs first):
+ *   pg_dump        `pg_dump -Fc > /dev/null`, the floor;
+ *   backup-discard the real CLI against a discarding S3-shaped endpoint (no storage CPU);
+ *   backup-s3rver  the real CLI against s3rver;
+ *   cron-s3rver    `pg_dump -Fc | aws s3 cp -` (awscli v2 at /usr/bin/aws) against the same s3rver.
+ * Each target is the median of per-round ratios (absolute times on a shared machine are
+ * noisy; ratios taken side by side hold). Then one run per `--levels` gzip level.
+ * Prints tables and writes bench-results/bench-<time>.json and bench-results/latest.json.
+ *
+ * Options: --size-gb 1.5, --rounds 3, --levels 0,1,6,9 (or "none"), --cache-dir, --out-dir.
+ */
+import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BenchContext, CommandName, runBackup, runCron, RunResult, runPgDump } from './bench/commands';
+import { loadBenchDatabase } from './bench/database';
+import { startDiscardS3 } from './bench/discard-s3';
+import { computeFigures, renderFigures } from './bench/figures';
+import { machineInfo, median, round, table, versionOf } from './bench/report';
+import { startLocalPostgres } from './local-postgres';
+import { LocalS3, startLocalS3 } from './local-s3';
+
+// The in-process S3 client (s3rver clean-up) would warn that future SDKs need Node 22.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+const ROOT = resolve(__dirname, '..', '..');
+const CLI = join(__dirname, 'cli.js');
+const AWS = '/usr/bin/aws';
+const ORDER: readonly CommandName[] = ['pg_dump', 'backup-discard', 'backup-s3rver', 'cron-s3rver'];
+const cleanups: (() => Promise<void>)[] = [];
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      'size-gb': { type: 'string', default: process.env.BENCH_SIZE_GB ?? '1.5' },
+      rounds: { type: 'string', default: process.env.BENCH_ROUNDS ?? '3' },
+      levels: { type: 'string', default: process.env.BENCH_LEVELS ?? '0,1,6,9' },
+      'cache-dir': { type: 'string', default: join(ROOT, '.bench-cache') },
+      'out-dir': { type: 'string', default: join(ROOT, 'bench-results') },
+    },
+  });
+  const sizeGb = Number(values['size-gb']);
+  const rounds = Number(values.rounds);
+  const levels = values.levels === 'none' ? [] : values.levels.split(',').map((l) => l.trim());
+  if (!(sizeGb > 0) || !Number.isInteger(rounds) || rounds < 1 || levels.some((l) => !/^\d$/.test(l))) {
+    throw new Error(`Usage: npm run bench -- [--size-gb 1.5] [--rounds 3] [--levels 0,1,6,9|none]; got ${JSON.stringify(values)}`);
+  }
+  return { sizeGb, rounds, levels, cacheDir: values['cache-dir'], outDir: values['out-dir'] };
+}
+
+/** Sizes of the objects under `prefix`, then deletes them (s3rver keeps everything on disk). */
+async function drain(s3: LocalS3, prefix = ''): Promise<number[]> {
+  const client = s3.client();
+  const listed = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix }));
+  for (const o of listed.Contents ?? []) await client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: o.Key! }));
+  return (listed.Contents ?? []).filter((o) => o.Key!.endsWith('.dump')).map((o) => o.Size ?? 0);
+}
+
+async function main(): Promise<void> {
+  const opts = options();
+  const loadAtStart = loadavg();
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run bench' (it builds first).`);
+  say(`pg-s3-backup bench: ${opts.sizeGb} GB database, ${opts.rounds} rounds, gzip levels ${opts.levels.join(',') || 'none'}`);
+
+  const pg = await startLocalPostgres();
+  cleanups.push(() => pg.stop());
+  const db = await loadBenchDatabase(pg, opts.sizeGb, opts.cacheDir, say);
+  say(`database: ${(db.sizeBytes / 1e9).toFixed(2)} GB (${db.source}, ${db.setupSeconds.toFixed(0)} s); rows ${JSON.stringify(db.rows)}`);
+  const discard = await startDiscardS3();
+  cleanups.push(() => discard.stop());
+  const s3 = await startLocalS3({ bucket: 'bench' });
+  cleanups.push(() => s3.stop());
+  const awsVersion = existsSync(AWS) ? versionOf(AWS) : undefined;
+  const aws = awsVersion?.startsWith('aws-cli/2') ? AWS : undefined;
+  if (!aws)
+    say(`note: awscli v2 not found at ${AWS} (${awsVersion ?? 'absent'}); the cron pipeline is skipped. Debian: apt-get install awscli`);
+
+  const ctx: BenchContext = {
+    cli: CLI,
+    pgBinDir: pg.binDir,
+    pgEnv: pg.env(db.name),
+    discardEndpoint: discard.endpoint,
+    s3: { endpoint: s3.endpoint, bucket: s3.bucket, env: s3.env() },
+    aws,
+  };
+  const machine = machineInfo(
+    versionOf(join(pg.binDir, 'pg_dump')) ?? '?',
+    (await pg.psql('select version()')).trim(),
+    awsVersion,
+    loadAtStart,
+  );
+  say('warm-up: one untimed pg_dump (page cache)');
+  await runPgDump(ctx, 0, 'default');
+  // What every run costs whatever the size (Node start, connecting, listing, the manifest).
+  await pg.createDatabase('bench_empty');
+  const empty = await runBackup({ ...ctx, pgEnv: pg.env('bench_empty') }, 'discard', 0, 'default');
+  say(`fixed cost of a backup (empty database): ${empty.nodeCpuSeconds!.toFixed(2)} s CPU, ${empty.wallSeconds.toFixed(2)} s wall`);
+
+  const runs: RunResult[] = [];
+  const show = (r: RunResult) =>
+    say(
+      `  ${r.command.padEnd(15)} ${r.wallSeconds.toFixed(1).padStart(6)} s${r.archiveBytes ? `  ${(r.archiveBytes / 1e6).toFixed(0)} MB archive` : ''}${r.nodeCpuSeconds !== undefined ? `  node ${r.nodeCpuSeconds.toFixed(2)} s CPU, ${(r.nodePeakRssBytes! / 1e6).toFixed(0)} MB RSS` : ''}`,
+    );
+  for (let r = 1; r <= opts.rounds; r++) {
+    say(`round ${r}/${opts.rounds}`);
+    const order = [...ORDER.slice((r - 1) % ORDER.length), ...ORDER.slice(0, (r - 1) % ORDER.length)];
+    for (const command of order) {
+      if (command === 'cron-s3rver' && !aws) continue;
+      const run =
+        command === 'pg_dump'
+          ? await runPgDump(ctx, r, 'default')
+          : command === 'backup-discard'
+            ? await runBackup(ctx, 'discard', r, 'default')
+            : command === 'backup-s3rver'
+              ? await runBackup(ctx, 's3rver', r, 'default')
+              : await runCron(ctx, r, 'default', `cron/r${r}.dump`);
+      show(run);
+      runs.push(command === 'cron-s3rver' ? { ...run, archiveBytes: (await drain(s3, 'cron/'))[0] } : run);
+      if (command === 'backup-s3rver') await drain(s3);
+      discard.clear();
+    }
+  }
+
+  const levels: { level: string; pgDump: RunResult; backup: RunResult }[] = [];
+  for (const level of opts.levels) {
+    say(`gzip level ${level}`);
+    const pgDump = await runPgDump(ctx, 0, level);
+    show(pgDump);
+    const backup = await runBackup(ctx, 'discard', 0, level);
+    show(backup);
+    levels.push({ level, pgDump, backup });
+  }
+
+  const figures = computeFigures(runs, db.sizeBytes);
+  const discardRuns = runs.filter((r) => r.command === 'backup-discard');
+  const marginalCpuSecondsPerGb = median(discardRuns.map((r) => (r.nodeCpuSeconds! - empty.nodeCpuSeconds!) / (r.archiveBytes! / 1e9)));
+  const levelRows = levels.map(({ level, pgDump, backup }) => ({
+    level: Number(level),
+    archiveBytes: backup.archiveBytes!,
+    archivePercentOfDatabase: round((backup.archiveBytes! / db.sizeBytes) * 100, 1),
+    pgDumpWallSeconds: round(pgDump.wallSeconds),
+    pgDumpCpuSeconds: round(pgDump.treeCpuSeconds),
+    backupWallSeconds: round(backup.wallSeconds),
+    backupOverPgDump: round(backup.wallSeconds / pgDump.wallSeconds),
+    nodeCpuSecondsPerGb: round(backup.nodeCpuSeconds! / (backup.archiveBytes! / 1e9)),
+    nodePeakRssMb: round(backup.nodePeakRssBytes! / 1e6, 1),
+  }));
+  const text = [
+    renderFigures(figures),
+    ...(levelRows.length > 0
+      ? [
+          table(
+            [
+              'gzip level (one run each)',
+              'archive MB',
+              '% of DB',
+              'pg_dump wall s',
+              'pg_dump CPU s',
+              'backup wall s',
+              'backup / pg_dump',
+              'node CPU s/GB',
+            ],
+            levelRows.map((l) => [
+              String(l.level),
+              l.archiveBytes / 1e6,
+              l.archivePercentOfDatabase,
+              l.pgDumpWallSeconds,
+              l.pgDumpCpuSeconds,
+              l.backupWallSeconds,
+              l.backupOverPgDump,
+              l.nodeCpuSecondsPerGb,
+            ]),
+          ),
+        ]
+      : []),
+    `Backup process CPU: ${empty.nodeCpuSeconds!.toFixed(2)} s per run whatever the size (empty database), plus ${marginalCpuSecondsPerGb.toFixed(2)} s per GB of archive.`,
+    `Database ${(db.sizeBytes / 1e9).toFixed(2)} GB, archive ${(figures.archiveBytes / 1e9).toFixed(2)} GB (gzip default), ${opts.rounds} rounds; ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.pgDump}.`,
+    ...(aws ? [] : ['The cron pipeline was skipped: awscli v2 is not installed (Debian: apt-get install awscli).']),
+  ].join('\n\n');
+  say(`\n${text}\n`);
+
+  mkdirSync(opts.outDir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const json = {
+    when: new Date().toISOString(),
+    options: opts,
+    machine: { ...machine, loadAverageAtEnd: loadavg().map((l) => round(l, 2)) },
+    database: { sizeBytes: db.sizeBytes, rows: db.rows, source: db.source },
+    figures,
+    fixedCost: {
+      nodeCpuSeconds: round(empty.nodeCpuSeconds!),
+      wallSeconds: round(empty.wallSeconds),
+      nodePeakRssBytes: empty.nodePeakRssBytes,
+    },
+    marginalNodeCpuSecondsPerGb: round(marginalCpuSecondsPerGb),
+    levels: levelRows,
+    runs: runs.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'number' ? round(v) : v]))),
+    medianWallSeconds: Object.fromEntries(
+      ORDER.map((c) => [c, round(median(runs.filter((r) => r.command === c).map((r) => r.wallSeconds)))]),
+    ),
+    table: text,
+  };
+  for (const name of [`bench-${stamp}.json`, 'latest.json']) writeFileSync(join(opts.outDir, name), JSON.stringify(json, null, 2) + '\n');
+  say(`wrote ${join(opts.outDir, `bench-${stamp}.json`)}`);
+}
+
+async function cleanup(): Promise<void> {
+  while (cleanups.length > 0) await cleanups.pop()!().catch(() => undefined);
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => void cleanup().then(() => process.exit(130)));
+
+main().then(
+  () => cleanup(),
+  async (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    await cleanup();
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,121 @@
+import { join } from 'node:path';
+import { eventOf, timeCommand } from './measure';
+
+/** The four commands the benchmark compares. */
+export type CommandName = 'pg_dump' | 'backup-discard' | 'backup-s3rver' | 'cron-s3rver';
+
+/** One run of one command. */
+export interface RunResult {
+  readonly command: CommandName;
+  readonly round: number;
+  readonly compress: string;
+  readonly wallSeconds: number;
+  /** CPU of everything the command started (node + pg_dump, pg_dump alone, or pg_dump + aws). */
+  readonly treeCpuSeconds: number;
+  /** CPU of the benchmark process meanwhile (the in-process S3 server). */
+  readonly serverCpuSeconds: number;
+  /** Archive size: from the backup's log, or the stored object for the cron pipeline. */
+  readonly archiveBytes?: number;
+  /** The backup process's own CPU and peak RSS, as it logs them in `backup.complete`. */
+  readonly nodeCpuSeconds?: number;
+  readonly nodePeakRssBytes?: number;
+}
+
+export interface BenchContext {
+  readonly cli: string;
+  readonly pgBinDir: string;
+  /** libpq variables of the benchmark database, password included. */
+  readonly pgEnv: Record<string, string>;
+  readonly discardEndpoint: string;
+  readonly s3: { readonly endpoint: string; readonly bucket: string; readonly env: Record<string, string> };
+  /** awscli v2, or undefined when absent. */
+  readonly aws?: string;
+}
+
+/** Nothing from the developer's shell leaks into a timed command (no AWS_PROFILE, no PG*). */
+function baseEnv(): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/tmp',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_CONFIG_FILE: '/dev/null',
+    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+  };
+}
+
+const compressArgs = (compress: string) => (compress === 'default' ? [] : [`--compress=${compress}`]);
+
+/** `pg_dump -Fc > /dev/null`: the baseline, with the arguments the CLI gives pg_dump. */
+export async function runPgDump(ctx: BenchContext, round: number, compress: string): Promise<RunResult> {
+  const t = await timeCommand(
+    join(ctx.pgBinDir, 'pg_dump'),
+    ['--format=custom', '--no-password', ...compressArgs(compress)],
+    { ...baseEnv(), ...ctx.pgEnv },
+    { discardStdout: true },
+  );
+  return {
+    command: 'pg_dump',
+    round,
+    compress,
+    wallSeconds: t.wallSeconds,
+    treeCpuSeconds: t.treeCpuSeconds,
+    serverCpuSeconds: t.benchCpuSeconds,
+  };
+}
+
+/** The real CLI (task/dist/cli.js) at default settings, against the discarding endpoint or s3rver. */
+export async function runBackup(ctx: BenchContext, target: 'discard' | 's3rver', round: number, compress: string): Promise<RunResult> {
+  const storage = target === 'discard' ? { ...ctx.s3.env, S3_ENDPOINT: ctx.discardEndpoint } : ctx.s3.env;
+  const env = {
+    ...baseEnv(),
+    ...ctx.pgEnv,
+    ...storage,
+    PG_BIN_DIR: ctx.pgBinDir,
+    BACKUP_PREFIX: `${target}-r${round}-${compress}`,
+    BACKUP_PROGRESS_SECONDS: '3600',
+    LOG_FORMAT: 'json',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+  const t = await timeCommand(process.execPath, [ctx.cli, 'backup', ...compressArgs(compress)], env);
+  const done = eventOf(t.stdout, 'backup.complete');
+  return {
+    command: target === 'discard' ? 'backup-discard' : 'backup-s3rver',
+    round,
+    compress,
+    wallSeconds: t.wallSeconds,
+    treeCpuSeconds: t.treeCpuSeconds,
+    serverCpuSeconds: t.benchCpuSeconds,
+    archiveBytes: Number(done.bytes),
+    nodeCpuSeconds: Number(done.cpuSeconds),
+    nodePeakRssBytes: Number(done.maxRssBytes),
+  };
+}
+
+/** The cron pipeline people write by hand: `pg_dump -Fc | aws s3 cp - s3://…` (with pipefail, so a failure is seen). */
+export async function runCron(ctx: BenchContext, round: number, compress: string, key: string): Promise<RunResult> {
+  if (!ctx.aws) throw new Error('awscli v2 is not installed');
+  const script =
+    'set -o pipefail; "$PG_DUMP" --format=custom --no-password $COMPRESS | "$AWS" s3 cp - "s3://$BUCKET/$KEY" --endpoint-url "$ENDPOINT" --only-show-errors';
+  const env = {
+    ...baseEnv(),
+    ...ctx.pgEnv,
+    ...ctx.s3.env,
+    AWS_DEFAULT_REGION: 'us-east-1',
+    AWS_PAGER: '',
+    PG_DUMP: join(ctx.pgBinDir, 'pg_dump'),
+    COMPRESS: compressArgs(compress).join(' '),
+    AWS: ctx.aws,
+    BUCKET: ctx.s3.bucket,
+    KEY: key,
+    ENDPOINT: ctx.s3.endpoint,
+  };
+  const t = await timeCommand('/bin/bash', ['-c', script], env);
+  return {
+    command: 'cron-s3rver',
+    round,
+    compress,
+    wallSeconds: t.wallSeconds,
+    treeCpuSeconds: t.treeCpuSeconds,
+    serverCpuSeconds: t.benchCpuSeconds,
+  };
+}
