@@ -1,16 +1,5 @@
-import { ConfigError, loadProjectConfig, parseProjectConfig } from '../../lib';
-import { exampleContext } from './support';
-
-/** The problems `parseProjectConfig` reports for `ctx`. */
-function problemsOf(ctx: Record<string, unknown>): string[] {
-  try {
-    parseProjectConfig(ctx);
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.problems];
-    throw err;
-  }
-  return [];
-}
+import { loadProjectConfig, parseProjectConfig } from '../../lib';
+import { exampleContext, problemsOf } from './support';
 
 describe('project configuration', () => {
   test('the committed cdk.json example is valid and fills in the documented defaults', () => {

@@ -2,8 +2,6 @@ import { Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
-import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -13,6 +11,7 @@ import {
   allowStatementsOf,
   backupFixture,
   containerNamed,
+  kmsBucketFixture,
   SECRET_ARN,
   templateJsonWithoutPlaceholder,
   TEST_IMAGE,
@@ -284,19 +283,7 @@ describe('PostgresBackup least privilege', () => {
   });
 
   test('with a KMS-encrypted bucket the writer gets GenerateDataKey and Decrypt on that key only', () => {
-    const { stack, vpc } = testStack();
-    const key = new kms.Key(stack, 'Key');
-    const bucket = new s3.Bucket(stack, 'Existing', { encryption: s3.BucketEncryption.KMS, encryptionKey: key });
-    const secret = secretsmanager.Secret.fromSecretCompleteArn(stack, 'S', SECRET_ARN);
-    new PostgresBackup(stack, 'Backup', {
-      vpc,
-      connection: DatabaseConnection.fromRdsSecret(secret),
-      databaseName: 'app',
-      bucket,
-      image: TEST_IMAGE,
-      drill: { enabled: false },
-    });
-    const template = Template.fromStack(stack);
+    const { template } = kmsBucketFixture();
     const statements = allowStatementsOf(template, /^BackupTaskDefinitionTaskRole/);
     expect(statements).toContainEqual({
       Action: ['kms:GenerateDataKey', 'kms:Decrypt'],

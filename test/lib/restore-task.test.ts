@@ -1,35 +1,26 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import * as kms from 'aws-cdk-lib/aws-kms';
-import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { buildApp } from '../../bin/app';
-import {
-  ConfigError,
-  DatabaseConnection,
-  loadProjectConfig,
-  parseProjectConfig,
-  PostgresBackup,
-  RESTORE_TARGET_PLACEHOLDER,
-} from '../../lib';
+import { DatabaseConnection, loadProjectConfig, parseProjectConfig, PostgresBackup, RESTORE_TARGET_PLACEHOLDER } from '../../lib';
 import { restoreConfig } from '../../task/src/read-config';
-import { actionsOf, allowStatementsOf, backupFixture, containerNamed, exampleContext, SECRET_ARN, TEST_IMAGE, testStack } from './support';
+import {
+  actionsOf,
+  allowStatementsOf,
+  backupFixture,
+  containerNamed,
+  exampleContext,
+  kmsBucketFixture,
+  problemsOf,
+  SECRET_ARN,
+  TEST_IMAGE,
+  testStack,
+} from './support';
 
 const RESTORE_FAMILY = /-restore$/;
 const RESTORE_COMMAND = ['restore', '--latest', '--dbname', 'app', '--no-owner', '--no-acl'];
-
-/** The problems `parseProjectConfig` reports for `ctx`. */
-function problemsOf(ctx: Record<string, unknown>): string[] {
-  try {
-    parseProjectConfig(ctx);
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.problems];
-    throw err;
-  }
-  return [];
-}
 
 describe('RestoreTask definition', () => {
   test('runs `restore --latest --dbname <db> --no-owner --no-acl` in the backup image: 1 vCPU, 2 GiB, 50 GiB task storage, init process, read-only root, 120 s stop timeout', () => {
@@ -195,19 +186,8 @@ describe('RestoreTask least privilege', () => {
   });
 
   test('with a KMS-encrypted bucket it may only decrypt', () => {
-    const { stack, vpc } = testStack();
-    const key = new kms.Key(stack, 'Key');
-    const bucket = new s3.Bucket(stack, 'Existing', { encryption: s3.BucketEncryption.KMS, encryptionKey: key });
-    const secret = secretsmanager.Secret.fromSecretCompleteArn(stack, 'S', SECRET_ARN);
-    new PostgresBackup(stack, 'Backup', {
-      vpc,
-      connection: DatabaseConnection.fromRdsSecret(secret),
-      databaseName: 'app',
-      bucket,
-      image: TEST_IMAGE,
-      drill: { enabled: false },
-    });
-    const statements = allowStatementsOf(Template.fromStack(stack), /^BackupRestoreTaskDefinitionTaskRole/);
+    const { template } = kmsBucketFixture();
+    const statements = allowStatementsOf(template, /^BackupRestoreTaskDefinitionTaskRole/);
     expect(statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('kms:')))).toEqual([
       { Action: 'kms:Decrypt', Effect: 'Allow', Resource: { 'Fn::GetAtt': [expect.stringMatching(/^Key/), 'Arn'] } },
     ]);

@@ -4,8 +4,17 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { DatabaseConnection, PostgresBackup, PostgresBackupProps, RESTORE_TARGET_PLACEHOLDER } from '../../lib';
+import {
+  ConfigError,
+  DatabaseConnection,
+  parseProjectConfig,
+  PostgresBackup,
+  PostgresBackupProps,
+  RESTORE_TARGET_PLACEHOLDER,
+} from '../../lib';
 
 /** Shared fixtures of the CDK tests: environment-agnostic stacks, no lookups, no Docker. */
 
@@ -91,4 +100,32 @@ export function templateJsonWithoutPlaceholder(template: Template): string {
   }
   const pair = JSON.stringify({ SecretString: RESTORE_TARGET_PLACEHOLDER }).slice(1, -1);
   return JSON.stringify(template.toJSON()).split(pair).join('');
+}
+
+/** The problems `parseProjectConfig` reports for `ctx` (none when it is valid). */
+export function problemsOf(ctx: Record<string, unknown>): string[] {
+  try {
+    parseProjectConfig(ctx);
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems];
+    throw err;
+  }
+  return [];
+}
+
+/** A `PostgresBackup` of database `app` (no drill) into an existing bucket encrypted with a KMS key `Key`. */
+export function kmsBucketFixture(): { stack: Stack; template: Template } {
+  const { stack, vpc } = testStack();
+  const key = new kms.Key(stack, 'Key');
+  const bucket = new s3.Bucket(stack, 'Existing', { encryption: s3.BucketEncryption.KMS, encryptionKey: key });
+  const secret = secretsmanager.Secret.fromSecretCompleteArn(stack, 'S', SECRET_ARN);
+  new PostgresBackup(stack, 'Backup', {
+    vpc,
+    connection: DatabaseConnection.fromRdsSecret(secret),
+    databaseName: 'app',
+    bucket,
+    image: TEST_IMAGE,
+    drill: { enabled: false },
+  });
+  return { stack, template: Template.fromStack(stack) };
 }
