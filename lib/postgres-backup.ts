@@ -1,4 +1,4 @@
-import { Annotations, CfnOutput, Duration, Names, Token } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -10,6 +10,7 @@ import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { addCliContainer, cliTaskDefinition } from './cli-container';
 import { databaseFolder, prefixProblems } from '../task/src/key';
 import { AlarmTopic } from './alarm-topic';
 import { deadLetterAlarm, missedBackupAlarm } from './alarms';
@@ -28,7 +29,7 @@ import {
 } from './acknowledgements';
 import { runTaskCommand } from './run-task-command';
 import { TaskFailureRules } from './task-failure-rules';
-import { backupTaskImage, DEFAULT_POSTGRES_MAJOR, SCRATCH_PATH, SCRATCH_VOLUME } from './task-image';
+import { backupTaskImage, DEFAULT_POSTGRES_MAJOR } from './task-image';
 
 /** The default schedule: every day at 04:00 UTC. */
 export const DEFAULT_BACKUP_SCHEDULE = scheduler.ScheduleExpression.cron({ minute: '0', hour: '4' });
@@ -280,34 +281,23 @@ export class PostgresBackup extends Construct {
 
     // The task definition: one container running `backup`, with the connection injected by
     // ECS from Secrets Manager and a task role that can only create objects in its folder.
-    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
-      family: `${Names.uniqueResourceName(this, { maxLength: 200, separator: '-' })}-backup`,
-      cpu,
-      memoryLimitMiB,
-      runtimePlatform: { cpuArchitecture, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
-      volumes: [{ name: SCRATCH_VOLUME }],
-    });
+    this.taskDefinition = cliTaskDefinition(this, { familySuffix: 'backup', cpu, memoryLimitMiB, cpuArchitecture });
     const connection = props.connection.bind(props.databaseName);
-    this.container = this.taskDefinition.addContainer('backup', {
+    this.container = addCliContainer(this, this.taskDefinition, 'backup', {
       image: this.image,
       command: ['backup'],
-      essential: true,
       environment: {
         ...connection.environment,
         ...this.storageEnvironment(),
-        LOG_FORMAT: 'json',
-        TMPDIR: SCRATCH_PATH,
         BACKUP_MEMORY_LIMIT_MIB: String(memoryLimitMiB - 256),
         BACKUP_GLOBALS: String(props.globals ?? true),
         ...(props.compress !== undefined ? { BACKUP_COMPRESS: props.compress } : {}),
       },
       secrets: connection.secrets,
-      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: `backup-${logStreamSafe(props.databaseName)}` }),
+      logGroup: this.logGroup,
+      streamPrefix: `backup-${props.databaseName}`,
       stopTimeout: props.stopTimeout ?? Duration.seconds(120),
-      readonlyRootFilesystem: true,
-      linuxParameters: new ecs.LinuxParameters(this, 'LinuxParameters', { initProcessEnabled: true }),
     });
-    this.container.addMountPoints({ containerPath: SCRATCH_PATH, sourceVolume: SCRATCH_VOLUME, readOnly: false });
     for (const statement of writerStatements({ bucket: this.bucket, folder: this.folder }))
       this.taskDefinition.addToTaskRolePolicy(statement);
     acknowledgeTaskDefinition(this.taskDefinition, 'the backup task');
@@ -466,11 +456,6 @@ export class PostgresBackup extends Construct {
   public metricDrillDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric('DrillDurationSeconds', { statistic: cloudwatch.Stats.MAXIMUM, period: Duration.days(1), ...props });
   }
-}
-
-/** A log stream prefix from a database name (no ':' or '*'). */
-function logStreamSafe(name: string): string {
-  return name.replace(/[^A-Za-z0-9_.-]/g, '_');
 }
 
 function createDeadLetterQueue(scope: Construct): sqs.Queue {

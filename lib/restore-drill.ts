@@ -1,17 +1,17 @@
-import { Duration, Names, Token } from 'aws-cdk-lib';
+import { Duration, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import { Construct } from 'constructs';
+import { addCliContainer, cliTaskDefinition, logStreamSafe } from './cli-container';
 import { drillFailedAlarm, drillOverdueAlarm } from './alarms';
 import { fargateSizeProblems } from './fargate-size';
 import type { PostgresBackup } from './postgres-backup';
 import { acknowledgeExecutionRole, acknowledgeFolderWildcard, acknowledgeTaskDefinition } from './acknowledgements';
 import { runTaskCommand } from './run-task-command';
 import { TaskFailureRules } from './task-failure-rules';
-import { SCRATCH_PATH, SCRATCH_VOLUME } from './task-image';
 
 /** The default drill schedule: Mondays at 06:00 UTC, after Monday's 04:00 backup. */
 export const DEFAULT_DRILL_SCHEDULE = scheduler.ScheduleExpression.cron({ minute: '0', hour: '6', weekDay: 'MON' });
@@ -89,13 +89,12 @@ export class RestoreDrill extends Construct {
       allowAllOutbound: true,
     });
 
-    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
-      family: `${Names.uniqueResourceName(this, { maxLength: 200, separator: '-' })}-drill`,
+    this.taskDefinition = cliTaskDefinition(this, {
+      familySuffix: 'drill',
       cpu: props.cpu ?? 1024,
       memoryLimitMiB,
       ephemeralStorageGiB: props.ephemeralStorageGiB ?? 50,
-      runtimePlatform: { cpuArchitecture: props.cpuArchitecture, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
-      volumes: [{ name: SCRATCH_VOLUME }],
+      cpuArchitecture: props.cpuArchitecture,
     });
 
     // The scratch server: trust authentication is safe here because it listens on
@@ -123,28 +122,23 @@ export class RestoreDrill extends Construct {
         retries: 12,
         startPeriod: Duration.seconds(30),
       },
-      logging: ecs.LogDrivers.awsLogs({ logGroup: backup.logGroup, streamPrefix: `drill-postgres-${safe(backup.databaseName)}` }),
+      logging: ecs.LogDrivers.awsLogs({ logGroup: backup.logGroup, streamPrefix: logStreamSafe(`drill-postgres-${backup.databaseName}`) }),
       stopTimeout: Duration.seconds(30),
     });
 
-    const verify = this.taskDefinition.addContainer('verify', {
+    const verify = addCliContainer(this, this.taskDefinition, 'verify', {
       image: backup.image,
-      essential: true,
       command: ['verify', '--latest', '--dbname', backup.databaseName, '--restore-into', DRILL_TARGET_URL],
       environment: {
         ...backup.storageEnvironment(),
-        LOG_FORMAT: 'json',
-        TMPDIR: SCRATCH_PATH,
         // The scratch server has none of production's roles.
         RESTORE_NO_OWNER: 'true',
         RESTORE_NO_ACL: 'true',
       },
-      logging: ecs.LogDrivers.awsLogs({ logGroup: backup.logGroup, streamPrefix: `drill-${safe(backup.databaseName)}` }),
+      logGroup: backup.logGroup,
+      streamPrefix: `drill-${backup.databaseName}`,
       stopTimeout: Duration.seconds(30),
-      readonlyRootFilesystem: true,
-      linuxParameters: new ecs.LinuxParameters(this, 'LinuxParameters', { initProcessEnabled: true }),
     });
-    verify.addMountPoints({ containerPath: SCRATCH_PATH, sourceVolume: SCRATCH_VOLUME, readOnly: false });
     verify.addContainerDependencies({ container: postgres, condition: ecs.ContainerDependencyCondition.HEALTHY });
 
     backup.grantRestore(this.taskDefinition.taskRole);
@@ -181,10 +175,6 @@ export class RestoreDrill extends Construct {
     });
     this.drillNowCommand = runTaskCommand(backup.cluster, this.taskDefinition.family, backup.subnets, this.securityGroup);
   }
-}
-
-function safe(name: string): string {
-  return name.replace(/[^A-Za-z0-9_.-]/g, '_');
 }
 
 function validate(props: RestoreDrillProps): void {

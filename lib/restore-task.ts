@@ -1,8 +1,9 @@
-import { Duration, Names, SecretValue, Token } from 'aws-cdk-lib';
+import { Duration, SecretValue, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { addCliContainer, cliTaskDefinition } from './cli-container';
 import {
   acknowledgeExecutionRole,
   acknowledgeFolderWildcard,
@@ -13,7 +14,6 @@ import { fargateSizeProblems } from './fargate-size';
 import type { PostgresBackup } from './postgres-backup';
 import { runTaskCommand } from './run-task-command';
 import { TaskFailureRules } from './task-failure-rules';
-import { SCRATCH_PATH, SCRATCH_VOLUME } from './task-image';
 
 /**
  * The initial value of the restore target secret. It is deliberately not a URL: a restore
@@ -104,32 +104,24 @@ export class RestoreTask extends Construct {
       allowAllOutbound: true,
     });
 
-    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
-      family: `${Names.uniqueResourceName(this, { maxLength: 200, separator: '-' })}-restore`,
+    // The archive is downloaded to the scratch volume (task storage) before it is applied.
+    this.taskDefinition = cliTaskDefinition(this, {
+      familySuffix: 'restore',
       cpu: props.cpu ?? 1024,
       memoryLimitMiB: props.memoryLimitMiB ?? 2048,
       ephemeralStorageGiB: props.ephemeralStorageGiB ?? 50,
-      runtimePlatform: { cpuArchitecture: props.cpuArchitecture, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
-      volumes: [{ name: SCRATCH_VOLUME }],
+      cpuArchitecture: props.cpuArchitecture,
     });
-    this.container = this.taskDefinition.addContainer('restore', {
+    this.container = addCliContainer(this, this.taskDefinition, 'restore', {
       image: backup.image,
-      essential: true,
       // A new instance has none of production's roles: restore without owners and grants.
       command: ['restore', '--latest', '--dbname', backup.databaseName, '--no-owner', '--no-acl'],
-      environment: {
-        ...backup.storageEnvironment(),
-        LOG_FORMAT: 'json',
-        // The archive is downloaded here (task storage) before it is applied.
-        TMPDIR: SCRATCH_PATH,
-      },
+      environment: backup.storageEnvironment(),
       secrets: { [RESTORE_TARGET_VARIABLE]: ecs.Secret.fromSecretsManager(this.targetSecret) },
-      logging: ecs.LogDrivers.awsLogs({ logGroup: backup.logGroup, streamPrefix: `restore-${safe(backup.databaseName)}` }),
+      logGroup: backup.logGroup,
+      streamPrefix: `restore-${backup.databaseName}`,
       stopTimeout: Duration.seconds(120),
-      readonlyRootFilesystem: true,
-      linuxParameters: new ecs.LinuxParameters(this, 'LinuxParameters', { initProcessEnabled: true }),
     });
-    this.container.addMountPoints({ containerPath: SCRATCH_PATH, sourceVolume: SCRATCH_VOLUME, readOnly: false });
 
     backup.grantRestore(this.taskDefinition.taskRole);
     acknowledgeTaskDefinition(
@@ -168,8 +160,4 @@ export function restoreTaskProblems(options: RestoreTaskOptions): string[] {
     );
   }
   return problems;
-}
-
-function safe(name: string): string {
-  return name.replace(/[^A-Za-z0-9_.-]/g, '_');
 }
