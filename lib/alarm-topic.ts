@@ -1,3 +1,4 @@
+import { Annotations, ArnFormat, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -17,9 +18,52 @@ export interface AlarmTopicProps {
 }
 
 /**
+ * Lets this account's CloudWatch alarms publish to `topic`.
+ *
+ * A topic policy replaces SNS's default policy, and CDK writes one as soon as `enforceSSL`
+ * is set or an EventBridge rule targets the topic (it adds only `events.amazonaws.com`).
+ * Without this statement an alarm goes to ALARM and notifies nobody ("no resource-based
+ * policy allows the SNS:Publish action"). The allow is scoped to alarms of this account and
+ * region (`aws:SourceAccount`, `aws:SourceArn`). Identical statements are merged, so every
+ * alarm may call this for its topic.
+ *
+ * A topic imported by ARN has no policy this stack can change: a warning says what to add.
+ */
+export function allowAlarmsToPublish(topic: sns.ITopic): void {
+  const stack = Stack.of(topic);
+  const result = topic.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: 'AllowCloudWatchAlarmsToPublish',
+      principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+      actions: ['sns:Publish'],
+      resources: [topic.topicArn],
+      conditions: {
+        StringEquals: { 'aws:SourceAccount': stack.account },
+        ArnLike: {
+          'aws:SourceArn': stack.formatArn({
+            service: 'cloudwatch',
+            resource: 'alarm',
+            resourceName: '*',
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        },
+      },
+    }),
+  );
+  if (!result.statementAdded) {
+    Annotations.of(topic).addWarningV2(
+      'pg-s3-backup:alarmTopicPolicy',
+      `The alarms publish to ${topic.node.path}, whose policy this stack cannot change. Its topic policy must allow cloudwatch.amazonaws.com to sns:Publish ` +
+        '(and its KMS key, if any, must let cloudwatch.amazonaws.com use kms:GenerateDataKey* and kms:Decrypt), or no alarm notifies anyone.',
+    );
+  }
+}
+
+/**
  * The SNS topic that receives every alert: TLS-only topic policy, encrypted with a
  * customer-managed key that CloudWatch alarms and EventBridge rules may use (the AWS
- * managed `alias/aws/sns` key cannot be used by either service).
+ * managed `alias/aws/sns` key cannot be used by either service). The alarms add their
+ * own publish permission (`allowAlarmsToPublish`); EventBridge targets add theirs.
  */
 export class AlarmTopic extends Construct {
   public readonly topic: sns.Topic;

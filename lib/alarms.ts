@@ -4,9 +4,11 @@ import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { allowAlarmsToPublish } from './alarm-topic';
 
 /** Sends the alarm's ALARM and (when `recovery`) OK transitions to the topic. */
 function notify(alarm: cloudwatch.Alarm, topic: sns.ITopic, recovery: boolean): cloudwatch.Alarm {
+  allowAlarmsToPublish(topic);
   alarm.addAlarmAction(new actions.SnsAction(topic));
   if (recovery) alarm.addOkAction(new actions.SnsAction(topic));
   return alarm;

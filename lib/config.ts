@@ -299,7 +299,7 @@ export function parseProjectConfig(ctx: Raw, problems: string[] = []): ProjectCo
       }
       const secret = str(`${at}.secret`, d.secret, {
         required: true,
-        pattern: /^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+|[A-Za-z0-9/_+=.@-]{1,512})$/,
+        pattern: /^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@!-]+|[A-Za-z0-9/_+=.@!-]{1,512})$/,
         hint: "the secret's complete ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>-AbCdEf) or its name.",
       });
       const secretFormat = d.secretFormat ?? 'rds';

@@ -1,6 +1,8 @@
+import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 
 /**
  * Object actions the backup task needs under its own folder, and nothing more
@@ -20,10 +22,11 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 export const WRITER_OBJECT_ACTIONS: readonly string[] = ['s3:PutObject', 's3:PutObjectTagging', 's3:AbortMultipartUpload'];
 
 /**
- * Object actions `verify`, `list` and `restore` need: the dump and its manifest (and
- * globals), and the tier tag that `list` shows.
+ * Object actions `verify`, `list` and `restore` need: the dump, its manifest and globals
+ * (GetObject, which also authorizes HEAD). The tier that `list` shows is read from the
+ * manifest, so no tagging action is needed.
  */
-export const READER_OBJECT_ACTIONS: readonly string[] = ['s3:GetObject', 's3:GetObjectTagging'];
+export const READER_OBJECT_ACTIONS: readonly string[] = ['s3:GetObject'];
 
 /** ListObjectsV2, conditioned on the prefix (see {@link folderListStatement}). */
 export const LIST_ACTIONS: readonly string[] = ['s3:ListBucket'];
@@ -95,6 +98,59 @@ export function readerStatements(target: BackupFolder): iam.PolicyStatement[] {
     folderListStatement(target),
     new iam.PolicyStatement({ actions: [...READER_OBJECT_ACTIONS], resources: [target.bucket.arnForObjects(`${target.folder}*`)] }),
     ...kmsStatement(target.bucket.encryptionKey, KMS_READ_ACTIONS),
+  ];
+}
+
+/**
+ * `kms:Decrypt` on the customer-managed key of a database secret, through Secrets Manager
+ * only. ECS reads the secret with the execution role at task start, and
+ * `secret.grantRead()` adds no KMS permission for a secret and key imported by ARN: without
+ * this the task never starts. None for a secret encrypted with the AWS managed key.
+ */
+export function secretKeyStatements(secret: secretsmanager.ISecret): iam.PolicyStatement[] {
+  const key = secret.encryptionKey;
+  if (!key) return [];
+  return [
+    new iam.PolicyStatement({
+      actions: ['kms:Decrypt'],
+      resources: [key.keyArn],
+      conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(secret).region}.amazonaws.com` } },
+    }),
+  ];
+}
+
+/**
+ * The bucket policy statements that hold a writer role to creating new objects, whatever its
+ * own policy says (S3 "Enforce conditional writes on Amazon S3 buckets"):
+ *
+ * - `s3:PutObject` is denied unless the request carries `If-None-Match` (the key must not
+ *   exist). `s3:ObjectCreationOperation` is false for CreateMultipartUpload and UploadPart,
+ *   which carry no conditional header, and true for PutObject, CopyObject and
+ *   CompleteMultipartUpload: so a plain PUT, a PUT with `If-Match` over a listed ETag and an
+ *   unconditional completion are all refused, while the task's own uploads pass.
+ * - `s3:PutObjectTagging` is denied on an object that already has a `tier` tag, so a stored
+ *   monthly backup cannot be re-tagged `daily` to expire early. Tagging at creation
+ *   (`x-amz-tagging` on a new key) is unaffected. Removing tags needs
+ *   `s3:DeleteObjectTagging`, which no backup role has.
+ */
+export function writerEnforcementStatements(bucket: s3.IBucket, writer: iam.IRole): iam.PolicyStatement[] {
+  const principals = [new iam.ArnPrincipal(writer.roleArn)];
+  const objects = bucket.arnForObjects('*');
+  return [
+    new iam.PolicyStatement({
+      effect: iam.Effect.DENY,
+      principals,
+      actions: ['s3:PutObject'],
+      resources: [objects],
+      conditions: { Null: { 's3:if-none-match': 'true' }, Bool: { 's3:ObjectCreationOperation': 'true' } },
+    }),
+    new iam.PolicyStatement({
+      effect: iam.Effect.DENY,
+      principals,
+      actions: ['s3:PutObjectTagging'],
+      resources: [objects],
+      conditions: { Null: { 's3:ExistingObjectTag/tier': 'false' } },
+    }),
   ];
 }
 

@@ -17,7 +17,7 @@ import { deadLetterAlarm, missedBackupAlarm } from './alarms';
 import { BackupBucketOptions, createBackupBuckets } from './bucket-defaults';
 import { DatabaseConnection } from './database-connection';
 import { fargateSizeProblems } from './fargate-size';
-import { grantStatements, readerStatements, writerStatements } from './permissions';
+import { grantStatements, readerStatements, secretKeyStatements, writerEnforcementStatements, writerStatements } from './permissions';
 import { RestoreDrill, RestoreDrillOptions } from './restore-drill';
 import { RestoreTask, RestoreTaskOptions, restoreTaskProblems } from './restore-task';
 import {
@@ -300,6 +300,8 @@ export class PostgresBackup extends Construct {
     });
     for (const statement of writerStatements({ bucket: this.bucket, folder: this.folder }))
       this.taskDefinition.addToTaskRolePolicy(statement);
+    for (const statement of secretKeyStatements(props.connection.secret)) this.taskDefinition.addToExecutionRolePolicy(statement);
+    this.enforceCreateOnly();
     acknowledgeTaskDefinition(this.taskDefinition, 'the backup task');
     acknowledgeExecutionRole(this.taskDefinition);
     acknowledgeFolderWildcard(
@@ -380,6 +382,25 @@ export class PostgresBackup extends Construct {
           value: restore.securityGroup.securityGroupId,
         });
       }
+    }
+  }
+
+  /**
+   * The bucket policy holds the writer role to creating new objects (see
+   * `writerEnforcementStatements`): this, not the role's own policy, is what keeps a
+   * compromised task from overwriting or re-tagging history when Object Lock is off. A bucket
+   * imported by name has no policy this stack can change: a warning says so.
+   */
+  private enforceCreateOnly(): void {
+    const added = writerEnforcementStatements(this.bucket, this.taskDefinition.taskRole).map(
+      (s) => this.bucket.addToResourcePolicy(s).statementAdded,
+    );
+    if (added.includes(false)) {
+      Annotations.of(this).addWarningV2(
+        'pg-s3-backup:createOnlyNotEnforced',
+        `The bucket ${this.bucket.node.path} is imported, so its bucket policy cannot be extended: nothing but the task role's own policy keeps the backup task from overwriting ` +
+          'an existing backup (a new version) or re-tagging it. Add to that bucket policy the two Deny statements of writerEnforcementStatements() for the backup task role, or turn on Object Lock.',
+      );
     }
   }
 

@@ -12,6 +12,7 @@ import type { PostgresBackup } from './postgres-backup';
 import { acknowledgeExecutionRole, acknowledgeFolderWildcard, acknowledgeTaskDefinition } from './acknowledgements';
 import { runTaskCommand } from './run-task-command';
 import { TaskFailureRules } from './task-failure-rules';
+import { drillServerImage } from './task-image';
 
 /** The default drill schedule: Mondays at 06:00 UTC, after Monday's 04:00 backup. */
 export const DEFAULT_DRILL_SCHEDULE = scheduler.ScheduleExpression.cron({ minute: '0', hour: '6', weekDay: 'MON' });
@@ -35,7 +36,11 @@ export interface RestoreDrillOptions {
    * @default 50
    */
   readonly ephemeralStorageGiB?: number;
-  /** The throwaway server. @default - public.ecr.aws/docker/library/postgres:<postgresMajorVersion> */
+  /**
+   * The throwaway server. It must be pullable from the task's subnets: an image in a public
+   * registry needs a NAT gateway.
+   * @default - the official postgres:<postgresMajorVersion> image, copied into the stack's asset repository (`drillServerImage()`)
+   */
   readonly postgresImage?: ecs.ContainerImage;
   /**
    * Complete UTC days without a successful drill before the overdue alarm fires, 1-7
@@ -101,7 +106,9 @@ export class RestoreDrill extends Construct {
     // localhost only (containers of a task share the network namespace) and the task's
     // security group has no inbound rule. Durability settings are off: it is thrown away.
     const postgres = this.taskDefinition.addContainer('postgres', {
-      image: props.postgresImage ?? ecs.ContainerImage.fromRegistry(`public.ecr.aws/docker/library/postgres:${props.postgresMajorVersion}`),
+      image:
+        props.postgresImage ??
+        drillServerImage({ postgresMajorVersion: props.postgresMajorVersion, cpuArchitecture: props.cpuArchitecture }),
       essential: false,
       command: [
         'postgres',
@@ -144,7 +151,7 @@ export class RestoreDrill extends Construct {
     backup.grantRestore(this.taskDefinition.taskRole);
     acknowledgeTaskDefinition(this.taskDefinition, 'the restore drill');
     acknowledgeExecutionRole(this.taskDefinition);
-    acknowledgeFolderWildcard(this.taskDefinition.taskRole, backup.bucket, backup.folder, 'read backups (GetObject, GetObjectTagging)');
+    acknowledgeFolderWildcard(this.taskDefinition.taskRole, backup.bucket, backup.folder, 'read backups (GetObject)');
 
     this.schedule = new scheduler.Schedule(this, 'Schedule', {
       schedule: props.schedule ?? DEFAULT_DRILL_SCHEDULE,

@@ -130,7 +130,7 @@ export class RestoreTask extends Construct {
       `the target URL (RESTORE_TARGET_URL, with its password) is an ECS secret injected from the Secrets Manager secret ${this.node.path}/RestoreTargetSecret and never appears in the template.`,
     );
     acknowledgeExecutionRole(this.taskDefinition);
-    acknowledgeFolderWildcard(this.taskDefinition.taskRole, backup.bucket, backup.folder, 'read backups (GetObject, GetObjectTagging)');
+    acknowledgeFolderWildcard(this.taskDefinition.taskRole, backup.bucket, backup.folder, 'read backups (GetObject)');
 
     new TaskFailureRules(this, 'TaskFailureRules', {
       family: this.taskDefinition.family,

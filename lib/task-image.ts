@@ -41,3 +41,17 @@ export function backupTaskImage(options: BackupTaskImageOptions = {}): ecs.Conta
     platform: arm ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
   });
 }
+
+/**
+ * The restore drill's scratch PostgreSQL server: the official `postgres:<major>` image,
+ * rebuilt unchanged from task/drill-server/Dockerfile as an asset, so that it is served from
+ * the stack's own ECR asset repository. Tasks in private subnets with VPC endpoints and no
+ * NAT can pull it; they could not pull from a public registry.
+ */
+export function drillServerImage(options: BackupTaskImageOptions = {}): ecs.ContainerImage {
+  const arm = options.cpuArchitecture === ecs.CpuArchitecture.ARM64;
+  return ecs.ContainerImage.fromAsset(path.join(REPOSITORY_ROOT, 'task', 'drill-server'), {
+    buildArgs: { PG_MAJOR: String(options.postgresMajorVersion ?? DEFAULT_POSTGRES_MAJOR) },
+    platform: arm ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
+  });
+}

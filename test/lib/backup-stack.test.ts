@@ -126,10 +126,18 @@ describe('the app from the committed cdk.json', () => {
     const manifest = JSON.parse(readFileSync(join(asm.directory, `${stack.artifactId}.assets.json`), 'utf8'));
     const images: Array<{ source: { directory: string; dockerFile: string; dockerBuildArgs: Record<string, string>; platform: string } }> =
       Object.values(manifest.dockerImages);
-    expect(images).toHaveLength(1); // one image shared by every database and drill
-    expect(images[0].source).toMatchObject({ dockerFile: 'task/Dockerfile', dockerBuildArgs: { PG_MAJOR: '18' }, platform: 'linux/amd64' });
+    // One task image shared by every database, drill and restore, and one drill server image.
+    expect(images).toHaveLength(2);
+    const task = images.find((i) => i.source.dockerFile === 'task/Dockerfile')!;
+    expect(task.source).toMatchObject({ dockerBuildArgs: { PG_MAJOR: '18' }, platform: 'linux/amd64' });
+    // The drill's PostgreSQL comes from task/drill-server (a copy of the official image in the asset repository).
+    const server = images.find((i) => i !== task)!;
+    expect(server.source).toMatchObject({ dockerBuildArgs: { PG_MAJOR: '18' }, platform: 'linux/amd64' });
+    expect(readFileSync(join(asm.directory, server.source.directory, 'Dockerfile'), 'utf8')).toMatch(
+      /^FROM public\.ecr\.aws\/docker\/library\/postgres:\$\{PG_MAJOR\}$/m,
+    );
     // The context is the repository root filtered by /.dockerignore: sources in, node_modules and build output out.
-    const staged = join(asm.directory, images[0].source.directory);
+    const staged = join(asm.directory, task.source.directory);
     for (const f of ['task/Dockerfile', 'package.json', 'package-lock.json', 'task/build.mjs', 'task/src/cli.ts'])
       expect(existsSync(join(staged, f))).toBe(true);
     for (const f of ['node_modules', 'task/dist', 'cdk.out', '.git', 'test', 'lib']) expect(existsSync(join(staged, f))).toBe(false);

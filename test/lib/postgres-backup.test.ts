@@ -299,7 +299,7 @@ describe('PostgresBackup least privilege', () => {
     const role = new iam.Role(stack, 'Operator', { assumedBy: new iam.AccountRootPrincipal() });
     backup.grantRestore(role);
     const statements = allowStatementsOf(Template.fromStack(stack), /^Operator/);
-    expect(actionsOf(statements).sort()).toEqual(['s3:GetObject', 's3:GetObjectTagging', 's3:ListBucket']);
+    expect(actionsOf(statements).sort()).toEqual(['s3:GetObject', 's3:ListBucket']);
     expect(statements[0].Condition).toEqual({ StringLike: { 's3:prefix': ['myapp/app/*'] } });
   });
 });

@@ -173,7 +173,7 @@ describe('RestoreTask least privilege', () => {
 
     const statements = allowStatementsOf(template, /^BackupRestoreTaskDefinitionTaskRole/);
     const actions = actionsOf(statements);
-    expect([...actions].sort()).toEqual(['s3:GetObject', 's3:GetObjectTagging', 's3:ListBucket']);
+    expect([...actions].sort()).toEqual(['s3:GetObject', 's3:ListBucket']);
     expect(statements.find((s) => s.Action === 's3:ListBucket')?.Condition).toEqual({ StringLike: { 's3:prefix': ['myapp/app/*'] } });
     expect(statements.find((s) => s.Action !== 's3:ListBucket')?.Resource).toEqual({
       'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/^BackupBucket/), 'Arn'] }, '/myapp/app/*']],
