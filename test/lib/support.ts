@@ -129,3 +129,47 @@ export function kmsBucketFixture(): { stack: Stack; template: Template } {
   });
   return { stack, template: Template.fromStack(stack) };
 }
+
+/** A customer-managed key that encrypts some database secrets in {@link everyOptionContext}. */
+export const SECRET_KEY_ARN = 'arn:aws:kms:eu-west-1:111122223333:key/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0';
+
+/**
+ * The committed cdk.json with every option on: Object Lock, a bucket KMS key, a transition,
+ * ARM64, the drill and the restore task, and databases in every secret form: a complete ARN,
+ * a URL secret with a field, an RDS-managed `rds!` secret by name (with `host`) and by ARN
+ * with a customer-managed key, and a secret by name with a customer-managed key.
+ */
+export function everyOptionContext(): Record<string, unknown> {
+  return {
+    ...exampleContext(),
+    cpuArchitecture: 'ARM64',
+    objectLock: { mode: 'governance', days: 30 },
+    transition: { storageClass: 'GLACIER_IR', afterDays: 30 },
+    bucketKmsKeyArn: 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+    staggerMinutes: 10,
+    databases: [
+      {
+        name: 'orders',
+        secret: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:orders/postgres-AbCdEf',
+        securityGroupId: 'sg-0123456789abcdef0',
+      },
+      {
+        name: 'billing',
+        secret: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:billing/app-GhIjKl',
+        secretFormat: 'url',
+        secretField: 'url',
+        sslMode: 'verify-full',
+      },
+      { name: 'inventory', secret: 'rds!db-0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d', host: 'inventory.abc123.eu-west-1.rds.amazonaws.com' },
+      {
+        name: 'ledger',
+        secret: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:rds!db-1b2c3d4e-5f60-4b7c-9d8e-0f1a2b3c4d5e-XyZ123',
+        secretKmsKeyArn: SECRET_KEY_ARN,
+        host: 'ledger.abc123.eu-west-1.rds.amazonaws.com',
+      },
+      { name: 'audit', secret: 'audit/postgres', secretKmsKeyArn: SECRET_KEY_ARN, compress: 'zstd:3' },
+    ],
+    drill: { enabled: true, schedule: 'cron(0 6 ? * MON *)' },
+    restoreTask: { enabled: true, ephemeralStorageGiB: 100 },
+  };
+}
