@@ -79,8 +79,20 @@ function folderListStatement(target: BackupFolder): iam.PolicyStatement {
   });
 }
 
-function kmsStatement(key: kms.IKey | undefined, actions: readonly string[]): iam.PolicyStatement[] {
-  return key ? [new iam.PolicyStatement({ actions: [...actions], resources: [key.keyArn] })] : [];
+/**
+ * The bucket key's actions, through S3 only (`kms:ViaService`): a role can have S3 use the key
+ * for its own requests, but cannot call KMS with it directly.
+ */
+function kmsStatement(bucket: s3.IBucket, actions: readonly string[]): iam.PolicyStatement[] {
+  const key: kms.IKey | undefined = bucket.encryptionKey;
+  if (!key) return [];
+  return [
+    new iam.PolicyStatement({
+      actions: [...actions],
+      resources: [key.keyArn],
+      conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(bucket).region}.amazonaws.com` } },
+    }),
+  ];
 }
 
 /** Statements for the backup task role: create objects in its folder, nothing else. */
@@ -88,7 +100,7 @@ export function writerStatements(target: BackupFolder): iam.PolicyStatement[] {
   return [
     folderListStatement(target),
     new iam.PolicyStatement({ actions: [...WRITER_OBJECT_ACTIONS], resources: [target.bucket.arnForObjects(`${target.folder}*`)] }),
-    ...kmsStatement(target.bucket.encryptionKey, KMS_WRITE_ACTIONS),
+    ...kmsStatement(target.bucket, KMS_WRITE_ACTIONS),
   ];
 }
 
@@ -97,7 +109,7 @@ export function readerStatements(target: BackupFolder): iam.PolicyStatement[] {
   return [
     folderListStatement(target),
     new iam.PolicyStatement({ actions: [...READER_OBJECT_ACTIONS], resources: [target.bucket.arnForObjects(`${target.folder}*`)] }),
-    ...kmsStatement(target.bucket.encryptionKey, KMS_READ_ACTIONS),
+    ...kmsStatement(target.bucket, KMS_READ_ACTIONS),
   ];
 }
 

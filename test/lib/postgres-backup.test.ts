@@ -282,11 +282,12 @@ describe('PostgresBackup least privilege', () => {
     expect(everyAllow.filter((a) => /^s3:(Delete|\*)|^s3:.*Bypass/.test(a))).toEqual([]);
   });
 
-  test('with a KMS-encrypted bucket the writer gets GenerateDataKey and Decrypt on that key only', () => {
+  test('with a KMS-encrypted bucket the writer gets GenerateDataKey and Decrypt on that key only, through S3 only', () => {
     const { template } = kmsBucketFixture();
     const statements = allowStatementsOf(template, /^BackupTaskDefinitionTaskRole/);
     expect(statements).toContainEqual({
       Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
+      Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['s3.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } } },
       Effect: 'Allow',
       Resource: { 'Fn::GetAtt': [expect.stringMatching(/^Key/), 'Arn'] },
     });

@@ -185,11 +185,16 @@ describe('RestoreTask least privilege', () => {
     }
   });
 
-  test('with a KMS-encrypted bucket it may only decrypt', () => {
+  test('with a KMS-encrypted bucket it may only decrypt, through S3 only', () => {
     const { template } = kmsBucketFixture();
     const statements = allowStatementsOf(template, /^BackupRestoreTaskDefinitionTaskRole/);
     expect(statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('kms:')))).toEqual([
-      { Action: 'kms:Decrypt', Effect: 'Allow', Resource: { 'Fn::GetAtt': [expect.stringMatching(/^Key/), 'Arn'] } },
+      {
+        Action: 'kms:Decrypt',
+        Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['s3.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } } },
+        Effect: 'Allow',
+        Resource: { 'Fn::GetAtt': [expect.stringMatching(/^Key/), 'Arn'] },
+      },
     ]);
   });
 
