@@ -21,6 +21,15 @@ describe('project configuration', () => {
     });
   });
 
+  test('accepts RDS-managed secrets (rds!db-…) by name and by ARN, and still refuses other punctuation', () => {
+    const ctx = (secret: string) => ({ ...exampleContext(), databases: [{ name: 'app', secret, host: 'db.example.com' }] });
+    expect(problemsOf(ctx('rds!db-0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d'))).toEqual([]);
+    expect(
+      problemsOf(ctx('arn:aws:secretsmanager:eu-west-1:111122223333:secret:rds!db-0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d-AbCdEf')),
+    ).toEqual([]);
+    expect(problemsOf(ctx('app secret;rm'))).toEqual([expect.stringMatching(/^databases\[0\]\.secret 'app secret;rm' is not valid/)]);
+  });
+
   test('reports every problem at once, each naming the setting, the value and the fix', () => {
     const problems = problemsOf({
       project: 'my project!',

@@ -1,7 +1,10 @@
 import { Duration } from 'aws-cdk-lib';
+import { Annotations } from 'aws-cdk-lib/assertions';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -302,6 +305,55 @@ describe('PostgresBackup least privilege', () => {
     const statements = allowStatementsOf(Template.fromStack(stack), /^Operator/);
     expect(actionsOf(statements).sort()).toEqual(['s3:GetObject', 's3:ListBucket']);
     expect(statements[0].Condition).toEqual({ StringLike: { 's3:prefix': ['myapp/app/*'] } });
+  });
+});
+
+describe('PostgresBackup policies it cannot write', () => {
+  test('an imported bucket: synth warns that nothing in its bucket policy holds the writer to create-only writes', () => {
+    const { stack, vpc } = testStack();
+    new PostgresBackup(stack, 'Backup', {
+      vpc,
+      connection: DatabaseConnection.fromRdsSecret(secretsmanager.Secret.fromSecretCompleteArn(stack, 'S', SECRET_ARN)),
+      databaseName: 'app',
+      bucket: s3.Bucket.fromBucketName(stack, 'Imported', 'existing-backups'),
+      image: TEST_IMAGE,
+    });
+    Annotations.fromStack(stack).hasWarning('/Test/Backup', Match.stringLikeRegexp('is imported, so its bucket policy cannot be extended'));
+    Template.fromStack(stack).resourceCountIs('AWS::S3::BucketPolicy', 0);
+  });
+
+  test('an imported topic: synth warns that its policy must let CloudWatch publish', () => {
+    const { stack, vpc } = testStack();
+    new PostgresBackup(stack, 'Backup', {
+      vpc,
+      connection: DatabaseConnection.fromRdsSecret(secretsmanager.Secret.fromSecretCompleteArn(stack, 'S', SECRET_ARN)),
+      databaseName: 'app',
+      alarmTopic: sns.Topic.fromTopicArn(stack, 'Topic', 'arn:aws:sns:eu-west-1:111122223333:alerts'),
+      image: TEST_IMAGE,
+    });
+    Annotations.fromStack(stack).hasWarning('/Test/Topic', Match.stringLikeRegexp('must allow cloudwatch.amazonaws.com to sns:Publish'));
+  });
+
+  test('a topic passed in from the same stack gets the CloudWatch publish statement, scoped to this account and its alarms', () => {
+    const { stack, vpc } = testStack();
+    new PostgresBackup(stack, 'Backup', {
+      vpc,
+      connection: DatabaseConnection.fromRdsSecret(secretsmanager.Secret.fromSecretCompleteArn(stack, 'S', SECRET_ARN)),
+      databaseName: 'app',
+      alarmTopic: new sns.Topic(stack, 'Mine'),
+      image: TEST_IMAGE,
+    });
+    Template.fromStack(stack).hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Sid: 'AllowCloudWatchAlarmsToPublish',
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } }, ArnLike: { 'aws:SourceArn': Match.anyValue() } },
+          }),
+        ]),
+      },
+    });
   });
 });
 
