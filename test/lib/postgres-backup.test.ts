@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import { Annotations } from 'aws-cdk-lib/assertions';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -8,7 +8,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { DatabaseConnection, FORBIDDEN_WRITER_ACTIONS, PostgresBackup, WRITER_OBJECT_ACTIONS } from '../../lib';
+import { DatabaseConnection, FORBIDDEN_WRITER_ACTIONS, PostgresBackup, PostgresBackupProps, WRITER_OBJECT_ACTIONS } from '../../lib';
 import {
   actionsOf,
   allowStatementsOf,
@@ -309,40 +309,32 @@ describe('PostgresBackup least privilege', () => {
 });
 
 describe('PostgresBackup policies it cannot write', () => {
-  test('an imported bucket: synth warns that nothing in its bucket policy holds the writer to create-only writes', () => {
+  /** A backup of `app` in a new stack, with what `extra` builds in that stack. */
+  const backupWith = (extra: (stack: Stack) => Partial<PostgresBackupProps>): Stack => {
     const { stack, vpc } = testStack();
     new PostgresBackup(stack, 'Backup', {
       vpc,
       connection: DatabaseConnection.fromRdsSecret(secretsmanager.Secret.fromSecretCompleteArn(stack, 'S', SECRET_ARN)),
       databaseName: 'app',
-      bucket: s3.Bucket.fromBucketName(stack, 'Imported', 'existing-backups'),
       image: TEST_IMAGE,
+      ...extra(stack),
     });
+    return stack;
+  };
+
+  test('an imported bucket: synth warns that nothing in its bucket policy holds the writer to create-only writes', () => {
+    const stack = backupWith((s) => ({ bucket: s3.Bucket.fromBucketName(s, 'Imported', 'existing-backups') }));
     Annotations.fromStack(stack).hasWarning('/Test/Backup', Match.stringLikeRegexp('is imported, so its bucket policy cannot be extended'));
     Template.fromStack(stack).resourceCountIs('AWS::S3::BucketPolicy', 0);
   });
 
   test('an imported topic: synth warns that its policy must let CloudWatch publish', () => {
-    const { stack, vpc } = testStack();
-    new PostgresBackup(stack, 'Backup', {
-      vpc,
-      connection: DatabaseConnection.fromRdsSecret(secretsmanager.Secret.fromSecretCompleteArn(stack, 'S', SECRET_ARN)),
-      databaseName: 'app',
-      alarmTopic: sns.Topic.fromTopicArn(stack, 'Topic', 'arn:aws:sns:eu-west-1:111122223333:alerts'),
-      image: TEST_IMAGE,
-    });
+    const stack = backupWith((s) => ({ alarmTopic: sns.Topic.fromTopicArn(s, 'Topic', 'arn:aws:sns:eu-west-1:111122223333:alerts') }));
     Annotations.fromStack(stack).hasWarning('/Test/Topic', Match.stringLikeRegexp('must allow cloudwatch.amazonaws.com to sns:Publish'));
   });
 
   test('a topic passed in from the same stack gets the CloudWatch publish statement, scoped to this account and its alarms', () => {
-    const { stack, vpc } = testStack();
-    new PostgresBackup(stack, 'Backup', {
-      vpc,
-      connection: DatabaseConnection.fromRdsSecret(secretsmanager.Secret.fromSecretCompleteArn(stack, 'S', SECRET_ARN)),
-      databaseName: 'app',
-      alarmTopic: new sns.Topic(stack, 'Mine'),
-      image: TEST_IMAGE,
-    });
+    const stack = backupWith((s) => ({ alarmTopic: new sns.Topic(s, 'Mine') }));
     Template.fromStack(stack).hasResourceProperties('AWS::SNS::TopicPolicy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
