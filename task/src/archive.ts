@@ -4,7 +4,7 @@ import { createWriteStream } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describeExit, isFailedExit, OutputTail, spawnErrorMessage } from './child';
-import { ExitCode, TaskError } from './errors';
+import { ExitCode, InterruptedError, Stage, TaskError } from './errors';
 import { DigestGate } from './integrity';
 import { formatBytes } from './log';
 import { Manifest } from './manifest';
@@ -17,21 +17,30 @@ export interface ReadResult {
   readonly sha256: string;
 }
 
-/** Opens the stored object as a stream. */
-export async function openObject(client: S3Client, storage: StorageConfig, key: string): Promise<Readable> {
-  const r = await client.send(new GetObjectCommand({ Bucket: storage.bucket, Key: key })).catch((err) => {
-    throw storageError(err, 'download', `Reading s3://${storage.bucket}/${key}`, storage);
+/**
+ * The error to report for `err` when `signal` may have caused it: a transfer or a child
+ * stopped by SIGTERM fails with an abort or a broken pipe, which must read as an interruption
+ * (exit 130), not as a storage or integrity failure.
+ */
+export function interruptedOr<T>(err: T, signal: AbortSignal | undefined, stage: Stage): T | InterruptedError {
+  return signal?.aborted ? new InterruptedError(String(signal.reason), stage) : err;
+}
+
+/** Opens the stored object as a stream; `signal` cancels the request and the body. */
+export async function openObject(client: S3Client, storage: StorageConfig, key: string, signal?: AbortSignal): Promise<Readable> {
+  const r = await client.send(new GetObjectCommand({ Bucket: storage.bucket, Key: key }), { abortSignal: signal }).catch((err) => {
+    throw interruptedOr(storageError(err, 'download', `Reading s3://${storage.bucket}/${key}`, storage), signal, 'download');
   });
   return r.Body as Readable;
 }
 
-/** Streams `body` into `sink` while counting and hashing it. */
-export async function copyHashed(body: Readable, sink: Writable, onBytes?: (n: number) => void): Promise<ReadResult> {
+/** Streams `body` into `sink` while counting and hashing it; `signal` destroys both. */
+export async function copyHashed(body: Readable, sink: Writable, onBytes?: (n: number) => void, signal?: AbortSignal): Promise<ReadResult> {
   const gate = new DigestGate(() => Promise.resolve());
   const ticker = onBytes ? setInterval(() => onBytes(gate.bytes), 1000) : undefined;
   ticker?.unref();
   try {
-    await pipeline(body, gate, sink);
+    await pipeline(body, gate, sink, { signal });
   } finally {
     if (ticker) clearInterval(ticker);
   }
@@ -44,11 +53,11 @@ export async function downloadTo(
   storage: StorageConfig,
   key: string,
   file: string,
-  onBytes?: (n: number) => void,
+  signal?: AbortSignal,
 ): Promise<ReadResult> {
-  const body = await openObject(client, storage, key);
-  return copyHashed(body, createWriteStream(file, { mode: 0o600 }), onBytes).catch((err) => {
-    throw storageError(err, 'download', `Downloading s3://${storage.bucket}/${key}`, storage);
+  const body = await openObject(client, storage, key, signal);
+  return copyHashed(body, createWriteStream(file, { mode: 0o600 }), undefined, signal).catch((err) => {
+    throw interruptedOr(storageError(err, 'download', `Downloading s3://${storage.bucket}/${key}`, storage), signal, 'download');
   });
 }
 
@@ -64,26 +73,35 @@ export function compareWithManifest(read: ReadResult, manifest: Manifest): strin
 /**
  * Starts `pg_restore -f /dev/null` reading an archive from `input` (a file path) or stdin:
  * a full read of every data block. (`pg_restore --list` would pass a truncated archive.)
+ * `signal` stops it (SIGTERM); `done` then rejects with an {@link InterruptedError}.
  */
 export function startFullRead(
   tools: PgTools,
   env: Readonly<Record<string, string>>,
   input?: string,
+  signal?: AbortSignal,
 ): { stdin: Writable; done: Promise<string | undefined> } {
-  const child = spawn(tools.pgRestore, ['-f', '/dev/null', ...(input ? [input] : [])], { env, stdio: ['pipe', 'ignore', 'pipe'] });
+  const child = spawn(tools.pgRestore, ['-f', '/dev/null', ...(input ? [input] : [])], {
+    env,
+    stdio: ['pipe', 'ignore', 'pipe'],
+    signal,
+  });
   const tail = new OutputTail(4096);
   child.stderr.on('data', (c: Buffer) => tail.push(c));
   if (input) child.stdin.end();
-  const done = new Promise<string | undefined>((resolve) => {
+  const done = new Promise<string | undefined>((resolve, reject) => {
     let spawnError: NodeJS.ErrnoException | undefined;
     child.on('error', (err: NodeJS.ErrnoException) => (spawnError = err));
-    child.on('close', (code, signal) => {
-      if (spawnError) resolve(spawnErrorMessage('pg_restore', spawnError));
-      else if (isFailedExit({ code, signal }))
-        resolve(`pg_restore could not read the whole archive (it ${describeExit({ code, signal })}): ${tail.text(5)}`);
+    child.on('close', (code, signalName) => {
+      if (signal?.aborted) reject(new InterruptedError(String(signal.reason), 'verify'));
+      else if (spawnError) resolve(spawnErrorMessage('pg_restore', spawnError));
+      else if (isFailedExit({ code, signal: signalName }))
+        resolve(`pg_restore could not read the whole archive (it ${describeExit({ code, signal: signalName })}): ${tail.text(5)}`);
       else resolve(undefined);
     });
   });
+  // Callers await it after the transfer; if the transfer fails first, an unobserved rejection must not crash the process.
+  done.catch(() => undefined);
   return { stdin: child.stdin, done };
 }
 

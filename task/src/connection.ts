@@ -71,7 +71,7 @@ export function resolveConnection(values: RawSettings, env: NodeJS.ProcessEnv, p
     return undefined;
   }
 
-  return connectionFrom(pg, env, [url]);
+  return connectionFrom(pg, env, [withPassword(url)]);
 }
 
 /**
@@ -89,12 +89,32 @@ export function targetConnection(url: string, env: NodeJS.ProcessEnv, problems: 
   }
   const pg: Record<string, string> = {};
   if (env.PGPASSWORD) pg.PGPASSWORD = env.PGPASSWORD;
-  return connectionFrom({ ...pg, ...fromUrl }, env, [url]);
+  return connectionFrom({ ...pg, ...fromUrl }, env, [withPassword(url)]);
+}
+
+/**
+ * The URL, as a secret to scrub from output, only when it holds a password: a URL without
+ * one is what the operator needs to see (where the data went), and scrubbing it would turn
+ * every mention of the target into `***`.
+ */
+function withPassword(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  try {
+    return new URL(url).password === '' ? undefined : url;
+  } catch {
+    return url; // not a URL: configuration refuses it without echoing it
+  }
+}
+
+/** The process environment without what no PostgreSQL client needs (cloud credentials, the database URL). */
+export function childEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
+  const childEnv: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && !NOT_FOR_CHILDREN.includes(k)) childEnv[k] = v;
+  return childEnv;
 }
 
 function connectionFrom(pg: Record<string, string>, env: NodeJS.ProcessEnv, extraSecrets: (string | undefined)[]): DbConnection {
-  const childEnv: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (v !== undefined && !NOT_FOR_CHILDREN.includes(k)) childEnv[k] = v;
+  const childEnv = childEnvironment(env);
   Object.assign(childEnv, pg);
   childEnv.PGAPPNAME ??= 'pg-s3-backup';
   // An unreachable server should fail in seconds, not hang for libpq's unlimited default.

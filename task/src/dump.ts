@@ -5,7 +5,7 @@ import { Readable, Writable } from 'node:stream';
 import { describeExit, ExitStatus, isFailedExit, OutputTail, spawnErrorMessage } from './child';
 import { DbConnection } from './connection';
 import { ExitCode, TaskError } from './errors';
-import { majorOf, PgTools } from './postgres';
+import { majorOf, passwordHint, PgTools } from './postgres';
 
 export interface DumpOptions {
   /** pg_dump's -Z value (gzip level or method[:level]); pg_dump's default when undefined. */
@@ -104,7 +104,12 @@ export function startDump(tools: PgTools, conn: DbConnection, options: DumpOptio
         return;
       }
       const tail = stderr.text(8);
-      reject(new TaskError(`pg_dump ${describeExit(status)}${tail ? `: ${tail}` : ''}`, { exitCode: ExitCode.DATABASE, stage: 'dump' }));
+      reject(
+        new TaskError(`pg_dump ${describeExit(status)}${tail ? `: ${tail}` : ''}${passwordHint(tail)}`, {
+          exitCode: ExitCode.DATABASE,
+          stage: 'dump',
+        }),
+      );
     });
   });
   // Callers may attach later; an unobserved early failure must not crash the process.

@@ -91,7 +91,8 @@ export async function query(
 ): Promise<string[][]> {
   const env = database ? { ...conn.childEnv, PGDATABASE: database } : conn.childEnv;
   const varArgs = Object.entries(vars).flatMap(([k, v]) => ['-v', `${k}=${v}`]);
-  const run = await runCaptured(tools.psql, ['-X', '-A', '-t', '-q', '-F', '\t', '-v', 'ON_ERROR_STOP=1', ...varArgs], {
+  // --no-password: psql reads the SQL from stdin, so a prompt would take the SQL as the password.
+  const run = await runCaptured(tools.psql, ['-X', '--no-password', '-A', '-t', '-q', '-F', '\t', '-v', 'ON_ERROR_STOP=1', ...varArgs], {
     env,
     input: sql,
   }).catch((err: NodeJS.ErrnoException) => {
@@ -99,13 +100,23 @@ export async function query(
   });
   if (isFailedExit(run)) {
     const target = database ? conn.display.replace(/\/[^/?]*(\?|$)/, `/${encodeURIComponent(database)}$1`) : conn.display;
-    throw new TaskError(`Cannot query ${target}: ${run.stderr || `psql ${describeExit(run)}`}`, {
+    throw new TaskError(`Cannot query ${target}: ${run.stderr || `psql ${describeExit(run)}`}${passwordHint(run.stderr)}`, {
       exitCode: ExitCode.DATABASE,
       stage: 'connect',
     });
   }
   const text = run.stdout.toString('utf8').replace(/\n$/, '');
   return text === '' ? [] : text.split('\n').map((line) => line.split('\t'));
+}
+
+/**
+ * What to do when libpq needed a password and had none (every client runs with
+ * --no-password, so it says so instead of prompting).
+ */
+export function passwordHint(stderr: string): string {
+  return /no password supplied/.test(stderr)
+    ? ' The server asks for a password and none was given: set PGPASSWORD, put the password in the URL variable (DATABASE_URL, RESTORE_TARGET_URL or VERIFY_RESTORE_INTO_URL), or provide a PGPASSFILE.'
+    : '';
 }
 
 /** Connects once to learn the server's version and the database's size. */

@@ -1,8 +1,8 @@
 import { S3Client } from '@aws-sdk/client-s3';
-import { mkdtempSync, rmSync, statfsSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkRestoreVersion, compareWithManifest, downloadTo, startFullRead, throwIfCorrupt } from './archive';
+import { checkRestoreVersion, compareWithManifest, downloadTo, interruptedOr, startFullRead, throwIfCorrupt } from './archive';
 import { BackupEntry, readText, resolveBackup } from './catalog';
 import { CommonConfig } from './common-config';
 import { DbConnection } from './connection';
@@ -16,6 +16,7 @@ import { RestoreConfig, RestoreOptions } from './read-config';
 import { createS3Client, ListedObject, storageError } from './s3';
 import { countContent, createDatabase, dropDatabase, inspectTarget } from './target-db';
 import { createHash } from 'node:crypto';
+import { checkScratchSpace, checkScratchWritable, RESTORE_DIR_SETTING } from './scratch';
 
 export interface RestoreSummary {
   readonly key: string;
@@ -58,6 +59,10 @@ export async function restoreBackup(
   log.addSecrets(...target.secrets);
 
   // 1. Everything that can refuse, before the download.
+  const dir = input.tempDir ?? tmpdir();
+  const dirSetting = input.tempDir ? RESTORE_DIR_SETTING : 'TMPDIR';
+  checkScratchWritable(dir, dirSetting);
+  checkScratchSpace(dir, backup.manifest.bytes, dirSetting);
   const state = await inspectTarget(tools, target);
   if (state.tables > 0 && !input.clean) {
     throw refuse(
@@ -72,13 +77,6 @@ export async function restoreBackup(
   if (input.globals && !backup.manifest.globals)
     throw refuse(`${backup.dumpKey} was taken without --globals: it has no roles to apply. Leave out --globals.`);
   checkRestoreVersion((await clientVersion(tools.pgRestore, 'pg_restore', target.childEnv)).text, backup.manifest);
-  const dir = input.tempDir ?? tmpdir();
-  const free = statfsSync(dir);
-  if (free.bavail * free.bsize < backup.manifest.bytes * 1.05) {
-    throw refuse(
-      `${dir} has ${formatBytes(free.bavail * free.bsize)} free but the archive is ${formatBytes(backup.manifest.bytes)}. Point --temp-dir at a larger disk.`,
-    );
-  }
 
   const work = mkdtempSync(join(dir, 'pg-s3-backup-restore-'));
   let created = false;
@@ -92,9 +90,12 @@ export async function restoreBackup(
       key: backup.dumpKey,
       bytes: backup.manifest.bytes,
     });
-    const read = await downloadTo(client, input.storage, backup.dumpKey, file);
+    const read = await downloadTo(client, input.storage, backup.dumpKey, file, signal);
     checkSignal();
-    throwIfCorrupt(backup.dumpKey, [...compareWithManifest(read, backup.manifest), await startFullRead(tools, target.childEnv, file).done]);
+    throwIfCorrupt(backup.dumpKey, [
+      ...compareWithManifest(read, backup.manifest),
+      await startFullRead(tools, target.childEnv, file, signal).done,
+    ]);
     log.info('restore.verified', `Archive verified: ${formatBytes(read.bytes)}, SHA-256 matches the manifest, every block readable`, {
       sha256: read.sha256,
     });
@@ -140,7 +141,9 @@ export async function restoreBackup(
       { ...summary },
     );
     return summary;
-  } catch (err) {
+  } catch (caught) {
+    // Stopped by a signal: whatever failed on the way (a killed child, an aborted transfer) reads as the interruption.
+    const err = interruptedOr(caught, signal, caught instanceof TaskError ? caught.stage : 'restore');
     if (created) {
       await dropDatabase(tools, target, state).then(
         () => log.warn('restore.rollback', `Dropped the database '${target.database}' this run had created, so the target is as it was.`),
@@ -193,6 +196,8 @@ async function applyGlobals(input: RestoreInput, client: S3Client, manifest: Man
 /** The `restore` command: resolves the backup, restores it, exits non-zero on any failure. */
 export async function runRestore(config: RestoreConfig, log: Logger, signal: AbortSignal): Promise<RestoreSummary> {
   try {
+    // The download needs the temp directory: refuse before anything is contacted if it cannot be written.
+    checkScratchWritable(config.tempDir, RESTORE_DIR_SETTING);
     const client = createS3Client(config.storage);
     const backup = await resolveBackup(client, config.storage, config.choice);
     log.info(
@@ -205,8 +210,11 @@ export async function runRestore(config: RestoreConfig, log: Logger, signal: Abo
     );
     return await restoreBackup(config, backup, log, signal);
   } catch (err) {
-    const failure =
-      err instanceof TaskError ? err : new TaskError(describeError(err), { exitCode: ExitCode.INTERNAL, stage: 'restore', cause: err });
+    const failure = interruptedOr(
+      err instanceof TaskError ? err : new TaskError(describeError(err), { exitCode: ExitCode.INTERNAL, stage: 'restore', cause: err }),
+      signal,
+      err instanceof TaskError ? err.stage : 'restore',
+    );
     log.error('restore.failed', `Restore failed during ${failure.stage}: ${failure.message}`, {
       stage: failure.stage,
       cause: failure.message,

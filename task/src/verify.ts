@@ -1,13 +1,16 @@
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { compareWithManifest, copyHashed, openObject, startFullRead, throwIfCorrupt } from './archive';
+import { compareWithManifest, copyHashed, interruptedOr, openObject, startFullRead, throwIfCorrupt } from './archive';
 import { resolveBackup } from './catalog';
 import { describeError, ExitCode, TaskError } from './errors';
 import { formatBytes, Logger } from './log';
 import { metricDimensions } from './metrics';
 import { VerifyConfig } from './read-config';
 import { restoreBackup, RestoreSummary } from './restore';
+import { childEnvironment } from './connection';
 import { createS3Client } from './s3';
+import { checkScratchWritable } from './scratch';
+import { tmpdir } from 'node:os';
 
 export interface VerifyResult {
   readonly key: string;
@@ -27,6 +30,8 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
   const started = Date.now();
   let database = config.choice.database ?? 'unknown';
   try {
+    // The drill downloads before it restores: a scratch directory it cannot write is a configuration problem, found first.
+    if (config.restoreInto) checkScratchWritable(tmpdir(), 'TMPDIR');
     const backup = await resolveBackup(client, config.storage, config.choice);
     database = backup.manifest.database;
     log.info('verify.start', `Verifying ${backup.dumpKey} (${formatBytes(backup.manifest.bytes)}, taken ${backup.manifest.startedAt})`, {
@@ -44,16 +49,23 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
       );
       result = { key: backup.dumpKey, bytes: backup.manifest.bytes, sha256: backup.manifest.sha256, restored };
     } else {
-      const body = await openObject(client, config.storage, backup.dumpKey);
-      const reader = startFullRead(config.tools, { ...process.env } as Record<string, string>);
+      const body = await openObject(client, config.storage, backup.dumpKey, signal);
+      // It reads an archive and connects to nothing: it gets no credentials.
+      const reader = startFullRead(config.tools, childEnvironment(process.env), undefined, signal);
       const sink = new PassThrough();
       const feeding = pipeline(sink, reader.stdin).catch(() => undefined); // pg_restore may stop reading early: its exit says why
-      const read = await copyHashed(body, sink).catch((err) => {
-        throw new TaskError(`Reading ${backup.dumpKey} failed: ${describeError(err)}`, {
-          exitCode: ExitCode.STORAGE,
-          stage: 'download',
-          cause: err,
-        });
+      const read = await copyHashed(body, sink, undefined, signal).catch(async (err) => {
+        // pg_restore has been stopped (signal) or sees the end of its input: let it go before reporting.
+        await reader.done.catch(() => undefined);
+        throw interruptedOr(
+          new TaskError(`Reading ${backup.dumpKey} failed: ${describeError(err)}`, {
+            exitCode: ExitCode.STORAGE,
+            stage: 'download',
+            cause: err,
+          }),
+          signal,
+          'download',
+        );
       });
       await feeding;
       throwIfCorrupt(backup.dumpKey, [...compareWithManifest(read, backup.manifest), await reader.done]);
@@ -82,8 +94,11 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
     ]);
     return result;
   } catch (err) {
-    const failure =
-      err instanceof TaskError ? err : new TaskError(describeError(err), { exitCode: ExitCode.INTERNAL, stage: 'verify', cause: err });
+    const failure = interruptedOr(
+      err instanceof TaskError ? err : new TaskError(describeError(err), { exitCode: ExitCode.INTERNAL, stage: 'verify', cause: err }),
+      signal,
+      err instanceof TaskError ? err.stage : 'verify',
+    );
     log.error('verify.failed', `Verification failed during ${failure.stage}: ${failure.message}`, {
       stage: failure.stage,
       cause: failure.message,

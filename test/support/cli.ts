@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const CLI = join(__dirname, '..', '..', 'task', 'dist', 'cli.js');
+/** The bundle under test; TEST_CLI runs the suites against another build (e.g. an older commit's, to see a test fail). */
+export const CLI = process.env.TEST_CLI ?? join(__dirname, '..', '..', 'task', 'dist', 'cli.js');
 
 export interface CliRun {
   readonly code: number | null;

@@ -23,7 +23,12 @@ export type S3Operation =
 
 /** What a rule tells the proxy to do with a request. */
 export type FaultAction =
-  | { readonly kind: 'forward'; readonly rewriteBody?: (body: string) => string }
+  /**
+   * Forward to the server. `rewriteBody` changes what comes back; `bytesPerSecond` sends the
+   * response body slowly (64 KiB at a time), as a slow link to S3 would, so that a transfer
+   * can outlast a stop timeout without a huge archive.
+   */
+  | { readonly kind: 'forward'; readonly rewriteBody?: (body: string) => string; readonly bytesPerSecond?: number }
   | { readonly kind: 'respond'; readonly status: number; readonly body?: string }
   | { readonly kind: 'reset' };
 
@@ -133,6 +138,18 @@ export class FaultProxy {
       headers['content-length'] = String(resBody.length);
     }
     res.writeHead(upstreamRes.statusCode ?? 502, headers);
-    res.end(resBody);
+    if (!action.bytesPerSecond) {
+      res.end(resBody);
+      return;
+    }
+    // Slowly, until done or until the client goes away (an aborted download closes the socket).
+    const chunk = 64 * 1024;
+    let gone = false;
+    res.on('close', () => (gone = true));
+    for (let at = 0; at < resBody.length && !gone; at += chunk) {
+      res.write(resBody.subarray(at, at + chunk));
+      await new Promise((r) => setTimeout(r, (chunk / action.bytesPerSecond!) * 1000));
+    }
+    if (!gone) res.end();
   }
 }

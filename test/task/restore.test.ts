@@ -4,6 +4,9 @@
  * an interrupted copy would leave them.
  */
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { diffFingerprints, fingerprintDatabase, loadSampleApp } from '../../task/dev/fingerprint';
 import { BackupTestEnv, startBackupTestEnv } from '../support/backup-env';
 import { CliRun, eventOf, runCli } from '../support/cli';
@@ -213,5 +216,49 @@ describe('restore', () => {
     expect(run.code).toBe(2);
     expect(run.stdout).toMatch(/--target holds a password.*RESTORE_TARGET_URL/s);
     expect(run.stdout + run.stderr).not.toContain(env.pg.password);
+  });
+});
+
+describe('no PostgreSQL client ever prompts', () => {
+  test('a target that needs a password, given none: exit 3 that says what to set (not a prompt fed with SQL)', async () => {
+    // Without --no-password, psql would read its SQL from stdin as the password and report "password authentication failed".
+    const { PGPASSWORD, ...noPassword } = readEnv();
+    void PGPASSWORD;
+    const run = await runCli(['restore', '--key', goodKey, '--target', target('needs_password')], noPassword, { timeoutMs: 60_000 });
+    expect(run.code).toBe(3);
+    expect(String(eventOf(run, 'restore.failed').cause)).toMatch(/asks for a password and none was given: set PGPASSWORD/);
+    expect(run.stdout).not.toMatch(/password authentication failed/);
+    expect(await exists('needs_password')).toBe(false);
+  });
+
+  test('a backup with no password: exit 3 that says what to set', async () => {
+    const { PGPASSWORD, ...noPassword } = env.cliEnv('app', 'nopassword');
+    void PGPASSWORD;
+    const run = await runCli(['backup'], noPassword, { timeoutMs: 60_000 });
+    expect(run.code).toBe(3);
+    expect(String(eventOf(run, 'backup.failed').cause)).toMatch(/asks for a password and none was given: set PGPASSWORD/);
+  });
+});
+
+describe('what the operator sees', () => {
+  test('a target URL without a password is shown as given (postgres://user@host:port/db), not masked', async () => {
+    // GIVEN the password in a PGPASSFILE, so that the URL and the environment hold none
+    const dir = mkdtempSync(join(tmpdir(), 'pg-s3-backup-pass-'));
+    const passfile = join(dir, 'pgpass');
+    writeFileSync(passfile, `127.0.0.1:${env.pg.port}:*:${env.pg.user}:${env.pg.password}\n`, { mode: 0o600 });
+    const url = target('shown_target');
+    const { PGPASSWORD, ...rest } = readEnv();
+    void PGPASSWORD;
+    try {
+      // WHEN
+      const run = await runCli(['restore', '--key', goodKey, '--target', url], { ...rest, PGPASSFILE: passfile });
+      // THEN
+      expect(run.code).toBe(0);
+      expect(eventOf(run, 'restore.complete').target).toBe(url);
+      expect(String(eventOf(run, 'restore.begin').msg)).toContain(url);
+      expect(run.stdout).not.toContain('***');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
