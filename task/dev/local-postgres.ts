@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +40,11 @@ export interface LocalPostgresOptions {
   readonly superuser?: string;
   /** Extra server settings (postgresql.conf names). */
   readonly settings?: Record<string, string>;
+  /**
+   * Serve TLS with a throwaway self-signed certificate (openssl), so that clients can keep
+   * `sslmode=require` as deployed; `env()` then says `PGSSLMODE=require`. @default false
+   */
+  readonly ssl?: boolean;
 }
 
 const INSTALL_HINT =
@@ -117,6 +122,21 @@ process.once('exit', () => {
   }
 });
 
+/** Writes a one-day self-signed key pair into `dir` (the key 0600 and owned by the server, as PostgreSQL demands). */
+function selfSignedCertificate(dir: string, as: { uid: number; gid: number } | undefined): Record<string, string> {
+  const cert = join(dir, 'server.crt');
+  const key = join(dir, 'server.key');
+  const r = spawnSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', key, '-out', cert],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) throw new Error(`openssl could not make a test certificate (is openssl installed?): ${r.error?.message ?? r.stderr}`);
+  chmodSync(key, 0o600);
+  if (as) for (const f of [cert, key]) chownSync(f, as.uid, as.gid);
+  return { ssl: 'on', ssl_cert_file: cert, ssl_key_file: key };
+}
+
 /** Starts a new cluster. */
 export async function startLocalPostgres(options: LocalPostgresOptions = {}): Promise<LocalPostgres> {
   const binDir = findServerBinDir(options.binDir);
@@ -154,7 +174,15 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
     cleanup();
     throw new Error(`initdb failed: ${init.out.trim().split('\n').slice(-5).join('\n')}`);
   }
+  let tls: Record<string, string> = {};
+  try {
+    if (options.ssl) tls = selfSignedCertificate(dir, as);
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
   const settings: Record<string, string> = {
+    ...tls,
     listen_addresses: '127.0.0.1',
     unix_socket_directories: dir,
     fsync: 'off',
@@ -191,7 +219,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
     PGUSER: user,
     PGPASSWORD: password,
     PGDATABASE: database,
-    PGSSLMODE: 'disable',
+    PGSSLMODE: options.ssl ? 'require' : 'disable',
   });
   const { psql } = psqlServer(env(), binDir);
   const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
