@@ -1,16 +1,14 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { loadSampleApp } from '../../task/dev/fingerprint';
 import { LocalPostgres, startLocalPostgres } from '../../task/dev/local-postgres';
 import { LocalS3, startLocalS3 } from '../../task/dev/local-s3';
 import { createBulkDatabase } from '../support/backup-env';
+import { CLI } from '../support/cli';
 import { FaultProxy } from '../support/fault-proxy';
 import { imageNode } from './image-node';
 import { missingSandboxTools, runInSandbox, SandboxOptions, SandboxRun } from './sandbox';
 import { containersOf, ContainerContract, contractOf, synthesizedContainers } from './task-contract';
-
-export const CLI = join(__dirname, '..', '..', 'task', 'dist', 'cli.js');
 
 /** The stand-ins for AWS (an SSL PostgreSQL with `orders` and `bulk`, s3rver behind a counting proxy) and the synthesized contracts. */
 export interface ContractEnv {
