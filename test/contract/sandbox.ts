@@ -3,6 +3,7 @@ import { accessSync, chmodSync, chownSync, closeSync, constants, mkdirSync, mkdt
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deniedWritesOutside, straceArgs } from './write-trace';
+import { CliRun, jsonLines } from '../support/cli';
 
 /** How to run one command the way the Fargate task runs the image's container. */
 export interface SandboxOptions {
@@ -35,14 +36,8 @@ export interface RunningSandbox {
   kill(signal: NodeJS.Signals): void;
 }
 
-export interface SandboxRun {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly ms: number;
-  /** stdout's JSON lines, parsed (other lines skipped). */
-  readonly events: Record<string, unknown>[];
+/** What `runCli` returns, and the writes the sandbox saw denied. */
+export interface SandboxRun extends CliRun {
   /** Writes denied outside the writable mounts, by any process in the sandbox, as `<path> (<call>: <errno>)`. */
   readonly writesOutside: string[];
 }
@@ -155,19 +150,6 @@ export function runInSandbox(o: SandboxOptions): Promise<SandboxRun> {
       }
     });
   });
-}
-
-function jsonLines(text: string): Record<string, unknown>[] {
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .flatMap((l) => {
-      try {
-        return [JSON.parse(l) as Record<string, unknown>];
-      } catch {
-        return [];
-      }
-    });
 }
 
 /** The sandbox needs these host programs (Debian: bubblewrap, tini, strace, util-linux). */

@@ -50,20 +50,23 @@ export function runCli(args: readonly string[], env: Record<string, string | und
     child.on('spawn', () => options.onStart?.(child.pid!));
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      const events = stdout
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => {
-          try {
-            return JSON.parse(l) as Record<string, unknown>;
-          } catch {
-            return undefined;
-          }
-        })
-        .filter((e): e is Record<string, unknown> => e !== undefined);
-      resolve({ code, signal, stdout, stderr, ms: Date.now() - started, events });
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - started, events: jsonLines(stdout) });
     });
   });
+}
+
+/** The JSON lines of a CLI's output, parsed (other lines skipped). */
+export function jsonLines(text: string): Record<string, unknown>[] {
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
 }
 
 /** The first event with this name, or a test failure that shows what was logged. */
