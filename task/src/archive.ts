@@ -47,6 +47,35 @@ export async function copyHashed(body: Readable, sink: Writable, onBytes?: (n: n
   return { bytes: gate.bytes, sha256: gate.sha256 };
 }
 
+/**
+ * A sink into a child's stdin that goes on accepting (and dropping) bytes once the child has
+ * stopped reading. pg_restore stops at the first damaged block; the download must still run
+ * to the end, so that size and SHA-256 are compared and a damaged archive is reported as an
+ * integrity failure (exit 5) with every mismatch, not as a broken pipe (a storage failure).
+ */
+export function keepReadingSink(stdin: Writable): Writable {
+  let gone = false;
+  stdin.on('error', () => (gone = true));
+  stdin.on('close', () => (gone = true));
+  const whenWritable = (cb: () => void) => {
+    const done = () => {
+      stdin.off('drain', done).off('error', done).off('close', done);
+      cb();
+    };
+    stdin.on('drain', done).on('error', done).on('close', done);
+  };
+  return new Writable({
+    write(chunk: Buffer, _encoding, cb) {
+      if (gone || stdin.destroyed || stdin.write(chunk)) cb();
+      else whenWritable(() => cb());
+    },
+    final(cb) {
+      if (gone || stdin.destroyed) cb();
+      else stdin.end(() => cb());
+    },
+  });
+}
+
 /** Downloads the object to `file`, hashing on the way. */
 export async function downloadTo(
   client: S3Client,

@@ -19,6 +19,8 @@ export interface ListConfig extends CommonConfig {
 export interface RestoreOptions {
   readonly noOwner: boolean;
   readonly noAcl: boolean;
+  /** Apply the archive's database-level settings, ACL and comment to the target. */
+  readonly databaseProperties: boolean;
   readonly progressSeconds: number;
 }
 
@@ -57,6 +59,7 @@ function restoreOptions(input: ParsedInput): RestoreOptions {
   return {
     noOwner: input.values.noOwner === true,
     noAcl: input.values.noAcl === true,
+    databaseProperties: input.values.noDatabaseProperties !== true,
     progressSeconds: (input.values.progressSeconds as number | undefined) ?? 30,
   };
 }

@@ -17,15 +17,19 @@ import { createS3Client, ListedObject, storageError } from './s3';
 import { countContent, createDatabase, dropDatabase, inspectTarget } from './target-db';
 import { createHash } from 'node:crypto';
 import { checkScratchSpace, checkScratchWritable, RESTORE_DIR_SETTING } from './scratch';
+import { applyDatabaseProperties, PropertiesReport, readDatabaseProperties } from './database-properties';
 
 export interface RestoreSummary {
   readonly key: string;
   readonly target: string;
-  readonly tables: number;
-  readonly rows: number;
+  /** Tables and rows counted after the restore; absent when counting failed (the restore stands: counting is only a report). */
+  readonly tables?: number;
+  readonly rows?: number;
   readonly bytes: number;
   readonly durationSeconds: number;
   readonly createdDatabase: boolean;
+  /** The source database's own settings, privileges and comment applied to the target, and what was skipped. */
+  readonly databaseProperties?: PropertiesReport;
 }
 
 export interface RestoreInput extends CommonConfig, RestoreOptions {
@@ -100,6 +104,11 @@ export async function restoreBackup(
       sha256: read.sha256,
     });
     checkSignal();
+    const props = input.databaseProperties
+      ? await readDatabaseProperties(tools, file, work, target.childEnv, { noAcl: input.noAcl })
+      : undefined;
+    // Into an existing database, pg_restore commits before the properties can be applied: check first that they will apply.
+    if (props && state.exists) await applyDatabaseProperties(tools, target, props, true);
 
     // 3. Apply.
     if (input.globals) {
@@ -125,8 +134,31 @@ export async function restoreBackup(
         last = Date.now();
         log.info('restore.progress', `Restoring data: ${done}/${total} tables (now ${table})`, { done, total });
       }
+    }).catch((err: unknown) => {
+      throw input.clean && err instanceof TaskError && err.stage === 'restore' && !signal.aborted
+        ? withCleanAdvice(err, target.database)
+        : err;
     });
-    const content = await countContent(tools, target);
+    let databaseProperties: PropertiesReport | undefined;
+    if (props) {
+      if (state.exists)
+        leftAs = `The backup's content was restored into ${target.display} (its transaction committed), but the source database's own settings, privileges and comment were not applied.`;
+      databaseProperties = await applyDatabaseProperties(tools, target, props);
+      for (const s of databaseProperties.skipped) log.warn('restore.properties-skipped', `Not applied: ${s}`);
+      if (databaseProperties.applied.length > 0)
+        log.info(
+          'restore.properties',
+          `Applied the source database's own settings to '${target.database}': ${databaseProperties.applied.join('; ')}`,
+          {
+            ...databaseProperties,
+          },
+        );
+    }
+    // Counting is a report: its failure is a warning and never undoes the restore.
+    const content = await countContent(tools, target).catch((err: unknown) => {
+      log.warn('restore.summary', `The restore succeeded, but counting its rows failed: ${describeError(err)}`);
+      return undefined;
+    });
     const summary: RestoreSummary = {
       key: backup.dumpKey,
       target: target.display,
@@ -134,12 +166,12 @@ export async function restoreBackup(
       bytes: read.bytes,
       durationSeconds: Math.round((Date.now() - started) / 100) / 10,
       createdDatabase: created,
+      databaseProperties,
     };
-    log.info(
-      'restore.complete',
-      `Restored ${backup.dumpKey} into ${target.display}: ${summary.tables} tables, ${summary.rows} rows in ${summary.durationSeconds} s`,
-      { ...summary },
-    );
+    const counted = content ? `${content.tables} tables, ${content.rows} rows` : 'rows not counted';
+    log.info('restore.complete', `Restored ${backup.dumpKey} into ${target.display}: ${counted} in ${summary.durationSeconds} s`, {
+      ...summary,
+    });
     return summary;
   } catch (caught) {
     // Stopped by a signal: whatever failed on the way (a killed child, an aborted transfer) reads as the interruption.
@@ -160,6 +192,20 @@ export async function restoreBackup(
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * pg_restore --clean drops the backup's objects in an order that ordinary dependency chains
+ * can defeat (e.g. an index that a partitioned table's constraint depends on); pg_restore's
+ * own --clean fails the same way. The restore ran in one transaction, so nothing changed:
+ * say what to do instead.
+ */
+function withCleanAdvice(err: TaskError, database: string): TaskError {
+  return new TaskError(
+    `${err.message}\n--clean could not replace the objects in '${database}' (pg_restore drops them in an order that dependencies between them can block). ` +
+      `Nothing was changed. Restore into a new database name instead (it is created for you), check it, then swap names: ALTER DATABASE "${database}" RENAME TO "${database}_old"; ALTER DATABASE "<new>" RENAME TO "${database}".`,
+    { exitCode: err.exitCode, stage: err.stage, cause: err },
+  );
 }
 
 /** Applies the stored roles (pg_dumpall --globals-only) to the target's server, after checking their digest. */

@@ -318,6 +318,15 @@ export const SETTINGS = {
     help: 'json: one JSON object per line (CloudWatch). text: for people. auto: text on a terminal.',
     defaultText: 'auto',
   },
+  noDatabaseProperties: {
+    flag: 'no-database-properties',
+    env: 'RESTORE_NO_DATABASE_PROPERTIES',
+    type: 'boolean',
+    commands: ['verify', 'restore'],
+    group: 'Restore and verify',
+    help: "Do not apply the source database's own settings (ALTER DATABASE/ROLE … SET), privileges and comment to the target.",
+    defaultText: 'false (they are applied, whatever the target is called)',
+  },
   progressSeconds: {
     flag: 'progress-seconds',
     env: 'BACKUP_PROGRESS_SECONDS',

@@ -53,14 +53,19 @@ export async function dropDatabase(tools: PgTools, target: DbConnection, state: 
   await query(tools, target, 'drop database if exists :"target"', state.maintenanceDb, { target: target.database });
 }
 
-/** Counts user tables and their rows (exact counts; partitions counted once, as leaves). */
+/**
+ * Counts user tables and their rows (exact counts; partitions counted once, as leaves). psql's
+ * \gexec runs one `count(*)` per table: plain SQL, no optional server feature (the former
+ * `xpath(query_to_xml(…))` needed a server built with libxml).
+ */
 export async function countContent(tools: PgTools, target: DbConnection): Promise<{ tables: number; rows: number }> {
-  const rows = await query(
+  const counts = await query(
     tools,
     target,
-    `select count(*), coalesce(sum((xpath('/row/c/text()', query_to_xml(format('select count(*) as c from %I.%I', n.nspname, c.relname), false, true, '')))[1]::text::bigint), 0)
+    `select format('select count(*) from %I.%I', n.nspname, c.relname)
      from pg_class c join pg_namespace n on n.oid = c.relnamespace
-     where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'`,
+     where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'
+     \\gexec`,
   );
-  return { tables: Number(rows[0]?.[0] ?? 0), rows: Number(rows[0]?.[1] ?? 0) };
+  return { tables: counts.length, rows: counts.reduce((sum, [n]) => sum + Number(n), 0) };
 }

@@ -1,6 +1,4 @@
-import { PassThrough } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { compareWithManifest, copyHashed, interruptedOr, openObject, startFullRead, throwIfCorrupt } from './archive';
+import { compareWithManifest, copyHashed, interruptedOr, keepReadingSink, openObject, startFullRead, throwIfCorrupt } from './archive';
 import { resolveBackup } from './catalog';
 import { describeError, ExitCode, TaskError } from './errors';
 import { formatBytes, Logger } from './log';
@@ -52,9 +50,8 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
       const body = await openObject(client, config.storage, backup.dumpKey, signal);
       // It reads an archive and connects to nothing: it gets no credentials.
       const reader = startFullRead(config.tools, childEnvironment(process.env), undefined, signal);
-      const sink = new PassThrough();
-      const feeding = pipeline(sink, reader.stdin).catch(() => undefined); // pg_restore may stop reading early: its exit says why
-      const read = await copyHashed(body, sink, undefined, signal).catch(async (err) => {
+      // pg_restore may stop reading early (a damaged block): the download goes on, its exit says why.
+      const read = await copyHashed(body, keepReadingSink(reader.stdin), undefined, signal).catch(async (err) => {
         // pg_restore has been stopped (signal) or sees the end of its input: let it go before reporting.
         await reader.done.catch(() => undefined);
         throw interruptedOr(
@@ -67,13 +64,16 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
           'download',
         );
       });
-      await feeding;
       throwIfCorrupt(backup.dumpKey, [...compareWithManifest(read, backup.manifest), await reader.done]);
       result = { key: backup.dumpKey, bytes: read.bytes, sha256: read.sha256 };
     }
     const seconds = Math.round((Date.now() - started) / 100) / 10;
-    const what = result.restored
-      ? `, restored ${result.restored.tables} tables / ${result.restored.rows} rows into ${config.restoreInto!.display}`
+    const restored = result.restored;
+    const what = restored
+      ? `, restored ${restored.tables !== undefined ? `${restored.tables} tables / ${restored.rows} rows` : 'it'} into ${config.restoreInto!.display}` +
+        (restored.databaseProperties?.applied.length
+          ? ` with the database's own settings (${restored.databaseProperties.applied.join('; ')})`
+          : '')
       : '';
     log.info(
       'verify.ok',
@@ -84,6 +84,7 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
         sha256: result.sha256,
         tables: result.restored?.tables,
         rows: result.restored?.rows,
+        databaseProperties: result.restored?.databaseProperties,
         durationSeconds: seconds,
       },
     );
