@@ -8,7 +8,7 @@ import { ExitCode, InterruptedError, Stage, TaskError } from './errors';
 import { DigestGate } from './integrity';
 import { formatBytes } from './log';
 import { Manifest } from './manifest';
-import { majorOf, parseVersionNum, PgTools } from './postgres';
+import { PgTools } from './postgres';
 import { StorageConfig, storageError } from './s3';
 
 /** What was read of a stored archive. */
@@ -139,17 +139,4 @@ export function throwIfCorrupt(key: string, problems: readonly (string | undefin
   const found = problems.filter((p): p is string => Boolean(p));
   if (found.length === 0) return;
   throw new TaskError(`Backup ${key} failed verification:\n  - ${found.join('\n  - ')}`, { exitCode: ExitCode.INTEGRITY, stage: 'verify' });
-}
-
-/** Refuses a pg_restore older than the pg_dump that wrote the archive. */
-export function checkRestoreVersion(pgRestoreVersion: string, manifest: Manifest): void {
-  const dumpNum = parseVersionNum(manifest.pgDump?.version ?? '');
-  const restoreNum = parseVersionNum(pgRestoreVersion);
-  if (dumpNum === undefined || restoreNum === undefined) return;
-  if (Math.floor(restoreNum / 10000) >= Math.floor(dumpNum / 10000)) return;
-  throw new TaskError(
-    `This archive was written by pg_dump ${majorOf(dumpNum)} and needs pg_restore ${majorOf(dumpNum)} or newer; this one is ${pgRestoreVersion}. ` +
-      `Install postgresql-client-${majorOf(dumpNum)} or point --pg-bin-dir at a newer client.`,
-    { exitCode: ExitCode.DATABASE, stage: 'restore' },
-  );
 }

@@ -58,7 +58,7 @@ export interface CapturedRun extends ExitStatus {
 export function runCaptured(
   program: string,
   args: readonly string[],
-  options: { env: Readonly<Record<string, string>>; input?: string; maxStdoutBytes?: number; signal?: AbortSignal },
+  options: { env: Readonly<Record<string, string>>; input?: string | Buffer; maxStdoutBytes?: number; signal?: AbortSignal },
 ): Promise<CapturedRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(program, args, { env: options.env, stdio: ['pipe', 'pipe', 'pipe'], signal: options.signal });

@@ -2,7 +2,8 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkRestoreVersion, compareWithManifest, downloadTo, interruptedOr, startFullRead, throwIfCorrupt } from './archive';
+import { compareWithManifest, downloadTo, interruptedOr, startFullRead, throwIfCorrupt } from './archive';
+import { checkArchiveReadable } from './archive-header';
 import { BackupEntry, readText, resolveBackup } from './catalog';
 import { CommonConfig } from './common-config';
 import { DbConnection } from './connection';
@@ -80,7 +81,18 @@ export async function restoreBackup(
   }
   if (input.globals && !backup.manifest.globals)
     throw refuse(`${backup.dumpKey} was taken without --globals: it has no roles to apply. Leave out --globals.`);
-  checkRestoreVersion((await clientVersion(tools.pgRestore, 'pg_restore', target.childEnv)).text, backup.manifest);
+  const client: S3Client = createS3Client(input.storage);
+  const pgRestore = await clientVersion(tools.pgRestore, 'pg_restore', target.childEnv);
+  await checkArchiveReadable(
+    client,
+    input.storage,
+    backup.dumpKey,
+    tools,
+    target.childEnv,
+    pgRestore.text,
+    backup.manifest.pgDump?.version,
+    signal,
+  );
 
   const work = mkdtempSync(join(dir, 'pg-s3-backup-restore-'));
   let created = false;
@@ -88,7 +100,6 @@ export async function restoreBackup(
   let leftAs = `The target ${target.display} was not touched.`;
   try {
     // 2. Download and check. The target is untouched if anything here fails.
-    const client: S3Client = createS3Client(input.storage);
     const file = join(work, 'archive.dump');
     log.info('restore.download', `Downloading ${backup.dumpKey} (${formatBytes(backup.manifest.bytes)})`, {
       key: backup.dumpKey,

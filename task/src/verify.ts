@@ -6,6 +6,8 @@ import { metricDimensions } from './metrics';
 import { VerifyConfig } from './read-config';
 import { restoreBackup, RestoreSummary } from './restore';
 import { childEnvironment } from './connection';
+import { checkArchiveReadable } from './archive-header';
+import { clientVersion } from './postgres';
 import { createS3Client } from './s3';
 import { checkScratchWritable } from './scratch';
 import { tmpdir } from 'node:os';
@@ -47,9 +49,21 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
       );
       result = { key: backup.dumpKey, bytes: backup.manifest.bytes, sha256: backup.manifest.sha256, restored };
     } else {
+      // pg_restore reads an archive and connects to nothing: it gets no credentials.
+      const env = childEnvironment(process.env);
+      const pgRestore = await clientVersion(config.tools.pgRestore, 'pg_restore', env);
+      await checkArchiveReadable(
+        client,
+        config.storage,
+        backup.dumpKey,
+        config.tools,
+        env,
+        pgRestore.text,
+        backup.manifest.pgDump?.version,
+        signal,
+      );
       const body = await openObject(client, config.storage, backup.dumpKey, signal);
-      // It reads an archive and connects to nothing: it gets no credentials.
-      const reader = startFullRead(config.tools, childEnvironment(process.env), undefined, signal);
+      const reader = startFullRead(config.tools, env, undefined, signal);
       // pg_restore may stop reading early (a damaged block): the download goes on, its exit says why.
       const read = await copyHashed(body, keepReadingSink(reader.stdin), undefined, signal).catch(async (err) => {
         // pg_restore has been stopped (signal) or sees the end of its input: let it go before reporting.

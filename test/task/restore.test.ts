@@ -262,3 +262,31 @@ describe('what the operator sees', () => {
     }
   });
 });
+
+describe('an archive this pg_restore cannot read is refused before any download', () => {
+  // The header of a PostgreSQL 17/18 archive says format 1.16, which pg_restore 15 does not know.
+  // (test/task/versions.test.ts covers the real pair with the 18 toolchain.)
+  const newerFormat = (b: Buffer) => {
+    const copy = Buffer.from(b);
+    copy[6] = 16; // format 1.16
+    copy[11] = 3; // from 1.15 on, the compression byte: zstd
+    return copy;
+  };
+
+  test.each(['verify', 'restore'] as const)(
+    '%s: exit 3 naming the archive format, both versions and the fix; only the header was read',
+    async (command) => {
+      const key = await corruptCopy('200001010009', newerFormat);
+      env.proxy.clear();
+      const args = command === 'verify' ? ['verify', '--key', key] : ['restore', '--key', key, '--target', target('never_newer')];
+      const run = await runCli(args, readEnv());
+      expect(run.code).toBe(3);
+      expect(String(eventOf(run, `${command}.failed`).cause)).toMatch(
+        /was written by pg_dump \(PostgreSQL\) [\d.]+.*\(archive format 1\.16, compressed with zstd\), and this pg_restore \(pg_restore \(PostgreSQL\) 15[\d.]+.*\) cannot read it: it does not know archive format 1\.16.*unsupported version \(1\.16\) in file header.*PG_BIN_DIR/,
+      );
+      const dumpGets = env.proxy.seen.filter((r) => r.operation === 'GetObject' && new URL(r.url, 'http://x').pathname.endsWith('.dump'));
+      expect(dumpGets.map((r) => r.headers.range)).toEqual(['bytes=0-4095']);
+      expect(await exists('never_newer')).toBe(false);
+    },
+  );
+});
