@@ -175,8 +175,13 @@ function connectionOf(scope: Construct, db: DatabaseConfig): DatabaseConnection 
         })
       : secretsmanager.Secret.fromSecretNameV2(scope, id, db.secret);
   return db.secretFormat === 'url'
-    ? DatabaseConnection.fromUrlSecret(secret, { field: db.secretField, sslMode: db.sslMode })
-    : DatabaseConnection.fromRdsSecret(secret, { sslMode: db.sslMode, host: db.host, port: db.host ? db.port : undefined });
+    ? DatabaseConnection.fromUrlSecret(secret, { field: db.secretField, sslMode: db.sslMode, sslRootCert: db.sslRootCert })
+    : DatabaseConnection.fromRdsSecret(secret, {
+        sslMode: db.sslMode,
+        sslRootCert: db.sslRootCert,
+        host: db.host,
+        port: db.host ? db.port : undefined,
+      });
 }
 
 /** A stable PascalCase construct ID from a database name. */

@@ -24,6 +24,8 @@ export interface DatabaseConfig {
   readonly secretKmsKeyArn?: string;
   /** @default 'require' */
   readonly sslMode: 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+  /** CA bundle path in the container for verify-ca/verify-full. @default - the RDS bundle in the image */
+  readonly sslRootCert?: string;
   /** Server host name when the secret has no `host` field (RDS-managed master secrets). */
   readonly host?: string;
   /** The database's security group, opened to the task on `port`. */
@@ -338,6 +340,10 @@ export function parseProjectConfig(ctx: Raw, problems: string[] = []): ProjectCo
         secretField,
         secretKmsKeyArn,
         sslMode: (SSL_MODES as readonly unknown[]).includes(sslMode) ? (sslMode as DatabaseConfig['sslMode']) : 'require',
+        sslRootCert: str(`${at}.sslRootCert`, d.sslRootCert, {
+          pattern: /^\/[^\0]*$/,
+          hint: "an absolute path in the container, e.g. '/usr/local/share/pg-s3-backup/rds-global-bundle.pem' (the default for verify-ca/verify-full).",
+        }),
         host,
         securityGroupId,
         port: int(`${at}.port`, d.port, 5432, 1, 65535),

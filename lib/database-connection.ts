@@ -1,13 +1,31 @@
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { RDS_CA_BUNDLE_PATH } from './task-image';
 
 /** libpq SSL modes. */
 export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 
-/** Options of a secret in the format RDS generates (`host`, `port`, `username`, `password`, `dbname`). */
-export interface RdsSecretOptions {
+/** TLS settings shared by both secret forms. */
+export interface TlsOptions {
   /** libpq `PGSSLMODE`. @default 'require' */
   readonly sslMode?: SslMode;
+  /**
+   * The CA bundle (a path in the container) that `verify-ca` / `verify-full` check the server's
+   * certificate against (libpq `PGSSLROOTCERT`).
+   * @default - with verify-ca or verify-full, Amazon RDS's bundle in the image (`RDS_CA_BUNDLE_PATH`); otherwise none
+   */
+  readonly sslRootCert?: string;
+}
+
+/** libpq's TLS variables for `options`. */
+function tlsEnvironment(options: TlsOptions): Record<string, string> {
+  const mode = options.sslMode ?? 'require';
+  const rootCert = options.sslRootCert ?? (mode.startsWith('verify-') ? RDS_CA_BUNDLE_PATH : undefined);
+  return { PGSSLMODE: mode, ...(rootCert !== undefined ? { PGSSLROOTCERT: rootCert } : {}) };
+}
+
+/** Options of a secret in the format RDS generates (`host`, `port`, `username`, `password`, `dbname`). */
+export interface RdsSecretOptions extends TlsOptions {
   /**
    * The server's host name, for a secret without `host`/`port` fields (the secret RDS
    * manages itself with `ManageMasterUserPassword` holds only `username` and `password`).
@@ -19,14 +37,12 @@ export interface RdsSecretOptions {
 }
 
 /** Options of a secret holding a `postgres://` URL (Heroku's `DATABASE_URL`). */
-export interface UrlSecretOptions {
+export interface UrlSecretOptions extends TlsOptions {
   /**
    * The JSON field of the secret that holds the URL.
    * @default - the whole secret string is the URL
    */
   readonly field?: string;
-  /** libpq `PGSSLMODE`; an `sslmode` in the URL wins. @default 'require' */
-  readonly sslMode?: SslMode;
 }
 
 /** What the backup container receives: plain settings and ECS secrets. */
@@ -79,7 +95,7 @@ class RdsSecretConnection extends DatabaseConnection {
     return {
       environment: {
         PGDATABASE: databaseName,
-        PGSSLMODE: this.options.sslMode ?? 'require',
+        ...tlsEnvironment(this.options),
         ...(host !== undefined ? { PGHOST: host, PGPORT: String(this.options.port ?? 5432) } : {}),
       },
       secrets: {
@@ -105,7 +121,8 @@ class UrlSecretConnection extends DatabaseConnection {
     // PGDATABASE is not set: the URL names the database, and the task refuses a PGDATABASE
     // that disagrees with it. The construct's databaseName must match the URL's.
     return {
-      environment: { PGSSLMODE: this.options.sslMode ?? 'require' },
+      // An sslmode or sslrootcert in the URL wins over these.
+      environment: tlsEnvironment(this.options),
       secrets: { DATABASE_URL: ecs.Secret.fromSecretsManager(this.secret, this.options.field) },
     };
   }

@@ -12,6 +12,12 @@ export const REPOSITORY_ROOT = path.resolve(__dirname, '..');
  */
 export const SCRATCH_PATH = '/scratch';
 
+/**
+ * Amazon RDS's CA bundle in the image (task/Dockerfile fetches it at build time): the
+ * default PGSSLROOTCERT for sslmode verify-ca and verify-full.
+ */
+export const RDS_CA_BUNDLE_PATH = '/usr/local/share/pg-s3-backup/rds-global-bundle.pem';
+
 /** Name of the task volume mounted at {@link SCRATCH_PATH}. */
 export const SCRATCH_VOLUME = 'scratch';
 

@@ -5,7 +5,7 @@ import { Readable, Writable } from 'node:stream';
 import { describeExit, ExitStatus, isFailedExit, OutputTail, spawnErrorMessage } from './child';
 import { DbConnection } from './connection';
 import { ExitCode, TaskError } from './errors';
-import { majorOf, passwordHint, PgTools } from './postgres';
+import { connectionHint, majorOf, PgTools } from './postgres';
 
 export interface DumpOptions {
   /** pg_dump's -Z value (gzip level or method[:level]); pg_dump's default when undefined. */
@@ -105,7 +105,7 @@ export function startDump(tools: PgTools, conn: DbConnection, options: DumpOptio
       }
       const tail = stderr.text(8);
       reject(
-        new TaskError(`pg_dump ${describeExit(status)}${tail ? `: ${tail}` : ''}${passwordHint(tail)}`, {
+        new TaskError(`pg_dump ${describeExit(status)}${tail ? `: ${tail}` : ''}${connectionHint(tail)}`, {
           exitCode: ExitCode.DATABASE,
           stage: 'dump',
         }),

@@ -100,7 +100,7 @@ export async function query(
   });
   if (isFailedExit(run)) {
     const target = database ? conn.display.replace(/\/[^/?]*(\?|$)/, `/${encodeURIComponent(database)}$1`) : conn.display;
-    throw new TaskError(`Cannot query ${target}: ${run.stderr || `psql ${describeExit(run)}`}${passwordHint(run.stderr)}`, {
+    throw new TaskError(`Cannot query ${target}: ${run.stderr || `psql ${describeExit(run)}`}${connectionHint(run.stderr)}`, {
       exitCode: ExitCode.DATABASE,
       stage: 'connect',
     });
@@ -110,13 +110,21 @@ export async function query(
 }
 
 /**
- * What to do when libpq needed a password and had none (every client runs with
- * --no-password, so it says so instead of prompting).
+ * What to do about a connection libpq refused, in the settings a person can change: a
+ * password it needed and did not have (every client runs with --no-password, so it says so
+ * instead of prompting), or a server certificate it could not verify (sslmode verify-ca /
+ * verify-full).
  */
-export function passwordHint(stderr: string): string {
-  return /no password supplied/.test(stderr)
-    ? ' The server asks for a password and none was given: set PGPASSWORD, put the password in the URL variable (DATABASE_URL, RESTORE_TARGET_URL or VERIFY_RESTORE_INTO_URL), or provide a PGPASSFILE.'
-    : '';
+export function connectionHint(stderr: string): string {
+  if (/no password supplied/.test(stderr))
+    return ' The server asks for a password and none was given: set PGPASSWORD, put the password in the URL variable (DATABASE_URL, RESTORE_TARGET_URL or VERIFY_RESTORE_INTO_URL), or provide a PGPASSFILE.';
+  if (
+    /certificate verify failed|root certificate file .* does not exist|does not match host name|SSL error: unable to get local issuer/.test(
+      stderr,
+    )
+  )
+    return " The server's TLS certificate could not be verified (sslmode verify-ca or verify-full): set PGSSLROOTCERT (or the URL's sslrootcert) to the CA bundle that signed it. The container image holds Amazon RDS's bundle at /usr/local/share/pg-s3-backup/rds-global-bundle.pem.";
+  return '';
 }
 
 /** Connects once to learn the server's version and the database's size. */

@@ -21,6 +21,17 @@ describe('project configuration', () => {
     });
   });
 
+  test('sslRootCert is an absolute path in the container', () => {
+    const ctx = (sslRootCert: unknown) => ({
+      ...exampleContext(),
+      databases: [{ name: 'app', secret: 'app/db', sslMode: 'verify-full', sslRootCert }],
+    });
+    expect(problemsOf(ctx('/etc/ssl/certs/corp-ca.pem'))).toEqual([]);
+    expect(problemsOf(ctx('certs/ca.pem'))).toEqual([
+      expect.stringMatching(/^databases\[0\]\.sslRootCert 'certs\/ca\.pem' is not valid: an absolute path/),
+    ]);
+  });
+
   test('accepts RDS-managed secrets (rds!db-…) by name and by ARN, and still refuses other punctuation', () => {
     const ctx = (secret: string) => ({ ...exampleContext(), databases: [{ name: 'app', secret, host: 'db.example.com' }] });
     expect(problemsOf(ctx('rds!db-0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d'))).toEqual([]);

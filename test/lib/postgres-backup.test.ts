@@ -8,7 +8,14 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { DatabaseConnection, FORBIDDEN_WRITER_ACTIONS, PostgresBackup, PostgresBackupProps, WRITER_OBJECT_ACTIONS } from '../../lib';
+import {
+  DatabaseConnection,
+  FORBIDDEN_WRITER_ACTIONS,
+  PostgresBackup,
+  PostgresBackupProps,
+  RDS_CA_BUNDLE_PATH,
+  WRITER_OBJECT_ACTIONS,
+} from '../../lib';
 import {
   actionsOf,
   allowStatementsOf,
@@ -103,6 +110,36 @@ describe('PostgresBackup task', () => {
       ],
     });
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
+  });
+
+  test.each([
+    ['require (the default): no CA bundle, as libpq then only encrypts', {}, undefined],
+    ['verify-full: the RDS CA bundle in the image', { sslMode: 'verify-full' }, RDS_CA_BUNDLE_PATH],
+    [
+      'verify-ca with a bundle of its own',
+      { sslMode: 'verify-ca', sslRootCert: '/etc/ssl/certs/corp-ca.pem' },
+      '/etc/ssl/certs/corp-ca.pem',
+    ],
+  ] as const)('TLS %s', (_, tls, rootCert) => {
+    for (const connection of [
+      (s: secretsmanager.ISecret) => DatabaseConnection.fromRdsSecret(s, tls),
+      (s: secretsmanager.ISecret) => DatabaseConnection.fromUrlSecret(s, tls),
+    ]) {
+      const { stack, vpc } = testStack();
+      new PostgresBackup(stack, 'Backup', {
+        vpc,
+        connection: connection(secretsmanager.Secret.fromSecretCompleteArn(stack, 'S', SECRET_ARN)),
+        databaseName: 'app',
+        image: TEST_IMAGE,
+        drill: { enabled: false },
+      });
+      const env = containerNamed(Template.fromStack(stack), 'backup').Environment as Array<{ Name: string; Value: unknown }>;
+      const byName = Object.fromEntries(env.map((e) => [e.Name, e.Value]));
+      expect({ mode: byName.PGSSLMODE, rootCert: byName.PGSSLROOTCERT }).toEqual({
+        mode: 'sslMode' in tls ? tls.sslMode : 'require',
+        rootCert,
+      });
+    }
   });
 
   test('passes the task contract: bucket, prefix, project, namespace, JSON logs, memory limit, globals', () => {
