@@ -11,6 +11,8 @@
  * Each target is the median of per-round ratios (absolute times on a shared machine are
  * noisy; ratios taken side by side hold). Then one run per `--levels` gzip level.
  * Prints tables and writes bench-results/bench-<time>.json and bench-results/latest.json.
+ * Server and client are one toolchain: the 18 that task/dev/build-postgres.sh caches (the
+ * image's major) when built, else the system's newest; the output and the JSON name it.
  *
  * Options: --size-gb 1.5, --rounds 3, --levels 0,1,6,9 (or "none"), --cache-dir, --out-dir.
  */
@@ -24,7 +26,7 @@ import { loadBenchDatabase } from './bench/database';
 import { startDiscardS3 } from './bench/discard-s3';
 import { computeFigures, renderFigures } from './bench/figures';
 import { machineInfo, median, round, table, versionOf } from './bench/report';
-import { startLocalPostgres } from './local-postgres';
+import { describeClient, startLocalPostgres } from './local-postgres';
 import { LocalS3, startLocalS3 } from './local-s3';
 
 // The in-process S3 client (s3rver clean-up) would warn that future SDKs need Node 22.
@@ -72,6 +74,8 @@ async function main(): Promise<void> {
 
   const pg = await startLocalPostgres();
   cleanups.push(() => pg.stop());
+  // Server and client of one toolchain: the cached 18 when built, else the system's newest.
+  say(`client and server: ${describeClient(pg.binDir)}`);
   const db = await loadBenchDatabase(pg, opts.sizeGb, opts.cacheDir, say);
   say(`database: ${(db.sizeBytes / 1e9).toFixed(2)} GB (${db.source}, ${db.setupSeconds.toFixed(0)} s); rows ${JSON.stringify(db.rows)}`);
   const discard = await startDiscardS3();

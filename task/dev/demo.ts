@@ -3,16 +3,19 @@
  * PostgreSQL cluster holding a sample application database and a local S3-compatible
  * server, then runs the real CLI (task/dist/cli.js) to back up, list, verify and restore,
  * and compares the restored database with the source table by table. Everything it
- * started is stopped and deleted at the end, also on Ctrl-C.
+ * started is stopped and deleted at the end, also on Ctrl-C. Cluster and client are the
+ * newest PostgreSQL here: the 18 that task/dev/build-postgres.sh caches (the image's major)
+ * when built, else the system's; it prints which client the CLI ran.
  *
  * Your own database and bucket instead: set DATABASE_URL (or PG* variables) and/or
  * BACKUP_BUCKET (+ S3_ENDPOINT for a non-AWS store) before `npm run demo`. The restore then
  * goes into a new database `<name>_demo_restore` on the same server, dropped at the end.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { diffFingerprints, fingerprintDatabase, loadSampleApp } from './fingerprint';
-import { startLocalPostgres } from './local-postgres';
+import { cachedToolchainBinDir, describeClient, startLocalPostgres } from './local-postgres';
 import { startLocalS3 } from './local-s3';
 import { PsqlServer, psqlServer } from './psql';
 
@@ -73,6 +76,7 @@ async function main(): Promise<void> {
   let server: PsqlServer;
   let database: string;
   let targetUrl: string;
+  let clientDir: string | undefined;
   process.stdout.write(bold('pg-s3-backup demo: back up, list, verify and restore a PostgreSQL database, locally') + '\n');
 
   if (ownDb) {
@@ -88,7 +92,12 @@ async function main(): Promise<void> {
           PGDATABASE: database,
         }
       : ({ ...process.env } as Record<string, string>);
-    server = psqlServer(env);
+    // Your PG_BIN_DIR, else the cached 18 for a 17+ server, else PATH's client. Not 18 for older
+    // servers: pg_restore 17+ sets transaction_timeout, which they reject, so the restore would fail.
+    const cached = cachedToolchainBinDir(18);
+    const serverMajor = Math.floor(Number((await psqlServer(env, process.env.PG_BIN_DIR).psql('show server_version_num')).trim()) / 10000);
+    clientDir = process.env.PG_BIN_DIR || (serverMajor >= 17 && existsSync(join(cached, 'pg_dump')) ? cached : undefined);
+    server = psqlServer(env, clientDir);
     const restoreDb = `${database}_demo_restore`;
     targetUrl = `postgres://${encodeURIComponent(env.PGUSER ?? '')}@${env.PGHOST ?? 'localhost'}:${env.PGPORT ?? '5432'}/${restoreDb}`;
     dbEnv = { PGPASSWORD: env.PGPASSWORD ?? '' };
@@ -111,9 +120,13 @@ async function main(): Promise<void> {
       `    loaded sample application '${database}' (${size}: schemas, partitions, jsonb, large objects, RLS, Ünïcode names) in ${((Date.now() - t) / 1000).toFixed(1)} s\n`,
     );
     dbEnv = { ...pg.env(database) };
+    // The client of the cluster's own toolchain (the cached 18 when built), unless you set PG_BIN_DIR.
+    clientDir = process.env.PG_BIN_DIR || pg.binDir;
     server = pg;
     targetUrl = `postgres://${pg.user}@127.0.0.1:${pg.port}/${database}_restored`;
   }
+
+  process.stdout.write(`    PostgreSQL client: ${describeClient(clientDir)}\n`);
 
   let s3Env: Record<string, string>;
   if (ownBucket) {
@@ -126,7 +139,7 @@ async function main(): Promise<void> {
     s3Env = { ...s3.env(), BACKUP_PREFIX: 'demo' };
     process.stdout.write(`    bucket s3://${s3.bucket} at ${s3.endpoint}\n`);
   }
-  const env = { ...dbEnv, ...s3Env };
+  const env = { ...dbEnv, ...s3Env, ...(clientDir ? { PG_BIN_DIR: clientDir } : {}) };
 
   say('Backing up', `pg-s3-backup backup: pg_dump -Fc streamed into S3, SHA-256 on the way, completed only if pg_dump exits 0`);
   await must(['backup', '--progress-seconds', '1', '--globals'], env);

@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { psqlServer } from './psql';
 
@@ -32,7 +32,7 @@ export interface LocalPostgres {
 }
 
 export interface LocalPostgresOptions {
-  /** Directory holding initdb and pg_ctl. @default TEST_PG_BIN_DIR, else the newest /usr/lib/postgresql/N/bin */
+  /** Directory holding initdb and pg_ctl. @default TEST_PG_BIN_DIR, else the newest of /usr/lib/postgresql/N/bin and the cached 18 */
   readonly binDir?: string;
   /** @default a random password */
   readonly password?: string;
@@ -48,7 +48,22 @@ export interface LocalPostgresOptions {
 }
 
 const INSTALL_HINT =
-  'Install them: sudo apt-get install -y postgresql postgresql-client (Debian/Ubuntu), or set TEST_PG_BIN_DIR to a directory holding initdb and pg_ctl.';
+  'Install them: sudo apt-get install -y postgresql postgresql-client (Debian/Ubuntu), or build PostgreSQL 18 with task/dev/build-postgres.sh, or set TEST_PG_BIN_DIR to a directory holding initdb and pg_ctl.';
+
+/**
+ * Where task/dev/build-postgres.sh installs PostgreSQL `major` (a link to postgresql-<major>.<minor>),
+ * built or not. The same rule as the script's: $XDG_CACHE_HOME/pg-s3-backup, else
+ * ~/.cache/pg-s3-backup, except /var/cache/pg-s3-backup for root, whose clusters run as the
+ * `postgres` user, which cannot enter /root.
+ */
+export function cachedToolchainBinDir(major = 18): string {
+  const cache = process.env.XDG_CACHE_HOME
+    ? join(process.env.XDG_CACHE_HOME, 'pg-s3-backup')
+    : process.getuid?.() === 0
+      ? '/var/cache/pg-s3-backup'
+      : join(homedir(), '.cache', 'pg-s3-backup');
+  return join(cache, `postgresql-${major}`, 'bin');
+}
 
 /** Finds the server binaries, or throws with install instructions (no silent skip). */
 export function findServerBinDir(explicit?: string): string {
@@ -56,13 +71,13 @@ export function findServerBinDir(explicit?: string): string {
   if (explicit) candidates.push(explicit);
   else if (process.env.TEST_PG_BIN_DIR) candidates.push(process.env.TEST_PG_BIN_DIR);
   else {
+    // The newest major first: Debian's /usr/lib/postgresql/N, or the 18 built into the cache
+    // (the image's major), so that the demo and the bench use 18 once it is built.
     const root = '/usr/lib/postgresql';
-    if (existsSync(root)) {
-      const versions = readdirSync(root)
-        .filter((v) => /^\d+$/.test(v))
-        .sort((a, b) => Number(b) - Number(a));
-      candidates.push(...versions.map((v) => join(root, v, 'bin')));
-    }
+    const versions = existsSync(root) ? readdirSync(root).filter((v) => /^\d+$/.test(v)) : [];
+    const dirs = versions.map((v) => ({ major: Number(v), dir: join(root, v, 'bin') }));
+    if (existsSync(cachedToolchainBinDir(18))) dirs.push({ major: 18, dir: cachedToolchainBinDir(18) });
+    candidates.push(...dirs.sort((a, b) => b.major - a.major).map((d) => d.dir));
     const pgConfig = spawnSync('pg_config', ['--bindir'], { encoding: 'utf8' });
     if (pgConfig.status === 0) candidates.push(pgConfig.stdout.trim());
   }
@@ -72,6 +87,21 @@ export function findServerBinDir(explicit?: string): string {
       `PostgreSQL server binaries (initdb, pg_ctl) not found${candidates.length ? ` in ${candidates.join(', ')}` : ''}. ${INSTALL_HINT}`,
     );
   return found;
+}
+
+/**
+ * For the demo and the bench: the pg_dump of `binDir` (PATH when undefined) and where it is
+ * from, plus how to get the image's 18 when this is an older one and 18 is not built.
+ */
+export function describeClient(binDir: string | undefined): string {
+  const r = spawnSync(binDir ? join(binDir, 'pg_dump') : 'pg_dump', ['--version'], { encoding: 'utf8' });
+  const version = r.status === 0 ? r.stdout.trim() : 'pg_dump (not runnable)';
+  const major = Number(/\) (\d+)/.exec(version)?.[1] ?? 0);
+  const hint =
+    major < 18 && !existsSync(join(cachedToolchainBinDir(18), 'pg_dump'))
+      ? '; the image runs 18: task/dev/build-postgres.sh builds it (about 3 min), then this uses it'
+      : '';
+  return `${version} from ${binDir ?? 'PATH'}${hint}`;
 }
 
 /** initdb refuses to run as root: as root, run the server as the `postgres` system user. */

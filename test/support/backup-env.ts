@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalPostgres, startLocalPostgres } from '../../task/dev/local-postgres';
+import { LocalPostgres, LocalPostgresOptions, startLocalPostgres } from '../../task/dev/local-postgres';
 import { LocalS3, startLocalS3 } from '../../task/dev/local-s3';
 import { FaultProxy } from './fault-proxy';
 
@@ -23,13 +23,14 @@ export interface BackupTestEnv {
   keys(prefix: string): Promise<string[]>;
   get(key: string): Promise<Buffer>;
   put(key: string, body: string): Promise<void>;
-  /** Restores an archive with plain pg_restore into a new database. */
+  /** Restores an archive with plain pg_restore (the cluster's own) into a new database. */
   restoreInto(archive: Buffer, database: string): void;
   stop(): Promise<void>;
 }
 
-export async function startBackupTestEnv(): Promise<BackupTestEnv> {
-  const pg = await startLocalPostgres();
+/** `pg` chooses the cluster (e.g. `binDir` for a toolchain other than the test project's). */
+export async function startBackupTestEnv(pgOptions: LocalPostgresOptions = {}): Promise<BackupTestEnv> {
+  const pg = await startLocalPostgres(pgOptions);
   const s3 = await startLocalS3();
   const proxy = new FaultProxy(s3.endpoint);
   const endpoint = await proxy.start();

@@ -25,12 +25,16 @@ export interface CliOptions {
 /**
  * Runs the bundled CLI (task/dist/cli.js, what the container runs) with exactly `env` plus
  * PATH/HOME: nothing leaks in from the developer's shell (no AWS_PROFILE, no PG* variables).
+ * The toolchain of the test project (TEST_PG_BIN_DIR, see jest.config.js) comes first on PATH,
+ * so the CLI runs that major's pg_dump, pg_restore and psql; `env.PG_BIN_DIR`, `--pg-bin-dir`
+ * or `env.PATH` still choose another.
  */
 export function runCli(args: readonly string[], env: Record<string, string | undefined>, options: CliOptions = {}): Promise<CliRun> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run build' (npm test does it first).`);
   const started = Date.now();
+  const path = process.env.PATH ?? '/usr/bin:/bin';
   const childEnv: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    PATH: process.env.TEST_PG_BIN_DIR ? `${process.env.TEST_PG_BIN_DIR}:${path}` : path,
     HOME: process.env.HOME ?? '/tmp',
     LOG_FORMAT: 'json',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -90,4 +94,15 @@ export function childPids(pid: number, name: string): number[] {
     }
   }
   return out;
+}
+
+/**
+ * The bin directory of PostgreSQL `major` in this run (TEST_PG_BIN_DIR_<major>, set by
+ * test/support/toolchain-setup.js for every toolchain of TEST_PG_TOOLCHAINS), for suites that pair majors.
+ */
+export function toolchainBinDir(major: number): string {
+  const dir = process.env[`TEST_PG_BIN_DIR_${major}`];
+  if (!dir)
+    throw new Error(`No PostgreSQL ${major} toolchain in this run: add ${major} to TEST_PG_TOOLCHAINS (see test/support/toolchains.js).`);
+  return dir;
 }

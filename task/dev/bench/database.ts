@@ -102,13 +102,22 @@ export async function loadBenchDatabase(
 ): Promise<BenchDatabase> {
   const started = Date.now();
   const tag = `bench-v${GENERATOR_VERSION}-${sizeGb}gb`;
-  const archive = join(cacheDir, `${tag}.dump`);
+  // The archive is named by the major of the pg_dump that wrote it, since a pg_restore reads
+  // only archives of its own major or older: with the 18 toolchain built (task/dev/build-postgres.sh)
+  // the bench runs on 18, and a later run with 15 must not pick up that cache.
+  const major = Math.floor(Number((await pg.psql('show server_version_num')).trim()) / 10000);
+  const archive = join(cacheDir, `${tag}-pg${major}.dump`);
+  const readable = [
+    ...Array.from({ length: major - 9 }, (_, i) => join(cacheDir, `${tag}-pg${major - i}.dump`)),
+    join(cacheDir, `${tag}.dump`),
+  ];
+  const cached = readable.find((f) => existsSync(f)); // `${tag}.dump`: written by 15, before the names said it
   const env = pg.env(DATABASE);
   await pg.createDatabase(DATABASE);
   let source: BenchDatabase['source'];
-  if (existsSync(archive)) {
-    say(`restoring the cached database ${archive}`);
-    await run(join(pg.binDir, 'pg_restore'), ['--exit-on-error', '--jobs=2', '-d', DATABASE, archive], env);
+  if (cached) {
+    say(`restoring the cached database ${cached}`);
+    await run(join(pg.binDir, 'pg_restore'), ['--exit-on-error', '--jobs=2', '-d', DATABASE, cached], env);
     source = 'cache';
   } else {
     say(`generating a ${sizeGb} GB database (cached afterwards in ${cacheDir})`);
