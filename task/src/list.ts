@@ -13,6 +13,8 @@ export interface ListedBackup {
   readonly complete: boolean;
   readonly status: BackupEntry['status'];
   readonly sha256: string | null;
+  /** pg_dump's compression as the backup asked for it (BACKUP_COMPRESS), `default` for pg_dump's own (gzip). */
+  readonly compression: string | null;
   readonly globalsKey: string | null;
 }
 
@@ -25,6 +27,7 @@ export function toListed(e: BackupEntry): ListedBackup {
     complete: e.status === 'complete',
     status: e.status,
     sha256: e.manifest?.sha256 ?? null,
+    compression: e.manifest?.compression ?? null,
     globalsKey: e.globals?.key ?? null,
   };
 }
@@ -32,12 +35,13 @@ export function toListed(e: BackupEntry): ListedBackup {
 /** Renders the list as an aligned table for people. */
 export function renderTable(rows: readonly ListedBackup[]): string {
   const table = [
-    ['KEY', 'STARTED (UTC)', 'SIZE', 'TIER', 'STATUS'],
+    ['KEY', 'STARTED (UTC)', 'SIZE', 'TIER', 'COMPRESSION', 'STATUS'],
     ...rows.map((r) => [
       r.key,
       r.startedAt.slice(0, 16).replace('T', ' '),
       r.bytes === null ? '-' : formatBytes(r.bytes),
       r.tier ?? '-',
+      r.compression ?? '-',
       r.complete ? 'complete' : `INCOMPLETE: ${r.status}`,
     ]),
   ];

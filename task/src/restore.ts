@@ -10,9 +10,9 @@ import { DbConnection } from './connection';
 import { describeError, ExitCode, InterruptedError, TaskError } from './errors';
 import { formatBytes, Logger } from './log';
 import { Manifest } from './manifest';
-import { countTableData, runPgRestore } from './pg-restore';
+import { countTableData, needsPsqlPipe, runPgRestore } from './pg-restore';
 import { isFailedExit, runCaptured } from './child';
-import { clientVersion } from './postgres';
+import { clientVersion, majorOf } from './postgres';
 import { RestoreConfig, RestoreOptions } from './read-config';
 import { createS3Client, ListedObject, storageError } from './s3';
 import { countContent, createDatabase, dropDatabase, inspectTarget } from './target-db';
@@ -93,6 +93,12 @@ export async function restoreBackup(
     backup.manifest.pgDump?.version,
     signal,
   );
+  const viaPsql = needsPsqlPipe(pgRestore.num, state.serverVersionNum);
+  if (viaPsql && input.jobs > 1) {
+    throw refuse(
+      `${pgRestore.text} cannot restore with --jobs ${input.jobs} into PostgreSQL ${majorOf(state.serverVersionNum)}: pg_restore 17 and later send SET transaction_timeout, which servers before 17 lack, and only a single-job restore can go around it (through psql). Use --jobs 1, or restore into a PostgreSQL 17+ server.`,
+    );
+  }
 
   const work = mkdtempSync(join(dir, 'pg-s3-backup-restore-'));
   let created = false;
@@ -135,17 +141,26 @@ export async function restoreBackup(
     const total = await countTableData(tools, file, target.childEnv);
     let done = 0;
     let last = Date.now();
-    log.info('restore.start', `Restoring into ${target.display}${input.jobs > 1 ? ` with ${input.jobs} jobs` : ' in one transaction'}`, {
-      target: target.display,
-      tables: total,
-    });
-    await runPgRestore(tools, target, file, input, signal, (table) => {
-      done++;
-      if (Date.now() - last >= input.progressSeconds * 1000) {
-        last = Date.now();
-        log.info('restore.progress', `Restoring data: ${done}/${total} tables (now ${table})`, { done, total });
-      }
-    }).catch((err: unknown) => {
+    const how = input.jobs > 1 ? ` with ${input.jobs} jobs` : ' in one transaction';
+    const through = viaPsql
+      ? ` through psql (${pgRestore.text} into PostgreSQL ${majorOf(state.serverVersionNum)}, which lacks transaction_timeout)`
+      : '';
+    log.info('restore.start', `Restoring into ${target.display}${how}${through}`, { target: target.display, tables: total, viaPsql });
+    await runPgRestore(
+      tools,
+      target,
+      file,
+      input,
+      signal,
+      (table) => {
+        done++;
+        if (Date.now() - last >= input.progressSeconds * 1000) {
+          last = Date.now();
+          log.info('restore.progress', `Restoring data: ${done}/${total} tables (now ${table})`, { done, total });
+        }
+      },
+      viaPsql,
+    ).catch((err: unknown) => {
       throw input.clean && err instanceof TaskError && err.stage === 'restore' && !signal.aborted
         ? withCleanAdvice(err, target.database)
         : err;

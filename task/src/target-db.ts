@@ -9,6 +9,8 @@ export interface TargetState {
   readonly tables: number;
   /** A database on the same server to run CREATE/DROP DATABASE from. */
   readonly maintenanceDb: string;
+  /** The target server's server_version_num, e.g. 150018. */
+  readonly serverVersionNum: number;
 }
 
 const USER_TABLES = `from pg_class c join pg_namespace n on n.oid = c.relnamespace
@@ -31,10 +33,17 @@ async function maintenanceDb(tools: PgTools, target: DbConnection): Promise<stri
 /** Connects to the target's server and inspects the target database. */
 export async function inspectTarget(tools: PgTools, target: DbConnection): Promise<TargetState> {
   const maint = await maintenanceDb(tools, target);
-  const rows = await query(tools, target, "select count(*) from pg_database where datname = :'target'", maint, { target: target.database });
+  const rows = await query(
+    tools,
+    target,
+    "select count(*), current_setting('server_version_num') from pg_database where datname = :'target'",
+    maint,
+    { target: target.database },
+  );
   const exists = rows[0]?.[0] === '1';
+  const serverVersionNum = Number(rows[0]?.[1]);
   const tables = exists ? Number((await query(tools, target, `select count(*) ${USER_TABLES}`))[0]?.[0] ?? 0) : 0;
-  return { exists, tables, maintenanceDb: maint };
+  return { exists, tables, maintenanceDb: maint, serverVersionNum };
 }
 
 export async function createDatabase(tools: PgTools, target: DbConnection, state: TargetState): Promise<void> {
