@@ -10,6 +10,7 @@ const MATRIX = [
   'task/restore',
   'task/signals',
   'task/fidelity',
+  'task/tls',
   'evaluate/cli-requests',
   'contract/runtime-contract',
   'dev/harness',
