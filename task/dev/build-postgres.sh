@@ -4,6 +4,9 @@
 #
 #   task/dev/build-postgres.sh           build if absent (a no-op when cached), print the bin dir
 #   task/dev/build-postgres.sh --print   only print the bin dir it uses (built or not)
+#   … --without-compression              the clients only (pg_dump, pg_restore, psql), built
+#                                        without zstd and lz4: the pg_restore that must refuse
+#                                        such archives (<cache>/postgresql-18-nocompression)
 #
 # Cache layout (the same rule as cachedToolchainBinDir in task/dev/local-postgres.ts):
 #   <cache>/postgresql-18.<minor>/{bin,lib,share}   one installation, named by its exact version
@@ -19,14 +22,24 @@
 set -euo pipefail
 
 MAJOR=18
+PRINT=""; VARIANT=""
+for arg in "$@"; do
+  case "$arg" in
+    --print) PRINT=1 ;;
+    --without-compression) VARIANT=-nocompression ;;
+    *) echo "build-postgres: unknown argument $arg" >&2; exit 2 ;;
+  esac
+done
 CACHE="${XDG_CACHE_HOME:+$XDG_CACHE_HOME/pg-s3-backup}"
 if [ -z "$CACHE" ]; then
   if [ "$(id -u)" -eq 0 ]; then CACHE=/var/cache/pg-s3-backup; else CACHE="$HOME/.cache/pg-s3-backup"; fi
 fi
-LINK="$CACHE/postgresql-$MAJOR"
+LINK="$CACHE/postgresql-$MAJOR$VARIANT"
 # What the tests, the demo and the bench run; a cache without one of them is rebuilt.
 PROGRAMS=(initdb pg_ctl postgres psql pg_dump pg_dumpall pg_restore createdb pg_isready)
 EXTENSIONS=(citext pgcrypto btree_gist) # what the sample app and the fixtures create
+COMPRESSION=(--with-zstd --with-lz4)
+if [ -n "$VARIANT" ]; then PROGRAMS=(psql pg_dump pg_restore); EXTENSIONS=(); COMPRESSION=(--without-zstd --without-lz4); fi
 
 cached() {
   local p e
@@ -34,7 +47,7 @@ cached() {
   for e in "${EXTENSIONS[@]}"; do [ -f "$LINK/share/extension/$e.control" ] || return 1; done
 }
 
-if [ "${1:-}" = "--print" ]; then echo "$LINK/bin"; exit 0; fi
+if [ -n "$PRINT" ]; then echo "$LINK/bin"; exit 0; fi
 if cached; then
   echo "PostgreSQL $MAJOR: cached, $("$LINK/bin/pg_dump" --version) in $(readlink -f "$LINK")/bin" >&2
   echo "$LINK/bin"
@@ -103,13 +116,13 @@ SRCDIR="$(find "$WORK" -maxdepth 1 -type d -name "postgresql-$MAJOR-*" | head -n
 [ -n "$SRCDIR" ] || { echo "build-postgres: apt-get source left no postgresql-$MAJOR-* directory in $WORK" >&2; exit 1; }
 VERSION="$(sed -n "s/^PACKAGE_VERSION='\(.*\)'$/\1/p" "$SRCDIR/configure")"
 case "$VERSION" in "$MAJOR".*) ;; *) echo "build-postgres: unexpected version '$VERSION' in $SRCDIR/configure" >&2; exit 1 ;; esac
-PREFIX="$CACHE/postgresql-$VERSION"
+PREFIX="$CACHE/postgresql-$VERSION$VARIANT"
 
 # 3. Configure like the servers users run (TLS, XML, zstd and lz4 compression); ICU is not
 # needed by the tests (their clusters use the libc C.UTF-8 locale).
 say "configure $VERSION --prefix=$PREFIX"
 cd "$SRCDIR"
-./configure -q --prefix="$PREFIX" --with-openssl --with-libxml --with-zstd --with-lz4 --without-icu >"$WORK/configure.log" 2>&1 \
+./configure -q --prefix="$PREFIX" --with-openssl --with-libxml "${COMPRESSION[@]}" --without-icu >"$WORK/configure.log" 2>&1 \
   || { tail -n 30 "$WORK/configure.log" >&2; exit 1; }
 
 # 4. What a cluster and the clients need: the server and its catalog data (postgres.bki is
@@ -118,6 +131,7 @@ cd "$SRCDIR"
 # contrib, as Debian's postgresql-15 has it: the sample app and the fixtures create citext,
 # pgcrypto and btree_gist. Not ecpg, the docs, the headers or the test programs.
 PARTS=(src/backend src/include/catalog src/backend/utils/mb/conversion_procs src/backend/snowball src/timezone src/interfaces/libpq src/pl/plpgsql src/fe_utils src/bin contrib)
+[ -z "$VARIANT" ] || PARTS=(src/interfaces/libpq src/fe_utils src/bin/pg_dump src/bin/psql)
 JOBS="$(nproc)"
 say "make -j$JOBS (${PARTS[*]})"
 # The generated headers first: a sub-directory make does not order them before its objects.
@@ -135,11 +149,11 @@ for e in "${EXTENSIONS[@]}"; do [ -f "$PREFIX/share/extension/$e.control" ] || {
 if ! ldd "$PREFIX/bin/pg_dump" | grep -q "libpq.so.* => $PREFIX/lib/"; then
   echo "build-postgres: $PREFIX/bin/pg_dump does not link its own libpq:" >&2; ldd "$PREFIX/bin/pg_dump" >&2; exit 1
 fi
-if [ "$(id -u)" -eq 0 ] && id -u postgres >/dev/null 2>&1; then
+if [ -x "$PREFIX/bin/postgres" ] && [ "$(id -u)" -eq 0 ] && id -u postgres >/dev/null 2>&1; then
   runuser -u postgres -- "$PREFIX/bin/postgres" --version >/dev/null \
     || { echo "build-postgres: the postgres user cannot run $PREFIX/bin/postgres (test clusters run as it)" >&2; exit 1; }
 fi
-ln -sfn "postgresql-$VERSION" "$CACHE/.link-$$"
+ln -sfn "postgresql-$VERSION$VARIANT" "$CACHE/.link-$$"
 mv -T "$CACHE/.link-$$" "$LINK" # atomic: readers see the old state or the complete new one
 say "done: $("$LINK/bin/pg_dump" --version) in $PREFIX/bin, built in $SECONDS s"
 echo "$LINK/bin"

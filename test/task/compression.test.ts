@@ -5,7 +5,7 @@
  * The method[:level] forms need pg_dump 16+: this suite runs in the pg18 jest project only.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseFingerprint, diffFingerprints, fingerprintDatabase, loadSampleApp } from '../../task/dev/fingerprint';
@@ -94,4 +94,38 @@ test('list --json shows each backup’s compression', async () => {
   expect(keys.size).toBe(CASES.length);
   const expected = Object.fromEntries([...keys].map(([compress, key]) => [key, compress]));
   expect(Object.fromEntries(rows.filter((r) => r.key in expected).map((r) => [r.key, r.compression]))).toEqual(expected);
+});
+
+/**
+ * A pg_restore 18 built without zstd and lz4 (task/dev/build-postgres.sh --without-compression;
+ * .ci/run builds it): an archive compressed with a method it lacks is refused by verify and
+ * restore before any download, naming the method. gzip it reads.
+ */
+describe('a pg_restore built without the archive’s compression method', () => {
+  const withoutCompression = (): string => {
+    const script = join(__dirname, '..', '..', 'task', 'dev', 'build-postgres.sh');
+    const bin = spawnSync('bash', [script, '--print', '--without-compression'], { encoding: 'utf8' }).stdout.trim();
+    if (!existsSync(join(bin, 'pg_restore')))
+      throw new Error(`${bin}/pg_restore is missing: run task/dev/build-postgres.sh --without-compression`);
+    return bin;
+  };
+  const dumpGets = () => env.proxy.seen.filter((r) => r.operation === 'GetObject' && new URL(r.url, 'http://x').pathname.endsWith('.dump'));
+
+  test.each([
+    ['zstd', 'verify'],
+    ['lz4', 'verify'],
+    ['zstd', 'restore'],
+  ] as const)('%s archive, %s: exit 3 naming the method, only the header read', async (compress, command) => {
+    const key = keys.get(compress);
+    if (!key) throw new Error('the backup test above failed');
+    env.proxy.clear();
+    const target = `postgres://${env.pg.user}@127.0.0.1:${env.pg.port}/never_${compress}`;
+    const args = command === 'verify' ? ['verify', '--key', key] : ['restore', '--key', key, '--target', target];
+    const run = await runCli(args, { ...readEnv(), PG_BIN_DIR: withoutCompression() });
+    expect(run.code).toBe(3);
+    expect(String(eventOf(run, `${command}.failed`).cause)).toMatch(
+      new RegExp(`compressed with ${compress}\\), and this pg_restore .* cannot read it: it was built without ${compress} compression`),
+    );
+    expect(dumpGets().map((r) => r.headers.range)).toEqual(['bytes=0-4095']);
+  });
 });
