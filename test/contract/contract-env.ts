@@ -1,5 +1,6 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { loadSampleApp } from '../../task/dev/fingerprint';
 import { LocalPostgres, startLocalPostgres } from '../../task/dev/local-postgres';
 import { LocalS3, startLocalS3 } from '../../task/dev/local-s3';
@@ -24,6 +25,14 @@ export interface ContractEnv {
   run(contract: ContainerContract, overrides?: Partial<SandboxOptions>): Promise<SandboxRun>;
   getJson(key: string): Promise<Record<string, any>>;
   stop(): Promise<void>;
+}
+
+/**
+ * The toolchain's cache root, when it is outside what the sandbox mounts from the host (/usr,
+ * /var): its bin/ links to lib/ and share/ of the installation beside it, through a symlink.
+ */
+function toolchainMounts(binDir: string): string[] {
+  return /^\/(usr|var)\//.test(binDir) ? [] : [dirname(dirname(binDir))];
 }
 
 /** Starts everything the contract test needs, or fails saying what is missing (never skips). */
@@ -60,6 +69,7 @@ export async function startContractEnv(): Promise<ContractEnv> {
         uid: c.uid,
         gid: c.gid,
         workdir: c.workdir,
+        readOnly: toolchainMounts(pg.binDir),
         ...overrides,
       }),
     getJson: async (key) => {

@@ -19,6 +19,12 @@ export interface SandboxOptions {
   readonly uid: number;
   readonly gid: number;
   readonly workdir: string;
+  /**
+   * Host directories mounted read-only at their own paths: a PostgreSQL toolchain outside /usr
+   * and /var (e.g. one built into $XDG_CACHE_HOME), which the image has under /usr.
+   * @default - none
+   */
+  readonly readOnly?: readonly string[];
   /** Kill the sandbox after this long and fail. @default 90 s */
   readonly timeoutMs?: number;
   /** Called once the sandbox's init is known, with a handle to signal it. */
@@ -63,6 +69,15 @@ function mounts(o: SandboxOptions, work: string, volumes: Array<{ path: string; 
   args.push('--perms', '0755', '--dir', '/app', '--ro-bind', o.app, '/app/cli.js');
   for (const d of ['/home/node', '/opt', '/mnt', '/srv', '/run']) args.push('--perms', '0755', '--dir', d);
   args.push('--perms', '0700', '--dir', '/root', '--perms', '1777', '--dir', '/tmp');
+  for (const d of o.readOnly ?? []) {
+    // Its parents as plain 0755 directories: bwrap would create them 0700, closed to the task user.
+    const parents = d
+      .split('/')
+      .slice(1, -1)
+      .map((_, i, parts) => `/${parts.slice(0, i + 1).join('/')}`);
+    for (const p of parents.filter((p) => p !== '/tmp')) args.push('--perms', '0755', '--dir', p);
+    args.push('--ro-bind', d, d);
+  }
   for (const v of volumes) args.push('--bind', v.hostDir, v.path);
   return [...args, '--remount-ro', '/', '--chdir', o.workdir];
 }
