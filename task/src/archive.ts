@@ -35,15 +35,9 @@ export async function openObject(client: S3Client, storage: StorageConfig, key: 
 }
 
 /** Streams `body` into `sink` while counting and hashing it; `signal` destroys both. */
-export async function copyHashed(body: Readable, sink: Writable, onBytes?: (n: number) => void, signal?: AbortSignal): Promise<ReadResult> {
+export async function copyHashed(body: Readable, sink: Writable, signal?: AbortSignal): Promise<ReadResult> {
   const gate = new DigestGate(() => Promise.resolve());
-  const ticker = onBytes ? setInterval(() => onBytes(gate.bytes), 1000) : undefined;
-  ticker?.unref();
-  try {
-    await pipeline(body, gate, sink, { signal });
-  } finally {
-    if (ticker) clearInterval(ticker);
-  }
+  await pipeline(body, gate, sink, { signal });
   return { bytes: gate.bytes, sha256: gate.sha256 };
 }
 
@@ -85,7 +79,7 @@ export async function downloadTo(
   signal?: AbortSignal,
 ): Promise<ReadResult> {
   const body = await openObject(client, storage, key, signal);
-  return copyHashed(body, createWriteStream(file, { mode: 0o600 }), undefined, signal).catch((err) => {
+  return copyHashed(body, createWriteStream(file, { mode: 0o600 }), signal).catch((err) => {
     throw interruptedOr(storageError(err, 'download', `Downloading s3://${storage.bucket}/${key}`, storage), signal, 'download');
   });
 }

@@ -63,11 +63,10 @@ export async function restoreBackup(
   };
   log.addSecrets(...target.secrets);
 
-  // 1. Everything that can refuse, before the download.
+  // 1. Everything that can refuse, before the download. (Both callers, restore and verify
+  // --restore-into, have checked that the directory is writable before contacting anything.)
   const dir = input.tempDir ?? tmpdir();
-  const dirSetting = input.tempDir ? RESTORE_DIR_SETTING : 'TMPDIR';
-  checkScratchWritable(dir, dirSetting);
-  checkScratchSpace(dir, backup.manifest.bytes, dirSetting);
+  checkScratchSpace(dir, backup.manifest.bytes, input.tempDir ? RESTORE_DIR_SETTING : 'TMPDIR');
   const state = await inspectTarget(tools, target);
   if (state.tables > 0 && !input.clean) {
     throw refuse(

@@ -65,7 +65,7 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
       const body = await openObject(client, config.storage, backup.dumpKey, signal);
       const reader = startFullRead(config.tools, env, undefined, signal);
       // pg_restore may stop reading early (a damaged block): the download goes on, its exit says why.
-      const read = await copyHashed(body, keepReadingSink(reader.stdin), undefined, signal).catch(async (err) => {
+      const read = await copyHashed(body, keepReadingSink(reader.stdin), signal).catch(async (err) => {
         // pg_restore has been stopped (signal) or sees the end of its input: let it go before reporting.
         await reader.done.catch(() => undefined);
         throw interruptedOr(
