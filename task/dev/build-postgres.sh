@@ -8,7 +8,7 @@
 #                                        without zstd and lz4: the pg_restore that must refuse
 #                                        such archives (<cache>/postgresql-18-nocompression)
 #
-# Cache layout (the same rule as cachedToolchainBinDir in task/dev/local-postgres.ts):
+# Cache layout (others ask `--print` for it: test/support/toolchains.js, task/dev/local-postgres.ts):
 #   <cache>/postgresql-18.<minor>/{bin,lib,share}   one installation, named by its exact version
 #   <cache>/postgresql-18 -> postgresql-18.<minor>   what everything uses
 # where <cache> is $XDG_CACHE_HOME/pg-s3-backup, else ~/.cache/pg-s3-backup, except as root

@@ -94,7 +94,7 @@ async function main(): Promise<void> {
       : ({ ...process.env } as Record<string, string>);
     // Your PG_BIN_DIR, else the cached 18 for a 17+ server, else PATH's client. Not 18 for older
     // servers: pg_restore 17+ sets transaction_timeout, which they reject, so the restore would fail.
-    const cached = cachedToolchainBinDir(18);
+    const cached = cachedToolchainBinDir();
     const serverMajor = Math.floor(Number((await psqlServer(env, process.env.PG_BIN_DIR).psql('show server_version_num')).trim()) / 10000);
     clientDir = process.env.PG_BIN_DIR || (serverMajor >= 17 && existsSync(join(cached, 'pg_dump')) ? cached : undefined);
     server = psqlServer(env, clientDir);

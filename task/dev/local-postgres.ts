@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { psqlServer } from './psql';
 
@@ -51,18 +51,14 @@ const INSTALL_HINT =
   'Install them: sudo apt-get install -y postgresql postgresql-client (Debian/Ubuntu), or build PostgreSQL 18 with task/dev/build-postgres.sh, or set TEST_PG_BIN_DIR to a directory holding initdb and pg_ctl.';
 
 /**
- * Where task/dev/build-postgres.sh installs PostgreSQL `major` (a link to postgresql-<major>.<minor>),
- * built or not. The same rule as the script's: $XDG_CACHE_HOME/pg-s3-backup, else
- * ~/.cache/pg-s3-backup, except /var/cache/pg-s3-backup for root, whose clusters run as the
- * `postgres` user, which cannot enter /root.
+ * The bin directory of the PostgreSQL 18 that task/dev/build-postgres.sh builds into its cache
+ * (built or not). The script owns the cache layout ($XDG_CACHE_HOME, root's /var/cache): it is
+ * asked rather than repeated. From task/dev and from the bundles in task/dist alike, it is
+ * ../dev/build-postgres.sh.
  */
-export function cachedToolchainBinDir(major = 18): string {
-  const cache = process.env.XDG_CACHE_HOME
-    ? join(process.env.XDG_CACHE_HOME, 'pg-s3-backup')
-    : process.getuid?.() === 0
-      ? '/var/cache/pg-s3-backup'
-      : join(homedir(), '.cache', 'pg-s3-backup');
-  return join(cache, `postgresql-${major}`, 'bin');
+export function cachedToolchainBinDir(): string {
+  const script = join(__dirname, '..', 'dev', 'build-postgres.sh');
+  return spawnSync('bash', [script, '--print'], { encoding: 'utf8' }).stdout.trim();
 }
 
 /** Finds the server binaries, or throws with install instructions (no silent skip). */
@@ -76,7 +72,7 @@ export function findServerBinDir(explicit?: string): string {
     const root = '/usr/lib/postgresql';
     const versions = existsSync(root) ? readdirSync(root).filter((v) => /^\d+$/.test(v)) : [];
     const dirs = versions.map((v) => ({ major: Number(v), dir: join(root, v, 'bin') }));
-    if (existsSync(cachedToolchainBinDir(18))) dirs.push({ major: 18, dir: cachedToolchainBinDir(18) });
+    if (existsSync(cachedToolchainBinDir())) dirs.push({ major: 18, dir: cachedToolchainBinDir() });
     candidates.push(...dirs.sort((a, b) => b.major - a.major).map((d) => d.dir));
     const pgConfig = spawnSync('pg_config', ['--bindir'], { encoding: 'utf8' });
     if (pgConfig.status === 0) candidates.push(pgConfig.stdout.trim());
@@ -98,7 +94,7 @@ export function describeClient(binDir: string | undefined): string {
   const version = r.status === 0 ? r.stdout.trim() : 'pg_dump (not runnable)';
   const major = Number(/\) (\d+)/.exec(version)?.[1] ?? 0);
   const hint =
-    major < 18 && !existsSync(join(cachedToolchainBinDir(18), 'pg_dump'))
+    major < 18 && !existsSync(join(cachedToolchainBinDir(), 'pg_dump'))
       ? '; the image runs 18: task/dev/build-postgres.sh builds it (about 3 min), then this uses it'
       : '';
   return `${version} from ${binDir ?? 'PATH'}${hint}`;
