@@ -11,6 +11,8 @@ const MATRIX = [
   'task/signals',
   'task/fidelity',
   'task/tls',
+  'task/selection',
+  'task/status',
   'evaluate/cli-requests',
   'contract/runtime-contract',
   'dev/harness',

@@ -3,12 +3,15 @@ import { commonConfig, CommonConfig, readSystemFile } from './common-config';
 import { DbConnection, passwordInFlagProblem, resolveConnection } from './connection';
 import { ConfigError } from './errors';
 import { Tier } from './key';
+import { DumpSelection, normalizeSelection, selectionProblems } from './selection';
 
 /** Everything `backup` needs, validated. */
 export interface BackupConfig extends CommonConfig {
   readonly conn: DbConnection;
   /** pg_dump -Z value; pg_dump's default when undefined. */
   readonly compress?: string;
+  /** What to dump; undefined for the whole database. */
+  readonly selection?: DumpSelection;
   readonly partSizeMib?: number;
   readonly queueSize: number;
   readonly memoryLimitMib?: number;
@@ -37,11 +40,20 @@ export function backupConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
       `BACKUP_COMPRESS '${compress}' is not a pg_dump compression: use a level 0-9, or gzip:N, lz4[:N], zstd[:N], none (the method forms need pg_dump 16+).`,
     );
   }
+  const selection = normalizeSelection({
+    schemas: v.schema as readonly string[] | undefined,
+    excludeSchemas: v.excludeSchema as readonly string[] | undefined,
+    tables: v.table as readonly string[] | undefined,
+    excludeTables: v.excludeTable as readonly string[] | undefined,
+    excludeTableData: v.excludeTableData as readonly string[] | undefined,
+  });
+  problems.push(...selectionProblems(selection));
   if (problems.length > 0 || !conn) throw new ConfigError(problems);
   return {
     ...common,
     conn,
     compress,
+    selection,
     partSizeMib: v.partSizeMib as number | undefined,
     queueSize: (v.queueSize as number | undefined) ?? 4,
     memoryLimitMib: (v.memoryLimitMib as number | undefined) ?? cgroupMemoryLimitMib(readSystemFile),

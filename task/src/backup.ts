@@ -12,6 +12,7 @@ import { planParts } from './part-size';
 import { checkVersions, clientVersion, serverInfo } from './postgres';
 import { createS3Client, listObjects, storageError } from './s3';
 import { putNewObject } from './upload';
+import { describeSelection, findUnmatchedPatterns } from './selection';
 import { streamIntoS3 } from './stream-backup';
 import { TOOL_VERSION } from './version';
 
@@ -64,6 +65,21 @@ export async function runBackup(
     if (compressProblem) throw new TaskError(compressProblem, { exitCode: ExitCode.CONFIG, stage: 'version-check' });
 
     stage = 'plan';
+    if (config.selection) {
+      // Before anything is uploaded: a pattern that matches nothing is a typo, not an empty backup.
+      const unmatched = await step('plan', findUnmatchedPatterns(config.tools, conn, config.selection));
+      if (unmatched.include.length > 0) {
+        throw new TaskError(
+          `${unmatched.include.join(', ')} ${unmatched.include.length === 1 ? 'matches' : 'match'} nothing in ${conn.database}: nothing was backed up. Check the spelling, the schema qualifier and the case (pg_dump folds unquoted names to lower case; quote mixed case as "Name").`,
+          { exitCode: ExitCode.CONFIG, stage: 'plan' },
+        );
+      }
+      for (const pattern of unmatched.exclude)
+        log.warn('backup.selection', `${pattern} matches nothing in ${conn.database}: it excludes nothing.`, { pattern });
+      log.info('backup.selection', `Partial backup of ${conn.database}: ${describeSelection(config.selection)}`, {
+        selection: config.selection,
+      });
+    }
     const plan = planParts({
       databaseSizeBytes: server.databaseSizeBytes,
       partSizeMib: config.partSizeMib,
@@ -104,6 +120,7 @@ export async function runBackup(
       partSizeBytes: plan.partSizeBytes,
       queueSize: plan.queueSize,
       compression: config.compress ?? 'default',
+      selection: config.selection,
     });
 
     stage = 'dump';
@@ -171,6 +188,7 @@ export async function runBackup(
       partSizeBytes: plan.partSizeBytes,
       archiveFormat: 'custom',
       compression: config.compress ?? 'default',
+      selection: config.selection,
       server: { version: server.version, versionNum: server.versionNum, databaseSizeBytes: server.databaseSizeBytes },
       pgDump: { version: pgDump.text },
       globals: globalsEntry,
@@ -187,9 +205,10 @@ export async function runBackup(
       throw storageError(err, 'manifest', 'Writing the manifest', storage);
     });
 
+    const partial = describeSelection(config.selection);
     log.info(
       'backup.complete',
-      `Backup complete: s3://${storage.bucket}/${keys.dump} (${formatBytes(manifest.bytes)} in ${manifest.durationSeconds} s)`,
+      `Backup complete: s3://${storage.bucket}/${keys.dump} (${formatBytes(manifest.bytes)} in ${manifest.durationSeconds} s${partial ? `; partial: ${partial}` : ''})`,
       {
         database: conn.database,
         key: keys.dump,

@@ -33,15 +33,11 @@ function stampDate(stamp: string): Date {
   return new Date(Date.UTC(y, mo - 1, d, h, mi));
 }
 
-/**
- * Lists the backups of `database`, newest first, reading every manifest so that each entry
- * says whether it is complete: a dump, plus a manifest that parses and names the dump's size.
- */
-export async function listBackups(client: S3Client, storage: StorageConfig, database: string): Promise<BackupEntry[]> {
-  const objects = await listObjects(client, storage.bucket, databaseFolder(storage.prefix, database)).catch((err) => {
-    throw storageError(err, 'list', 'Listing backups', storage);
-  });
-  const byStem = new Map<string, { parsed: ParsedKey; dump?: ListedObject; manifest?: ListedObject; globals?: ListedObject }>();
+type Slot = { parsed: ParsedKey; dump?: ListedObject; manifest?: ListedObject; globals?: ListedObject };
+
+/** Groups a folder's objects by backup stem, newest first. */
+function slotsOf(objects: readonly ListedObject[]): [string, Slot][] {
+  const byStem = new Map<string, Slot>();
   for (const o of objects) {
     const parsed = parseBackupKey(o.key);
     if (!parsed) continue;
@@ -49,47 +45,84 @@ export async function listBackups(client: S3Client, storage: StorageConfig, data
     slot[parsed.kind] = o;
     byStem.set(parsed.stem, slot);
   }
-  const slots = [...byStem.entries()];
-  const manifests = new Map<string, Manifest | Error>();
+  return [...byStem.entries()].sort(([, a], [, b]) => compareStems(b.parsed, a.parsed));
+}
+
+/** Reads and parses a slot's manifest: the Error says why it is not valid (a storage failure throws). */
+async function manifestOf(client: S3Client, storage: StorageConfig, slot: Slot): Promise<Manifest | Error | undefined> {
+  if (!slot.manifest) return undefined;
+  try {
+    return parseManifest(await readText(client, storage.bucket, slot.manifest.key), slot.manifest.key);
+  } catch (err) {
+    if ((err as { $metadata?: unknown }).$metadata) throw storageError(err, 'list', `Reading ${slot.manifest.key}`, storage);
+    return err as Error;
+  }
+}
+
+function entryOf(stem: string, slot: Slot, m: Manifest | Error | undefined): BackupEntry {
+  const manifest = m instanceof Error ? undefined : m;
+  const status: BackupEntry['status'] = !slot.dump
+    ? 'no dump'
+    : !slot.manifest
+      ? 'no manifest'
+      : !manifest
+        ? 'invalid manifest'
+        : manifest.bytes !== slot.dump.size || manifest.key !== slot.dump.key
+          ? 'size mismatch'
+          : 'complete';
+  return {
+    stem,
+    dumpKey: keysFor(stem).dump,
+    parsed: slot.parsed,
+    dump: slot.dump,
+    manifestObject: slot.manifest,
+    globals: slot.globals,
+    manifest,
+    status,
+    startedAt: manifest ? new Date(manifest.startedAt) : stampDate(slot.parsed.stamp),
+    tier: manifest?.tier,
+  };
+}
+
+async function folderObjects(client: S3Client, storage: StorageConfig, database: string): Promise<ListedObject[]> {
+  return listObjects(client, storage.bucket, databaseFolder(storage.prefix, database)).catch((err) => {
+    throw storageError(err, 'list', 'Listing backups', storage);
+  });
+}
+
+/**
+ * Lists the backups of `database`, newest first, reading every manifest so that each entry
+ * says whether it is complete: a dump, plus a manifest that parses and names the dump's size.
+ */
+export async function listBackups(client: S3Client, storage: StorageConfig, database: string): Promise<BackupEntry[]> {
+  const slots = slotsOf(await folderObjects(client, storage, database));
+  const manifests = new Map<string, Manifest | Error | undefined>();
   for (let i = 0; i < slots.length; i += MANIFEST_READS_AT_ONCE) {
     await Promise.all(
-      slots.slice(i, i + MANIFEST_READS_AT_ONCE).map(async ([stem, slot]) => {
-        if (!slot.manifest) return;
-        try {
-          manifests.set(stem, parseManifest(await readText(client, storage.bucket, slot.manifest.key), slot.manifest.key));
-        } catch (err) {
-          if ((err as { $metadata?: unknown }).$metadata) throw storageError(err, 'list', `Reading ${slot.manifest.key}`, storage);
-          manifests.set(stem, err as Error);
-        }
-      }),
+      slots.slice(i, i + MANIFEST_READS_AT_ONCE).map(async ([stem, slot]) => manifests.set(stem, await manifestOf(client, storage, slot))),
     );
   }
-  const entries = slots.map(([stem, slot]): BackupEntry => {
-    const m = manifests.get(stem);
-    const manifest = m instanceof Error ? undefined : m;
-    const status: BackupEntry['status'] = !slot.dump
-      ? 'no dump'
-      : !slot.manifest
-        ? 'no manifest'
-        : !manifest
-          ? 'invalid manifest'
-          : manifest.bytes !== slot.dump.size || manifest.key !== slot.dump.key
-            ? 'size mismatch'
-            : 'complete';
-    return {
-      stem,
-      dumpKey: keysFor(stem).dump,
-      parsed: slot.parsed,
-      dump: slot.dump,
-      manifestObject: slot.manifest,
-      globals: slot.globals,
-      manifest,
-      status,
-      startedAt: manifest ? new Date(manifest.startedAt) : stampDate(slot.parsed.stamp),
-      tier: manifest?.tier,
-    };
-  });
-  return entries.sort((a, b) => compareStems(b.parsed, a.parsed));
+  return slots.map(([stem, slot]) => entryOf(stem, slot, manifests.get(stem)));
+}
+
+/**
+ * The newest complete backup of `database` and the attempts newer than it (all incomplete),
+ * newest first. Reads manifests newest first and stops at the first complete backup, so a
+ * folder of years of backups costs one listing and a few reads.
+ */
+export async function newestBackup(
+  client: S3Client,
+  storage: StorageConfig,
+  database: string,
+): Promise<{ complete?: BackupEntry; newerIncomplete: BackupEntry[]; backups: number }> {
+  const slots = slotsOf(await folderObjects(client, storage, database));
+  const newerIncomplete: BackupEntry[] = [];
+  for (const [stem, slot] of slots) {
+    const entry = entryOf(stem, slot, await manifestOf(client, storage, slot));
+    if (entry.status === 'complete') return { complete: entry, newerIncomplete, backups: slots.length };
+    newerIncomplete.push(entry);
+  }
+  return { newerIncomplete, backups: slots.length };
 }
 
 /**

@@ -4,7 +4,8 @@ import { COMMANDS } from './config';
 import { resolveLogFormat } from './common-config';
 import { ConfigError, describeError, ExitCode, TaskError } from './errors';
 import { runList } from './list';
-import { listConfig, restoreConfig, verifyConfig } from './read-config';
+import { listConfig, restoreConfig, statusConfig, verifyConfig } from './read-config';
+import { runStatus } from './status';
 import { runRestore } from './restore';
 import { runVerify } from './verify';
 import { commandHelp, mainHelp } from './help';
@@ -63,6 +64,13 @@ async function main(argv: string[]): Promise<number> {
         // stdout is for the list itself: log to stderr.
         log = new Logger({ format: config.logFormat, base: { command: name }, write: (l) => process.stderr.write(l + '\n') });
         await runList(config, log, (text) => process.stdout.write(text + '\n'));
+        return ExitCode.OK;
+      }
+      case 'status': {
+        const config = statusConfig(rest, process.env, isTty);
+        // stdout is for the report itself: log to stderr.
+        log = new Logger({ format: config.logFormat, base: { command: name }, write: (l) => process.stderr.write(l + '\n') });
+        await runStatus(config, log, (text) => process.stdout.write(text + '\n'));
         return ExitCode.OK;
       }
       case 'verify': {

@@ -3,7 +3,7 @@ import { ConfigError } from './errors';
 import { CommandName, SETTINGS, SettingName, SettingSpec } from './settings';
 
 /** Typed values of the settings: strings, numbers or booleans, `undefined` when unset. */
-export type RawSettings = { [K in SettingName]?: string | number | boolean };
+export type RawSettings = { [K in SettingName]?: string | number | boolean | readonly string[] };
 
 export interface ParsedInput {
   readonly command: CommandName;
@@ -12,7 +12,7 @@ export interface ParsedInput {
   readonly sources: { [K in SettingName]?: string };
 }
 
-export const COMMANDS: readonly CommandName[] = ['backup', 'list', 'verify', 'restore'];
+export const COMMANDS: readonly CommandName[] = ['backup', 'list', 'status', 'verify', 'restore'];
 
 const TRUE = ['1', 'true', 'yes', 'on'];
 const FALSE = ['0', 'false', 'no', 'off', ''];
@@ -31,8 +31,9 @@ export function settingLabel(spec: SettingSpec): string {
  */
 export function parseInput(command: CommandName, argv: readonly string[], env: NodeJS.ProcessEnv, problems: string[]): ParsedInput {
   const entries = Object.entries(SETTINGS) as [SettingName, SettingSpec][];
-  const options: Record<string, { type: 'string' | 'boolean' }> = {};
-  for (const [, spec] of entries) options[spec.flag] = { type: spec.type === 'boolean' ? 'boolean' : 'string' };
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {};
+  for (const [, spec] of entries)
+    options[spec.flag] = { type: spec.type === 'boolean' ? 'boolean' : 'string', ...(spec.type === 'list' ? { multiple: true } : {}) };
 
   const parsed = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true });
   for (const p of parsed.positionals) problems.push(`Unexpected argument '${p}'. Run 'pg-s3-backup ${command} --help' for the options.`);
@@ -68,7 +69,14 @@ export function throwIfProblems(problems: readonly string[]): void {
   if (problems.length > 0) throw new ConfigError(problems);
 }
 
-function coerce(spec: SettingSpec, raw: string | boolean, source: string, problems: string[]): string | number | boolean | undefined {
+function coerce(
+  spec: SettingSpec,
+  raw: string | boolean | (string | boolean)[],
+  source: string,
+  problems: string[],
+): string | number | boolean | readonly string[] | undefined {
+  if (spec.type === 'list') return listOf(spec, raw, source, problems);
+  if (Array.isArray(raw)) raw = raw[raw.length - 1];
   if (spec.type === 'boolean') {
     if (typeof raw === 'boolean') return raw;
     const v = raw.trim().toLowerCase();
@@ -96,6 +104,35 @@ function coerce(spec: SettingSpec, raw: string | boolean, source: string, proble
     return undefined;
   }
   return raw;
+}
+
+/**
+ * A `list` setting: each flag is one item (so an item may hold a comma), the variable a
+ * comma-separated list. Items are trimmed; an empty item, or one with control characters,
+ * is a problem (pg_dump would reject or misread it).
+ */
+function listOf(
+  spec: SettingSpec,
+  raw: string | boolean | (string | boolean)[],
+  source: string,
+  problems: string[],
+): readonly string[] | undefined {
+  const items = Array.isArray(raw) ? raw : typeof raw === 'string' && source === spec.env ? raw.split(',') : [raw];
+  const out: string[] = [];
+  for (const item of items) {
+    if (typeof item !== 'string') {
+      problems.push(`--${spec.flag} needs a value, e.g. --${spec.flag}=<pattern>.`);
+      continue;
+    }
+    const value = item.trim();
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
+    if (value === '' || /[\u0000-\u001f\u007f]/.test(value)) {
+      problems.push(`${source} has an empty item or one with control characters: ${JSON.stringify(item)}.`);
+      continue;
+    }
+    out.push(value);
+  }
+  return out.length > 0 ? out : undefined;
 }
 
 /** Reads an integer from the machine's cgroup (v2 or v1) memory limit, in MiB; undefined when unlimited. */

@@ -6,10 +6,13 @@ import { describeExit, ExitStatus, isFailedExit, OutputTail, spawnErrorMessage }
 import { DbConnection } from './connection';
 import { ExitCode, TaskError } from './errors';
 import { connectionHint, majorOf, PgTools } from './postgres';
+import { DumpSelection, selectionArgs } from './selection';
 
 export interface DumpOptions {
   /** pg_dump's -Z value (gzip level or method[:level]); pg_dump's default when undefined. */
   readonly compress?: string;
+  /** What to dump; the whole database when undefined. */
+  readonly selection?: DumpSelection;
 }
 
 /** A running `pg_dump -Fc`. */
@@ -45,7 +48,12 @@ export function compressionProblem(compress: string | undefined, pgDumpVersionNu
 
 /** The arguments for pg_dump: custom format, never prompt; the connection comes from the environment. */
 export function dumpArgs(options: DumpOptions): string[] {
-  return ['--format=custom', '--no-password', ...(options.compress !== undefined ? [`--compress=${options.compress}`] : [])];
+  return [
+    '--format=custom',
+    '--no-password',
+    ...(options.compress !== undefined ? [`--compress=${options.compress}`] : []),
+    ...selectionArgs(options.selection),
+  ];
 }
 
 /** pg_dump's stdout buffer when run under stdbuf: large writes instead of one per 4 KiB. */

@@ -15,6 +15,8 @@ export const ExitCode = {
   STORAGE: 4,
   /** A backup failed its integrity check (size or SHA-256 mismatch, unreadable archive). */
   INTEGRITY: 5,
+  /** `status --max-age-hours`: a database's newest complete backup is older than that, or there is none. */
+  STALE: 6,
   /** Stopped by SIGTERM or SIGINT before it finished. */
   INTERRUPTED: 130,
 } as const;

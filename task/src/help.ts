@@ -5,6 +5,7 @@ import { TOOL_VERSION } from './version';
 const SUMMARY: Record<CommandName, string> = {
   backup: 'Stream pg_dump -Fc of one database into S3; the backup exists only if it is complete.',
   list: 'List the backups of a database, newest first.',
+  status: 'Show how old the newest complete backup of each database is; with --max-age-hours, fail when one is too old.',
   verify: 'Check a stored backup against its manifest and read the whole archive.',
   restore: 'Restore a stored backup into a database.',
 };
@@ -35,6 +36,7 @@ export function exitCodesHelp(): string {
     [ExitCode.DATABASE, 'database or PostgreSQL client failure (connection, version check, pg_dump, pg_restore)'],
     [ExitCode.STORAGE, 'storage (S3) failure after retries'],
     [ExitCode.INTEGRITY, 'integrity failure: size or SHA-256 mismatch, unreadable archive'],
+    [ExitCode.STALE, 'status --max-age-hours: a database has no complete backup that recent'],
     [ExitCode.INTERRUPTED, 'interrupted by SIGTERM or SIGINT'],
   ];
   return ['Exit codes:', ...rows.map(([c, d]) => `  ${String(c).padStart(3)}  ${d}`)].join('\n');
@@ -48,7 +50,7 @@ export function commandHelp(command: CommandName): string {
   for (const group of groups) {
     out.push(`${group}:`);
     for (const s of specs.filter((x) => x.group === group)) {
-      const flag = `--${s.flag}${s.type === 'boolean' ? '' : s.values ? ` <${s.values.join('|')}>` : s.type === 'integer' ? ' <n>' : ' <value>'}`;
+      const flag = `--${s.flag}${s.type === 'boolean' ? '' : s.values ? ` <${s.values.join('|')}>` : s.type === 'integer' ? ' <n>' : s.type === 'list' ? ' <pattern>' : ' <value>'}`;
       out.push(`  ${flag}${s.env ? `   [${s.env}]` : ''}`);
       out.push(`      ${s.help}${s.defaultText ? ` Default: ${s.defaultText}.` : ''}`);
     }

@@ -3,6 +3,7 @@ import { ListConfig } from './read-config';
 import { formatBytes, Logger } from './log';
 import { createS3Client } from './s3';
 import { describeError } from './errors';
+import { describeSelection, DumpSelection } from './selection';
 
 /** What `list --json` prints for each backup. */
 export interface ListedBackup {
@@ -16,6 +17,10 @@ export interface ListedBackup {
   /** pg_dump's compression as the backup asked for it (BACKUP_COMPRESS), `default` for pg_dump's own (gzip). */
   readonly compression: string | null;
   readonly globalsKey: string | null;
+  /** True when the backup holds a selection (schemas, tables, or tables without rows), not the whole database. */
+  readonly partial: boolean | null;
+  /** The pg_dump patterns of a partial backup; null for a whole database (or when unknown). */
+  readonly selection: DumpSelection | null;
 }
 
 export function toListed(e: BackupEntry): ListedBackup {
@@ -29,13 +34,15 @@ export function toListed(e: BackupEntry): ListedBackup {
     sha256: e.manifest?.sha256 ?? null,
     compression: e.manifest?.compression ?? null,
     globalsKey: e.globals?.key ?? null,
+    partial: e.manifest ? e.manifest.selection !== undefined : null,
+    selection: e.manifest?.selection ?? null,
   };
 }
 
 /** Renders the list as an aligned table for people. */
 export function renderTable(rows: readonly ListedBackup[]): string {
   const table = [
-    ['KEY', 'STARTED (UTC)', 'SIZE', 'TIER', 'COMPRESSION', 'STATUS'],
+    ['KEY', 'STARTED (UTC)', 'SIZE', 'TIER', 'COMPRESSION', 'STATUS', 'CONTENT'],
     ...rows.map((r) => [
       r.key,
       r.startedAt.slice(0, 16).replace('T', ' '),
@@ -43,6 +50,7 @@ export function renderTable(rows: readonly ListedBackup[]): string {
       r.tier ?? '-',
       r.compression ?? '-',
       r.complete ? 'complete' : `INCOMPLETE: ${r.status}`,
+      r.partial === null ? '-' : r.partial ? `partial: ${describeSelection(r.selection ?? undefined)}` : 'whole database',
     ]),
   ];
   const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));

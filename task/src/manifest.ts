@@ -1,4 +1,5 @@
 import { Tier } from './key';
+import { DumpSelection } from './selection';
 
 /** Identifies the manifest layout; bumped on incompatible changes. */
 export const MANIFEST_FORMAT = 'pg-s3-backup.manifest.v1';
@@ -31,6 +32,8 @@ export interface Manifest {
   readonly archiveFormat: 'custom';
   /** pg_dump's -Z value, or "default" (gzip level 6). */
   readonly compression: string;
+  /** What was dumped when not the whole database (pg_dump's patterns); absent for a whole-database backup. */
+  readonly selection?: DumpSelection;
   readonly server: { readonly version: string; readonly versionNum: number; readonly databaseSizeBytes: number };
   readonly pgDump: { readonly version: string };
   readonly globals?: { readonly key: string; readonly bytes: number; readonly sha256: string; readonly noRolePasswords: boolean };

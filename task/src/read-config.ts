@@ -16,6 +16,13 @@ export interface ListConfig extends CommonConfig {
   readonly json: boolean;
 }
 
+export interface StatusConfig extends CommonConfig {
+  /** Only this database; every database under the prefix when undefined. */
+  readonly database?: string;
+  readonly maxAgeHours?: number;
+  readonly json: boolean;
+}
+
 export interface RestoreOptions {
   readonly noOwner: boolean;
   readonly noAcl: boolean;
@@ -70,6 +77,17 @@ export function listConfig(argv: readonly string[], env: NodeJS.ProcessEnv, isTt
   if (!database) problems.push('Name the database whose backups to list: --dbname or PGDATABASE.');
   throwIfProblems(problems);
   return { ...common, database: database!, json: input.values.json === true };
+}
+
+export function statusConfig(argv: readonly string[], env: NodeJS.ProcessEnv, isTty: boolean): StatusConfig {
+  const { input, problems, common } = parse('status', argv, env, isTty);
+  throwIfProblems(problems);
+  return {
+    ...common,
+    database: input.values.dbname as string | undefined,
+    maxAgeHours: input.values.maxAgeHours as number | undefined,
+    json: input.values.json === true,
+  };
 }
 
 export function verifyConfig(argv: readonly string[], env: NodeJS.ProcessEnv, isTty: boolean): VerifyConfig {

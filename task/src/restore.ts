@@ -19,6 +19,7 @@ import { countContent, createDatabase, dropDatabase, inspectTarget } from './tar
 import { createHash } from 'node:crypto';
 import { checkScratchSpace, checkScratchWritable, RESTORE_DIR_SETTING } from './scratch';
 import { applyDatabaseProperties, PropertiesReport, readDatabaseProperties } from './database-properties';
+import { describeSelection } from './selection';
 
 export interface RestoreSummary {
   readonly key: string;
@@ -194,7 +195,9 @@ export async function restoreBackup(
       databaseProperties,
     };
     const counted = content ? `${content.tables} tables, ${content.rows} rows` : 'rows not counted';
-    log.info('restore.complete', `Restored ${backup.dumpKey} into ${target.display}: ${counted} in ${summary.durationSeconds} s`, {
+    const partial = describeSelection(backup.manifest.selection);
+    const of = partial ? `the partial backup ${backup.dumpKey} (${partial})` : backup.dumpKey;
+    log.info('restore.complete', `Restored ${of} into ${target.display}: ${counted} in ${summary.durationSeconds} s`, {
       ...summary,
     });
     return summary;
@@ -271,14 +274,23 @@ export async function runRestore(config: RestoreConfig, log: Logger, signal: Abo
     checkScratchWritable(config.tempDir, RESTORE_DIR_SETTING);
     const client = createS3Client(config.storage);
     const backup = await resolveBackup(client, config.storage, config.choice);
+    const partial = describeSelection(backup.manifest.selection);
     log.info(
       'restore.begin',
       `Restoring ${backup.dumpKey} (taken ${backup.manifest.startedAt}, ${formatBytes(backup.manifest.bytes)}) into ${config.target.display}`,
       {
         key: backup.dumpKey,
         target: config.target.display,
+        partial: partial !== undefined,
+        selection: backup.manifest.selection,
       },
     );
+    if (partial)
+      log.warn(
+        'restore.partial',
+        `${backup.dumpKey} is a partial backup of ${backup.manifest.database} (${partial}): the target gets only that, not the whole database.`,
+        { selection: backup.manifest.selection },
+      );
     return await restoreBackup(config, backup, log, signal);
   } catch (err) {
     const failure = interruptedOr(

@@ -3,14 +3,15 @@
  * default, which commands use it and its help text. `config.ts` parses and validates from
  * this table and `help.ts` renders `--help` from it, so the two cannot drift apart.
  */
-export type CommandName = 'backup' | 'list' | 'verify' | 'restore';
+export type CommandName = 'backup' | 'list' | 'status' | 'verify' | 'restore';
 
 export interface SettingSpec {
   /** Flag name without the leading dashes. */
   readonly flag: string;
   /** Environment variable read when the flag is absent. */
   readonly env?: string;
-  readonly type: 'string' | 'integer' | 'boolean' | 'enum';
+  /** `list`: a repeatable flag, or a comma-separated environment variable; the flags win over the variable. */
+  readonly type: 'string' | 'integer' | 'boolean' | 'enum' | 'list';
   /** Allowed values of an `enum` setting. */
   readonly values?: readonly string[];
   /** Inclusive bounds of an `integer` setting. */
@@ -22,10 +23,10 @@ export interface SettingSpec {
   /** Commands that accept the setting. */
   readonly commands: readonly CommandName[];
   /** Help section. */
-  readonly group: 'Database' | 'Storage' | 'Backup' | 'Which backup' | 'Restore and verify' | 'Output';
+  readonly group: 'Database' | 'Storage' | 'Backup' | 'What to dump' | 'Which backup' | 'Freshness' | 'Restore and verify' | 'Output';
 }
 
-const ALL: readonly CommandName[] = ['backup', 'list', 'verify', 'restore'];
+const ALL: readonly CommandName[] = ['backup', 'list', 'status', 'verify', 'restore'];
 const DB: readonly CommandName[] = ['backup'];
 
 export const SETTINGS = {
@@ -70,9 +71,9 @@ export const SETTINGS = {
     flag: 'dbname',
     env: 'PGDATABASE',
     type: 'string',
-    commands: ['backup', 'list', 'verify', 'restore'],
+    commands: ALL,
     group: 'Database',
-    help: 'backup: the database to back up (required). list/verify/restore: the database whose backups to read (required with --latest and for list).',
+    help: 'backup: the database to back up (required). list/verify/restore: the database whose backups to read (required with --latest and for list). status: only this database (default: every database under the prefix).',
   },
   sslmode: {
     flag: 'sslmode',
@@ -160,6 +161,51 @@ export const SETTINGS = {
     help: 'pg_dump compression, passed as -Z: a gzip level 0-9, or gzip:N, lz4[:N], zstd[:N], none (these method forms need pg_dump 16+). Level 1 dumps much faster than the default 6 for somewhat more bytes (see README, Performance).',
     defaultText: "pg_dump's default (gzip level 6)",
   },
+  schema: {
+    flag: 'schema',
+    env: 'BACKUP_SCHEMA',
+    type: 'list',
+    commands: ['backup'],
+    group: 'What to dump',
+    help: 'Dump only schemas matching this pg_dump pattern (pg_dump -n). Repeatable; the variable takes a comma-separated list. A pattern that matches nothing fails the backup before anything is uploaded.',
+    defaultText: 'every schema',
+  },
+  excludeSchema: {
+    flag: 'exclude-schema',
+    env: 'BACKUP_EXCLUDE_SCHEMA',
+    type: 'list',
+    commands: ['backup'],
+    group: 'What to dump',
+    help: 'Leave out schemas matching this pattern (pg_dump -N). Repeatable. A pattern that matches nothing is a warning.',
+    defaultText: 'none',
+  },
+  table: {
+    flag: 'table',
+    env: 'BACKUP_TABLE',
+    type: 'list',
+    commands: ['backup'],
+    group: 'What to dump',
+    help: 'Dump only tables (and views, sequences) matching this pattern, and nothing they depend on (pg_dump -t). Repeatable; cannot be combined with --schema or --exclude-schema, which pg_dump would ignore. A pattern that matches nothing fails the backup before anything is uploaded.',
+    defaultText: 'every table',
+  },
+  excludeTable: {
+    flag: 'exclude-table',
+    env: 'BACKUP_EXCLUDE_TABLE',
+    type: 'list',
+    commands: ['backup'],
+    group: 'What to dump',
+    help: 'Leave out tables matching this pattern, definition and data (pg_dump -T). Repeatable. A pattern that matches nothing is a warning.',
+    defaultText: 'none',
+  },
+  excludeTableData: {
+    flag: 'exclude-table-data',
+    env: 'BACKUP_EXCLUDE_TABLE_DATA',
+    type: 'list',
+    commands: ['backup'],
+    group: 'What to dump',
+    help: 'Keep the definition of tables matching this pattern but not their rows (pg_dump --exclude-table-data): audit logs, sessions, caches. Repeatable. A pattern that matches nothing is a warning.',
+    defaultText: 'none',
+  },
   partSizeMib: {
     flag: 'part-size-mib',
     env: 'BACKUP_PART_SIZE_MIB',
@@ -216,7 +262,18 @@ export const SETTINGS = {
     group: 'Which backup',
     help: 'Use the newest complete backup (dump and manifest) of --dbname.',
   },
-  json: { flag: 'json', type: 'boolean', commands: ['list'], group: 'Output', help: 'Print the list as JSON, for scripts.' },
+  json: { flag: 'json', type: 'boolean', commands: ['list', 'status'], group: 'Output', help: 'Print the result as JSON, for scripts.' },
+  maxAgeHours: {
+    flag: 'max-age-hours',
+    env: 'STATUS_MAX_AGE_HOURS',
+    type: 'integer',
+    min: 1,
+    max: 87600,
+    commands: ['status'],
+    group: 'Freshness',
+    help: "Exit 6 (stale), naming them, when any database's newest complete backup started longer ago than this, or it has none. A dead man's switch for hosts without CloudWatch.",
+    defaultText: 'report only (exit 0)',
+  },
   target: {
     flag: 'target',
     env: 'RESTORE_TARGET_URL',

@@ -38,7 +38,7 @@ export interface Streamed {
  */
 export async function streamIntoS3(input: StreamIntoS3Input): Promise<Streamed> {
   const { config, log, signal } = input;
-  const dump = startDump(config.tools, config.conn, { compress: config.compress });
+  const dump = startDump(config.tools, config.conn, { compress: config.compress, selection: config.selection });
   const gate = new DigestGate(() => dump.done);
   let first: TaskError | undefined;
   let dumpComplete = false;

@@ -11,6 +11,7 @@ import { clientVersion } from './postgres';
 import { createS3Client } from './s3';
 import { checkScratchWritable } from './scratch';
 import { tmpdir } from 'node:os';
+import { describeSelection } from './selection';
 
 export interface VerifyResult {
   readonly key: string;
@@ -34,11 +35,20 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
     if (config.restoreInto) checkScratchWritable(tmpdir(), 'TMPDIR');
     const backup = await resolveBackup(client, config.storage, config.choice);
     database = backup.manifest.database;
-    log.info('verify.start', `Verifying ${backup.dumpKey} (${formatBytes(backup.manifest.bytes)}, taken ${backup.manifest.startedAt})`, {
-      key: backup.dumpKey,
-      bytes: backup.manifest.bytes,
-      sha256: backup.manifest.sha256,
-    });
+    // A partial backup (schemas, tables, or tables without rows) is never reported as the database.
+    const partial = describeSelection(backup.manifest.selection);
+    const what = partial ? `a partial backup of ${database} (${partial})` : `a backup of the whole database ${database}`;
+    log.info(
+      'verify.start',
+      `Verifying ${backup.dumpKey}, ${what} (${formatBytes(backup.manifest.bytes)}, taken ${backup.manifest.startedAt})`,
+      {
+        key: backup.dumpKey,
+        bytes: backup.manifest.bytes,
+        sha256: backup.manifest.sha256,
+        partial: partial !== undefined,
+        selection: backup.manifest.selection,
+      },
+    );
     let result: VerifyResult;
     if (config.restoreInto) {
       const restored = await restoreBackup(
@@ -83,7 +93,7 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
     }
     const seconds = Math.round((Date.now() - started) / 100) / 10;
     const restored = result.restored;
-    const what = restored
+    const restoredText = restored
       ? `, restored ${restored.tables !== undefined ? `${restored.tables} tables / ${restored.rows} rows` : 'it'} into ${config.restoreInto!.display}` +
         (restored.databaseProperties?.applied.length
           ? ` with the database's own settings (${restored.databaseProperties.applied.join('; ')})`
@@ -91,9 +101,10 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
       : '';
     log.info(
       'verify.ok',
-      `Backup ${result.key} is intact: size and SHA-256 match the manifest, pg_restore read every block${what} (${seconds} s)`,
+      `Backup ${result.key} (${what}) is intact: size and SHA-256 match the manifest, pg_restore read every block${restoredText} (${seconds} s)`,
       {
         key: result.key,
+        partial: partial !== undefined,
         bytes: result.bytes,
         sha256: result.sha256,
         tables: result.restored?.tables,
