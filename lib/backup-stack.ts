@@ -102,6 +102,7 @@ export class BackupStack extends Stack {
           memoryLimitMiB: config.memoryMiB,
           cpuArchitecture,
           compress: db.compress,
+          selection: db.selection,
           globals: config.globals,
           logGroup,
           alarmTopic: topic,

@@ -1,4 +1,5 @@
 import { prefixProblems } from '../task/src/key';
+import { DumpSelection, normalizeSelection, patternProblems, selectionProblems } from '../task/src/selection';
 import { fargateSizeProblems } from './fargate-size';
 
 /**
@@ -37,7 +38,32 @@ export interface DatabaseConfig {
   /** Schedule expression for this database (after staggering). */
   readonly schedule: string;
   readonly compress?: string;
+  /** What to dump (pg_dump patterns: `schemas`, `excludeSchemas`, `tables`, `excludeTables`, `excludeTableData`). @default - the whole database */
+  readonly selection?: DumpSelection;
 }
+
+/** The keys a `databases[]` entry may have; anything else is reported (a typo must not silently drop a setting). */
+const DATABASE_KEYS = [
+  'name',
+  'secret',
+  'secretFormat',
+  'secretField',
+  'secretKmsKeyArn',
+  'sslMode',
+  'sslRootCert',
+  'host',
+  'securityGroupId',
+  'port',
+  'prefix',
+  'schedule',
+  'compress',
+  'schemas',
+  'excludeSchemas',
+  'tables',
+  'excludeTables',
+  'excludeTableData',
+] as const;
+const SELECTION_KEYS = ['schemas', 'excludeSchemas', 'tables', 'excludeTables', 'excludeTableData'] as const;
 
 /** The validated configuration of one project (README "Configuration reference" documents each key). */
 export interface ProjectConfig {
@@ -286,6 +312,21 @@ export function parseProjectConfig(ctx: Raw, problems: string[] = []): ProjectCo
         problems.push(`${at} must be an object like {"name": "app", "secret": "arn:aws:secretsmanager:…"}, got ${show(d)}.`);
         return;
       }
+      const unknown = Object.keys(d).filter((k) => !(DATABASE_KEYS as readonly string[]).includes(k));
+      if (unknown.length > 0)
+        problems.push(
+          `${at} has unknown ${unknown.length === 1 ? 'key' : 'keys'} ${unknown.map(show).join(', ')}. Known keys: ${DATABASE_KEYS.join(', ')}.`,
+        );
+      const patterns = (key: string, v: unknown): string[] | undefined => {
+        if (v === undefined || v === null) return undefined;
+        if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
+          problems.push(`${key} must be a list of pg_dump patterns, got ${show(v)}. Example: ["public.audit_log", "sessions_*"].`);
+          return undefined;
+        }
+        return v;
+      };
+      const selection = normalizeSelection(Object.fromEntries(SELECTION_KEYS.map((k) => [k, patterns(`${at}.${k}`, d[k])])));
+      problems.push(...patternProblems(selection, (f) => `${at}.${f}`), ...selectionProblems(selection, (f) => `${at}.${f}`));
       const name = str(`${at}.name`, d.name, {
         required: true,
         // eslint-disable-next-line no-control-regex -- control characters are what the pattern rules out
@@ -353,6 +394,7 @@ export function parseProjectConfig(ctx: Raw, problems: string[] = []): ProjectCo
           pattern: /^(?:[0-9]|(?:gzip|lz4|zstd|none)(?::(?:level=)?\d{1,2})?)$/,
           hint: 'a pg_dump -Z value: 0-9, gzip:N, lz4[:N], zstd[:N].',
         }),
+        selection,
       });
     });
   }

@@ -12,6 +12,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { addCliContainer, cliTaskDefinition } from './cli-container';
 import { databaseFolder, prefixProblems } from '../task/src/key';
+import { DumpSelection, patternProblems, selectionFlags, selectionProblems } from '../task/src/selection';
 import { AlarmTopic } from './alarm-topic';
 import { deadLetterAlarm, missedBackupAlarm } from './alarms';
 import { BackupBucketOptions, createBackupBuckets } from './bucket-defaults';
@@ -139,6 +140,13 @@ export interface PostgresBackupProps {
 
   /** pg_dump compression (BACKUP_COMPRESS), e.g. `zstd:3`. @default - pg_dump's default (gzip 6) */
   readonly compress?: string;
+
+  /**
+   * What to dump, as pg_dump patterns: given to the task as one `--schema=…`, `--table=…`…
+   * argument each (no shell, no splitting), so a pattern may hold commas or spaces.
+   * @default - the whole database
+   */
+  readonly selection?: DumpSelection;
 
   /** Also store roles and tablespaces (pg_dumpall --globals-only). @default true */
   readonly globals?: boolean;
@@ -285,7 +293,7 @@ export class PostgresBackup extends Construct {
     const connection = props.connection.bind(props.databaseName);
     this.container = addCliContainer(this, this.taskDefinition, 'backup', {
       image: this.image,
-      command: ['backup'],
+      command: ['backup', ...selectionFlags(props.selection)],
       environment: {
         ...connection.environment,
         ...this.storageEnvironment(),
@@ -501,6 +509,10 @@ function validateProps(props: PostgresBackupProps): void {
     problems.push(...prefixProblems(props.prefix).map((p) => `prefix: ${p}`));
   }
   problems.push(...fargateSizeProblems('cpu', props.cpu ?? 1024, 'memoryLimitMiB', props.memoryLimitMiB ?? 2048));
+  problems.push(
+    ...patternProblems(props.selection, (f) => `selection.${f}`),
+    ...selectionProblems(props.selection, (f) => `selection.${f}`),
+  );
   const stop = props.stopTimeout;
   if (stop !== undefined && !Token.isUnresolved(stop.toSeconds()) && (stop.toSeconds() < 2 || stop.toSeconds() > 120)) {
     problems.push(`stopTimeout must be 2-120 seconds (Fargate's limit), got ${stop.toSeconds()} s. Leave it unset for 120 s.`);

@@ -1,4 +1,5 @@
-import { cgroupMemoryLimitMib, parseInput } from './config';
+import { cgroupMemoryLimitMib, parseInput, settingLabel } from './config';
+import { SETTINGS } from './settings';
 import { commonConfig, CommonConfig, readSystemFile } from './common-config';
 import { DbConnection, passwordInFlagProblem, resolveConnection } from './connection';
 import { ConfigError } from './errors';
@@ -47,7 +48,14 @@ export function backupConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
     excludeTables: v.excludeTable as readonly string[] | undefined,
     excludeTableData: v.excludeTableData as readonly string[] | undefined,
   });
-  problems.push(...selectionProblems(selection));
+  const setting = {
+    schemas: 'schema',
+    excludeSchemas: 'excludeSchema',
+    tables: 'table',
+    excludeTables: 'excludeTable',
+    excludeTableData: 'excludeTableData',
+  } as const;
+  problems.push(...selectionProblems(selection, (field) => settingLabel(SETTINGS[setting[field]])));
   if (problems.length > 0 || !conn) throw new ConfigError(problems);
   return {
     ...common,

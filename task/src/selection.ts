@@ -44,14 +44,32 @@ export function normalizeSelection(selection: DumpSelection | undefined): DumpSe
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
-/** Problems with a selection that pg_dump would accept but not honour. */
-export function selectionProblems(selection: DumpSelection | undefined): string[] {
+/** Problems with a selection that pg_dump would accept but not honour; `name` says how a field is set where it was read. */
+export function selectionProblems(selection: DumpSelection | undefined, name: (field: keyof DumpSelection) => string): string[] {
   if (selection?.tables?.length && (selection.schemas?.length || selection.excludeSchemas?.length)) {
     return [
-      '--table / BACKUP_TABLE cannot be combined with --schema or --exclude-schema: pg_dump ignores the schema patterns when tables are named. Qualify the table patterns instead (e.g. app.orders).',
+      `${name('tables')} cannot be combined with ${name('schemas')} or ${name('excludeSchemas')}: pg_dump ignores the schema patterns when tables are named. Qualify the table patterns instead (e.g. app.orders).`,
     ];
   }
   return [];
+}
+
+/** Problems with the patterns themselves (any source): empty, or holding control characters. */
+export function patternProblems(selection: DumpSelection | undefined, name: (field: keyof DumpSelection) => string): string[] {
+  // eslint-disable-next-line no-control-regex -- control characters are what this rejects
+  const bad = (p: string) => p.trim() === '' || /[\u0000-\u001f\u007f]/.test(p);
+  return ORDER.flatMap((f) =>
+    (selection?.[f] ?? []).filter(bad).map((p) => `${name(f)} has an empty pattern or one with control characters: ${JSON.stringify(p)}.`),
+  );
+}
+
+/**
+ * The selection as the CLI's own flags (which are pg_dump's), one argv item per pattern:
+ * `--exclude-table-data=public.audit_log`. The stack gives these to the backup container.
+ */
+export function selectionFlags(selection: DumpSelection | undefined): string[] {
+  const s = normalizeSelection(selection);
+  return s ? ORDER.flatMap((f) => (s[f] ?? []).map((pattern) => `${FIELDS[f].flag}=${pattern}`)) : [];
 }
 
 /**
@@ -61,9 +79,7 @@ export function selectionProblems(selection: DumpSelection | undefined): string[
 export function selectionArgs(selection: DumpSelection | undefined): string[] {
   const s = normalizeSelection(selection);
   if (!s) return [];
-  const args = s.schemas || s.tables ? ['--strict-names'] : [];
-  for (const f of ORDER) for (const pattern of s[f] ?? []) args.push(`${FIELDS[f].flag}=${pattern}`);
-  return args;
+  return [...(s.schemas || s.tables ? ['--strict-names'] : []), ...selectionFlags(s)];
 }
 
 /** "only schemas app, billing; without the rows of audit.log", or undefined for a whole-database backup. */

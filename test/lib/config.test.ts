@@ -41,6 +41,25 @@ describe('project configuration', () => {
     expect(problemsOf(ctx('app secret;rm'))).toEqual([expect.stringMatching(/^databases\[0\]\.secret 'app secret;rm' is not valid/)]);
   });
 
+  test('a database chooses what to dump with pg_dump patterns; typos in its keys and unusable patterns are reported', () => {
+    const ctx = (db: Record<string, unknown>) => ({ ...exampleContext(), databases: [{ name: 'app', secret: 'app/db', ...db }] });
+    const ok = parseProjectConfig(ctx({ excludeTableData: ['public.audit_log', 'sessions_*'], excludeSchemas: ['reporting'] }));
+    expect(ok.databases[0].selection).toEqual({ excludeSchemas: ['reporting'], excludeTableData: ['public.audit_log', 'sessions_*'] });
+    expect(parseProjectConfig(ctx({})).databases[0].selection).toBeUndefined();
+    expect(
+      problemsOf(
+        ctx({ excludeTableDate: ['x'], tables: ['public.orders'], schemas: ['public'], excludeTables: 'audit', excludeTableData: [' '] }),
+      ),
+    ).toEqual([
+      expect.stringMatching(/^databases\[0\] has unknown key 'excludeTableDate'\. Known keys: name, secret, .*excludeTableData\.$/),
+      'databases[0].excludeTables must be a list of pg_dump patterns, got \'audit\'. Example: ["public.audit_log", "sessions_*"].',
+      'databases[0].excludeTableData has an empty pattern or one with control characters: " ".',
+      expect.stringMatching(
+        /^databases\[0\]\.tables cannot be combined with databases\[0\]\.schemas or databases\[0\]\.excludeSchemas: pg_dump ignores/,
+      ),
+    ]);
+  });
+
   test('reports every problem at once, each naming the setting, the value and the fix', () => {
     const problems = problemsOf({
       project: 'my project!',

@@ -161,6 +161,22 @@ describe('PostgresBackup task', () => {
     });
   });
 
+  test('a selection reaches the backup container as one CLI argument per pattern, commas and spaces intact', () => {
+    const { template } = backupFixture({
+      selection: { excludeTableData: ['public.audit_log', '"Event, Log"'], excludeSchemas: ['scratch'] },
+    });
+    expect(containerNamed(template, 'backup').Command).toEqual([
+      'backup',
+      '--exclude-schema=scratch',
+      '--exclude-table-data=public.audit_log',
+      '--exclude-table-data="Event, Log"',
+    ]);
+    expect(containerNamed(backupFixture().template, 'backup').Command).toEqual(['backup']);
+    expect(() => backupFixture({ selection: { tables: ['public.orders'], schemas: ['public'], excludeTables: [''] } })).toThrow(
+      /Invalid PostgresBackup configuration \(2 problems\):\n- selection\.excludeTables has an empty pattern.*\n- selection\.tables cannot be combined with selection\.schemas/,
+    );
+  });
+
   test('CPU, memory and stop timeout are configurable', () => {
     const { template } = backupFixture({ cpu: 2048, memoryLimitMiB: 4096, stopTimeout: Duration.seconds(60) });
     template.hasResourceProperties('AWS::ECS::TaskDefinition', {

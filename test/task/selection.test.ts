@@ -185,7 +185,7 @@ describe('refused before connecting', () => {
     const problems = eventOf(run, 'config.invalid').problems as string[];
     expect(problems).toEqual([
       'BACKUP_EXCLUDE_TABLE_DATA has an empty item or one with control characters: "".',
-      expect.stringContaining('--table / BACKUP_TABLE cannot be combined with --schema or --exclude-schema'),
+      expect.stringContaining('--table / BACKUP_TABLE cannot be combined with --schema / BACKUP_SCHEMA or --exclude-schema / BACKUP_EXCLUDE_SCHEMA'),
     ]);
   });
 });
