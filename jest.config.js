@@ -13,6 +13,7 @@ const MATRIX = [
   'task/tls',
   'task/selection',
   'task/status',
+  'task/install',
   'evaluate/cli-requests',
   'contract/runtime-contract',
   'dev/harness',

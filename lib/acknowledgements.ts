@@ -106,3 +106,12 @@ export function acknowledgeRestoreTargetSecret(secret: secretsmanager.ISecret): 
       "there is no standing credential to rotate, and a rotation Lambda would change the new instance's password in the middle of an incident.",
   });
 }
+
+/** The operator's read-only policy ends its object ARNs in a wildcard: backups are named at run time. */
+export function acknowledgeOperatorPolicy(policy: iam.ManagedPolicy, bucket: s3.IBucket, under: readonly string[]): void {
+  for (const u of under)
+    Validations.of(policy).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagResourceName(policy, bucket.arnForObjects(u))}]`,
+      reason: `Read-only access (s3:GetObject) to the project's backups under ${u}: their keys are chosen at run time. s3:ListBucket is conditioned on the same prefixes, and nothing can write or delete.`,
+    });
+}

@@ -1,6 +1,7 @@
 import { CfnOutput, Duration, Stack, StackProps, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -8,7 +9,8 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { acknowledgeContainerInsights, acknowledgeDeadLetterQueue } from './acknowledgements';
+import { acknowledgeContainerInsights, acknowledgeDeadLetterQueue, acknowledgeOperatorPolicy } from './acknowledgements';
+import { operatorKeyPatterns, operatorReadStatements } from './permissions';
 import { AlarmTopic } from './alarm-topic';
 import { deadLetterAlarm } from './alarms';
 import { BackupBucketOptions, createBackupBuckets } from './bucket-defaults';
@@ -40,6 +42,8 @@ const STORAGE_CLASSES: Record<TransitionClass, s3.StorageClass> = {
  */
 export class BackupStack extends Stack {
   public readonly backups: PostgresBackup[];
+  /** Read-only access for operators and monitors outside the tasks (list, status, verify, restore); attach it to their role or user. */
+  public readonly operatorPolicy: iam.ManagedPolicy;
 
   constructor(scope: Construct, id: string, props: BackupStackProps) {
     super(scope, id, props);
@@ -130,6 +134,14 @@ export class BackupStack extends Stack {
       queryName: `pg-s3-backup/${config.project}/recent-runs`,
     });
 
+    // For people and monitors outside AWS tasks: list, status, verify and restore, nothing that writes.
+    const prefixes = config.databases.map((d) => d.prefix);
+    this.operatorPolicy = new iam.ManagedPolicy(this, 'OperatorReadOnlyPolicy', {
+      description: `pg-s3-backup ${config.project}: read the backups (list, status, verify, restore) from a laptop or a monitoring host`,
+      statements: operatorReadStatements(bucket, prefixes),
+    });
+    acknowledgeOperatorPolicy(this.operatorPolicy, bucket, operatorKeyPatterns(prefixes));
+
     new CfnOutput(this, 'BucketName', { description: 'Bucket holding the backups', value: bucket.bucketName });
     new CfnOutput(this, 'LogGroupName', { description: 'Log group of the backup, drill and restore tasks', value: logGroup.logGroupName });
     new CfnOutput(this, 'AlarmTopicArn', {
@@ -137,6 +149,10 @@ export class BackupStack extends Stack {
       value: topic.topicArn,
     });
     new CfnOutput(this, 'DashboardName', { description: 'CloudWatch dashboard', value: monitoring.dashboard.dashboardName });
+    new CfnOutput(this, 'OperatorReadOnlyPolicyArn', {
+      description: 'Managed policy to attach to an operator role or user for pg-s3-backup list/status/verify/restore (read-only)',
+      value: this.operatorPolicy.managedPolicyArn,
+    });
   }
 }
 

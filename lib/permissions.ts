@@ -113,6 +113,35 @@ export function readerStatements(target: BackupFolder): iam.PolicyStatement[] {
   ];
 }
 
+/** The key patterns an operator reads: `<prefix>/*` for each distinct prefix (`*` for none). */
+export function operatorKeyPatterns(prefixes: readonly string[]): string[] {
+  return [...new Set(prefixes.map((p) => p.replace(/^\/+|\/+$/g, '')))].map((p) => (p ? `${p}/*` : '*'));
+}
+
+/**
+ * Statements for an operator's read-only access from a laptop or a monitoring host: `list`,
+ * `status`, `verify` and `restore` of every database under the given key prefixes, and
+ * nothing that writes. `status` lists `<prefix>/` with a delimiter to find the databases,
+ * so the listing is allowed under the prefix, not just under each database folder.
+ */
+export function operatorReadStatements(bucket: s3.IBucket, prefixes: readonly string[]): iam.PolicyStatement[] {
+  const under = operatorKeyPatterns(prefixes);
+  return [
+    new iam.PolicyStatement({
+      sid: 'ListBackups',
+      actions: [...LIST_ACTIONS],
+      resources: [bucket.bucketArn],
+      conditions: { StringLike: { 's3:prefix': under } },
+    }),
+    new iam.PolicyStatement({
+      sid: 'ReadBackups',
+      actions: [...READER_OBJECT_ACTIONS],
+      resources: under.map((u) => bucket.arnForObjects(u)),
+    }),
+    ...kmsStatement(bucket, KMS_READ_ACTIONS),
+  ];
+}
+
 /**
  * `kms:Decrypt` on the customer-managed key of a database secret, through Secrets Manager
  * only. ECS reads the secret with the execution role at task start, and

@@ -22,10 +22,12 @@ import { BackupTestEnv, createBulkDatabase, startBackupTestEnv } from '../suppor
 import { runCli } from '../support/cli';
 import type { SeenRequest } from '../support/fault-proxy';
 import { Authorization, decide, decisions } from './iam';
-import { authorizationsOf, bucketKey } from './s3-requests';
-import { ResolvedTemplate } from './template';
+import { authorizationsOf, bucketKey, Caller } from './s3-requests';
+import { ACCOUNT, ResolvedTemplate } from './template';
 
-type Role = 'backup' | 'verify' | 'restore';
+/** `operator`: a person or monitor outside AWS tasks, with the stack's read-only managed policy. */
+type Role = 'backup' | 'verify' | 'restore' | 'operator';
+type TaskRole = Exclude<Role, 'operator'>;
 interface Recording {
   readonly name: string;
   readonly database: 'orders' | 'billing';
@@ -44,7 +46,7 @@ async function record(
   database: Recording['database'],
   role: Role,
   args: string[],
-  extra: Record<string, string> = {},
+  extra: Record<string, string | undefined> = {},
   during?: (pid: number) => void,
 ) {
   env.proxy.clear();
@@ -88,6 +90,19 @@ beforeAll(async () => {
   ];
   for (const [name, role, args] of reads)
     expect({ name, code: (await record(name, 'orders', role, args, reader)).code }).toEqual({ name, code: 0 });
+  // The same reads from a laptop, plus status (which no task runs), with the operator's policy.
+  const operatorReads: Array<[string, string[]]> = [
+    ['operator: status', ['status', '--max-age-hours', '24']],
+    ['operator: status --dbname', ['status', '--dbname', 'billing', '--json']],
+    // New targets: the task recordings above restored into theirs already.
+    ...reads.map(([name, , args]): [string, string[]] => [`operator: ${name}`, args.map((a) => a.replace(/\/(\w+)$/, '/op_$1'))]),
+    ['operator: restore --globals', ['restore', '--latest', '--dbname', 'orders', '--globals', '--target', target('orders_globals')]],
+  ];
+  for (const [name, args] of operatorReads) {
+    // Without --dbname, status reads PGDATABASE like every command: unset it to see every database.
+    const code = (await record(name, 'orders', 'operator', args, { ...reader, PGDATABASE: undefined })).code;
+    expect({ name, code }).toEqual({ name, code: 0 });
+  }
 }, 300_000);
 
 afterAll(async () => {
@@ -116,7 +131,7 @@ function templates(): Array<[string, ResolvedTemplate]> {
 }
 
 /** The task role of the container that runs `role` for `database`. */
-function roleOf(t: ResolvedTemplate, database: string, role: Role): string {
+function roleOf(t: ResolvedTemplate, database: string, role: TaskRole): string {
   const id = `Database${database[0].toUpperCase()}${database.slice(1)}`;
   const [, def] = t
     .ofType('AWS::ECS::TaskDefinition')
@@ -146,9 +161,21 @@ function stored(): Map<string, Record<string, string>> {
   return out;
 }
 
+/** The stack's read-only managed policy for operators, when the template has one. */
+function operatorOf(t: ResolvedTemplate): Caller | undefined {
+  const [found] = t.ofType('AWS::IAM::ManagedPolicy').filter(([id]) => id.startsWith('OperatorReadOnlyPolicy'));
+  if (!found) return undefined;
+  return {
+    principal: `arn:aws:sts::${ACCOUNT}:assumed-role/platform-operator/laptop`,
+    identityPolicies: [{ name: found[0], policy: t.resolve(found[1].Properties!.PolicyDocument) }],
+  };
+}
+
+const taskRecordings = () => recordings.filter((r): r is Recording & { role: TaskRole } => r.role !== 'operator');
+
 describe.each(templates())('%s', (_, t) => {
   const target = () => ({ template: t, bucketId: bucketOf(t), localBucket: env.s3.bucket });
-  const authorizationsFor = (rec: Recording) =>
+  const authorizationsFor = (rec: Recording & { role: TaskRole }) =>
     authorizationsOf(rec.requests, roleOf(t, rec.database, rec.role), target(), rec.role === 'backup' ? new Map() : stored());
 
   test('the recordings hold every kind of request the CLI makes', () => {
@@ -169,7 +196,7 @@ describe.each(templates())('%s', (_, t) => {
   test('every request the CLI makes is allowed for the role that runs it in AWS', async () => {
     const denied: string[] = [];
     let evaluated = 0;
-    for (const rec of recordings) {
+    for (const rec of taskRecordings()) {
       const auths = authorizationsFor(rec);
       expect(auths.length).toBeGreaterThan(0);
       evaluated += auths.length;
@@ -181,7 +208,11 @@ describe.each(templates())('%s', (_, t) => {
 
   test('every S3 action a role holds is one the CLI uses (least privilege)', () => {
     for (const role of ['backup', 'verify', 'restore'] as const) {
-      const used = new Set(recordings.filter((r) => r.role === role).flatMap((r) => authorizationsFor(r).map((a) => a.action)));
+      const used = new Set(
+        taskRecordings()
+          .filter((r) => r.role === role)
+          .flatMap((r) => authorizationsFor(r).map((a) => a.action)),
+      );
       const granted = t
         .identityPolicies(roleOf(t, 'orders', role))
         .flatMap((p: any) => p.policy.Statement)
@@ -189,6 +220,62 @@ describe.each(templates())('%s', (_, t) => {
         .filter((a: string) => a.startsWith('s3:'));
       expect({ role, unused: granted.filter((a: string) => !used.has(a)) }).toEqual({ role, unused: [] });
     }
+  });
+
+  describe("an operator's read-only policy (the stack's OperatorReadOnlyPolicy)", () => {
+    const operator = operatorOf(t);
+    const run = operator ? test : test.skip; // the construct-only stack has no BackupStack, so no operator policy
+    const operatorAuths = () =>
+      recordings.filter((r) => r.role === 'operator').flatMap((r) => authorizationsOf(r.requests, operator!, target(), stored()));
+
+    run('allows every request of list, status, verify and restore from outside AWS, and holds no action they do not use', async () => {
+      const auths = operatorAuths();
+      expect(new Set(recordings.filter((r) => r.role === 'operator').flatMap((r) => r.requests.map((q) => q.operation)))).toEqual(
+        new Set(['ListObjectsV2', 'GetObject']),
+      );
+      const denied = (await decisions(auths)).filter((d) => !d.endsWith(': Allowed'));
+      expect(denied).toEqual([]);
+      // status lists the prefix itself, with a delimiter, to find the databases.
+      expect(
+        auths.some((a) => a.action === 's3:ListBucket' && a.context['s3:prefix'] === `${PREFIX}/` && a.context['s3:delimiter'] === '/'),
+      ).toBe(true);
+      const used = new Set(auths.map((a) => a.action));
+      const granted = operator!.identityPolicies
+        .flatMap((p: any) => p.policy.Statement)
+        .flatMap((s: any) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
+      expect(granted.filter((a: string) => !used.has(a))).toEqual([]);
+    });
+
+    run('denies writing, deleting, re-tagging, and reading or listing outside the project prefix', async () => {
+      const bucket = t.attribute(bucketOf(t), 'Ref');
+      const dump = [...stored().keys()].find((k) => k.startsWith(`${PREFIX}/orders/`) && k.endsWith('.dump'))!;
+      const tls = { 'aws:SecureTransport': 'true' };
+      const on = (description: string, action: string, resource: string, context: Record<string, string> = tls): Authorization => ({
+        description,
+        principal: operator!.principal,
+        identityPolicies: operator!.identityPolicies,
+        resourcePolicy: t.resourcePolicy('AWS::S3::BucketPolicy', 'Bucket', 'PolicyDocument', bucketOf(t)),
+        action,
+        resource,
+        context,
+      });
+      const attempts = [
+        on('write a new backup', 's3:PutObject', `arn:aws:s3:::${bucket}/${PREFIX}/orders/209901010000.dump`, {
+          ...tls,
+          's3:if-none-match': '*',
+          's3:ObjectCreationOperation': 'true',
+        }),
+        on('delete a backup', 's3:DeleteObject', `arn:aws:s3:::${bucket}/${dump}`),
+        on('delete a version', 's3:DeleteObjectVersion', `arn:aws:s3:::${bucket}/${dump}`),
+        on('re-tag a backup', 's3:PutObjectTagging', `arn:aws:s3:::${bucket}/${dump}`),
+        on('read an old version', 's3:GetObjectVersion', `arn:aws:s3:::${bucket}/${dump}`),
+        on('read outside the prefix', 's3:GetObject', `arn:aws:s3:::${bucket}/elsewhere/secret.txt`),
+        on('list outside the prefix', 's3:ListBucket', `arn:aws:s3:::${bucket}`, { ...tls, 's3:prefix': 'elsewhere/' }),
+        on('list the whole bucket', 's3:ListBucket', `arn:aws:s3:::${bucket}`, tls),
+        on('change the lifecycle', 's3:PutLifecycleConfiguration', `arn:aws:s3:::${bucket}`),
+      ];
+      expect((await decisions(attempts)).filter((d) => d.endsWith(': Allowed'))).toEqual([]);
+    });
   });
 
   describe('what a compromised backup task would try with the writer role is denied', () => {

@@ -34,18 +34,25 @@ export interface BucketUnderTest {
 
 const TLS = { 'aws:SecureTransport': 'true', 's3:TlsVersion': '1.3' };
 
-/** The authorizations behind `requests`, made by a task running as `roleId`. */
+/** A caller that is not a role of the template: an operator's role session with its own policies. */
+export interface Caller {
+  readonly principal: string;
+  readonly identityPolicies: ReadonlyArray<{ readonly name: string; readonly policy: Json }>;
+}
+
+/** The authorizations behind `requests`, made by a task running as `roleId` (or by another `Caller`). */
 export function authorizationsOf(
   requests: readonly SeenRequest[],
-  roleId: string,
+  who: string | Caller,
   target: BucketUnderTest,
   /** Objects stored before the first request, with their tags. */
   existing: ReadonlyMap<string, Record<string, string>> = new Map(),
 ): Authorization[] {
   const t = target.template;
   const bucket = t.attribute(target.bucketId, 'Ref');
-  const principal = t.sessionOf(roleId);
-  const identityPolicies = t.identityPolicies(roleId);
+  const principal = typeof who === 'string' ? t.sessionOf(who) : who.principal;
+  const identityPolicies = typeof who === 'string' ? t.identityPolicies(who) : who.identityPolicies;
+  const callerAccount = principal.split(':')[4];
   const bucketPolicy = t.resourcePolicy('AWS::S3::BucketPolicy', 'Bucket', 'PolicyDocument', target.bucketId);
   const key = bucketKey(t, target.bucketId);
   const stored = new Map(existing);
@@ -77,7 +84,7 @@ export function authorizationsOf(
         principal,
         action,
         resource: key.arn,
-        context: { 'kms:ViaService': `s3.${REGION}.amazonaws.com`, 'kms:CallerAccount': t.attribute(roleId, 'Arn').split(':')[4] },
+        context: { 'kms:ViaService': `s3.${REGION}.amazonaws.com`, 'kms:CallerAccount': callerAccount },
         identityPolicies,
         resourcePolicy: key.policy,
       });

@@ -1,6 +1,9 @@
 import { backupConfig } from '../../task/src/backup-config';
 import { cgroupMemoryLimitMib } from '../../task/src/config';
 import { ConfigError } from '../../task/src/errors';
+import { SETTINGS, SettingSpec } from '../../task/src/settings';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const base = { BACKUP_BUCKET: 'my-backups', PGDATABASE: 'app' };
 
@@ -121,5 +124,17 @@ describe('backup configuration', () => {
     expect(cgroupMemoryLimitMib((p) => (p === '/sys/fs/cgroup/memory.max' ? '2147483648\n' : undefined))).toBe(2048);
     expect(cgroupMemoryLimitMib((p) => (p === '/sys/fs/cgroup/memory.max' ? 'max\n' : undefined))).toBeUndefined();
     expect(cgroupMemoryLimitMib((p) => (p.includes('limit_in_bytes') ? '9223372036854771712' : undefined))).toBeUndefined();
+  });
+});
+
+describe('the README', () => {
+  test('its configuration reference is the settings table that --help is rendered from', () => {
+    const rows = (Object.values(SETTINGS) as SettingSpec[]).map(
+      (s) => `| \`--${s.flag}\` | ${s.env ? `\`${s.env}\`` : '–'} | ${s.commands.join(', ')} | ${s.defaultText ?? '–'} | ${s.help} |`,
+    );
+    const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
+    const start = readme.indexOf('| flag | variable | commands | default | meaning |');
+    expect(start).toBeGreaterThan(0);
+    expect(readme.slice(start, readme.indexOf('\n\n', start)).split('\n').slice(2)).toEqual(rows);
   });
 });
