@@ -49,9 +49,7 @@ describe('a partial backup', () => {
     const run = await runCli(['backup', '--exclude-table-data=public.audit_log', '--exclude-schema=other'], env.cliEnv('shop', PREFIX));
     expect(run.code).toBe(0);
     key = String(eventOf(run, 'backup.complete').key);
-    expect(String(eventOf(run, 'backup.complete').msg)).toContain(
-      'partial: without schemas other; without the rows of public.audit_log',
-    );
+    expect(String(eventOf(run, 'backup.complete').msg)).toContain('partial: without schemas other; without the rows of public.audit_log');
   }, 120_000);
 
   test('records the selection in the manifest, and list shows it', async () => {
@@ -185,7 +183,9 @@ describe('refused before connecting', () => {
     const problems = eventOf(run, 'config.invalid').problems as string[];
     expect(problems).toEqual([
       'BACKUP_EXCLUDE_TABLE_DATA has an empty item or one with control characters: "".',
-      expect.stringContaining('--table / BACKUP_TABLE cannot be combined with --schema / BACKUP_SCHEMA or --exclude-schema / BACKUP_EXCLUDE_SCHEMA'),
+      expect.stringContaining(
+        '--table / BACKUP_TABLE cannot be combined with --schema / BACKUP_SCHEMA or --exclude-schema / BACKUP_EXCLUDE_SCHEMA',
+      ),
     ]);
   });
 });
