@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { acknowledgeAccessLogsBucket } from './acknowledgements';
+import { acknowledgeAccessLogsBucket } from './private/acknowledgements';
 
 /** How long each retention tier keeps a backup. The task tags every object `tier=<tier>`. */
 export interface RetentionTiers {

@@ -1,6 +1,6 @@
-import { prefixProblems } from '../task/src/key';
-import { DumpSelection, normalizeSelection, patternProblems, selectionProblems } from '../task/src/selection';
-import { fargateSizeProblems } from './fargate-size';
+import { prefixProblems } from '../task/src/contract/key';
+import { DumpSelection, normalizeSelection, patternProblems, selectionProblems } from '../task/src/postgres/selection';
+import { fargateSizeProblems } from './private/fargate-size';
 
 /**
  * The app's configuration: read from CDK context (cdk.json, overridable with `-c key=value`)

@@ -10,15 +10,21 @@ import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { addCliContainer, cliTaskDefinition } from './cli-container';
-import { databaseFolder, prefixProblems } from '../task/src/key';
-import { DumpSelection, patternProblems, selectionFlags, selectionProblems } from '../task/src/selection';
+import { addCliContainer, cliTaskDefinition } from './private/cli-container';
+import { databaseFolder, prefixProblems } from '../task/src/contract/key';
+import { DumpSelection, patternProblems, selectionFlags, selectionProblems } from '../task/src/postgres/selection';
 import { AlarmTopic } from './alarm-topic';
-import { deadLetterAlarm, missedBackupAlarm } from './alarms';
+import { deadLetterAlarm, missedBackupAlarm } from './private/alarms';
 import { BackupBucketOptions, createBackupBuckets } from './bucket-defaults';
 import { DatabaseConnection } from './database-connection';
-import { fargateSizeProblems } from './fargate-size';
-import { grantStatements, readerStatements, secretKeyStatements, writerEnforcementStatements, writerStatements } from './permissions';
+import { fargateSizeProblems } from './private/fargate-size';
+import {
+  grantStatements,
+  readerStatements,
+  secretKeyStatements,
+  writerEnforcementStatements,
+  writerStatements,
+} from './private/permissions';
 import { RestoreDrill, RestoreDrillOptions } from './restore-drill';
 import { RestoreTask, RestoreTaskOptions, restoreTaskProblems } from './restore-task';
 import {
@@ -27,9 +33,9 @@ import {
   acknowledgeExecutionRole,
   acknowledgeFolderWildcard,
   acknowledgeTaskDefinition,
-} from './acknowledgements';
-import { runTaskCommand } from './run-task-command';
-import { TaskFailureRules } from './task-failure-rules';
+} from './private/acknowledgements';
+import { runTaskCommand } from './private/run-task-command';
+import { TaskFailureRules } from './private/task-failure-rules';
 import { backupTaskImage, DEFAULT_POSTGRES_MAJOR } from './task-image';
 
 /** The default schedule: every day at 04:00 UTC. */

@@ -5,13 +5,13 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import { Construct } from 'constructs';
-import { addCliContainer, cliTaskDefinition, logStreamSafe } from './cli-container';
-import { drillFailedAlarm, drillOverdueAlarm } from './alarms';
-import { fargateSizeProblems } from './fargate-size';
+import { addCliContainer, cliTaskDefinition, logStreamSafe } from './private/cli-container';
+import { drillFailedAlarm, drillOverdueAlarm } from './private/alarms';
+import { fargateSizeProblems } from './private/fargate-size';
 import type { PostgresBackup } from './postgres-backup';
-import { acknowledgeExecutionRole, acknowledgeFolderWildcard, acknowledgeTaskDefinition } from './acknowledgements';
-import { runTaskCommand } from './run-task-command';
-import { TaskFailureRules } from './task-failure-rules';
+import { acknowledgeExecutionRole, acknowledgeFolderWildcard, acknowledgeTaskDefinition } from './private/acknowledgements';
+import { runTaskCommand } from './private/run-task-command';
+import { TaskFailureRules } from './private/task-failure-rules';
 import { drillServerImage } from './task-image';
 
 /** The default drill schedule: Mondays at 06:00 UTC, after Monday's 04:00 backup. */

@@ -3,17 +3,17 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { addCliContainer, cliTaskDefinition } from './cli-container';
+import { addCliContainer, cliTaskDefinition } from './private/cli-container';
 import {
   acknowledgeExecutionRole,
   acknowledgeFolderWildcard,
   acknowledgeRestoreTargetSecret,
   acknowledgeTaskDefinition,
-} from './acknowledgements';
-import { fargateSizeProblems } from './fargate-size';
+} from './private/acknowledgements';
+import { fargateSizeProblems } from './private/fargate-size';
 import type { PostgresBackup } from './postgres-backup';
-import { runTaskCommand } from './run-task-command';
-import { TaskFailureRules } from './task-failure-rules';
+import { runTaskCommand } from './private/run-task-command';
+import { TaskFailureRules } from './private/task-failure-rules';
 
 /**
  * The initial value of the restore target secret. It is deliberately not a URL: a restore

@@ -1,16 +1,16 @@
-import { backupConfig } from './backup-config';
-import { runBackup } from './backup';
-import { COMMANDS } from './config';
-import { resolveLogFormat } from './common-config';
+import { backupConfig } from './config/backup';
+import { runBackup } from './commands/backup';
+import { COMMANDS } from './config/parse';
+import { resolveLogFormat } from './config/shared';
 import { ConfigError, describeError, ExitCode, TaskError } from './errors';
-import { runList } from './list';
-import { listConfig, restoreConfig, statusConfig, verifyConfig } from './read-config';
-import { runStatus } from './status';
-import { runRestore } from './restore';
-import { runVerify } from './verify';
-import { commandHelp, mainHelp } from './help';
+import { runList } from './commands/list';
+import { listConfig, restoreConfig, statusConfig, verifyConfig } from './config/readers';
+import { runStatus } from './commands/status';
+import { runRestore } from './commands/restore';
+import { runVerify } from './commands/verify';
+import { commandHelp, mainHelp } from './config/help';
 import { Logger } from './log';
-import { CommandName } from './settings';
+import { CommandName } from './config/settings';
 import { TOOL_VERSION } from './version';
 
 /**

@@ -8,14 +8,8 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import {
-  DatabaseConnection,
-  FORBIDDEN_WRITER_ACTIONS,
-  PostgresBackup,
-  PostgresBackupProps,
-  RDS_CA_BUNDLE_PATH,
-  WRITER_OBJECT_ACTIONS,
-} from '../../lib';
+import { DatabaseConnection, PostgresBackup, PostgresBackupProps, RDS_CA_BUNDLE_PATH } from '../../lib';
+import { FORBIDDEN_WRITER_ACTIONS, WRITER_OBJECT_ACTIONS } from '../../lib/private/permissions';
 import {
   actionsOf,
   allowStatementsOf,

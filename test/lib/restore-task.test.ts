@@ -5,7 +5,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { buildApp } from '../../bin/app';
 import { DatabaseConnection, loadProjectConfig, parseProjectConfig, PostgresBackup, RESTORE_TARGET_PLACEHOLDER } from '../../lib';
-import { restoreConfig } from '../../task/src/read-config';
+import { restoreConfig } from '../../task/src/config/readers';
 import {
   actionsOf,
   allowStatementsOf,

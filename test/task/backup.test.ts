@@ -8,7 +8,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { diffFingerprints, fingerprintDatabase, loadSampleApp } from '../../task/dev/fingerprint';
-import { timestampOf } from '../../task/src/key';
+import { timestampOf } from '../../task/src/contract/key';
 import { BackupTestEnv, createBulkDatabase, startBackupTestEnv } from '../support/backup-env';
 import { childPids, CliRun, eventOf, runCli } from '../support/cli';
 

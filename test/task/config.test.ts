@@ -1,7 +1,7 @@
-import { backupConfig } from '../../task/src/backup-config';
-import { cgroupMemoryLimitMib } from '../../task/src/config';
+import { backupConfig } from '../../task/src/config/backup';
+import { cgroupMemoryLimitMib } from '../../task/src/config/parse';
 import { ConfigError } from '../../task/src/errors';
-import { SETTINGS, SettingSpec } from '../../task/src/settings';
+import { SETTINGS, SettingSpec } from '../../task/src/config/settings';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 

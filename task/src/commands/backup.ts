@@ -1,0 +1,250 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import { BackupConfig } from '../config/backup';
+import { createHash } from 'node:crypto';
+import { compressionProblem } from '../postgres/dump';
+import { describeError, ExitCode, InterruptedError, Stage, TaskError } from '../errors';
+import { captureGlobals, Globals } from '../postgres/globals';
+import { chooseStem, databaseFolder, keysFor, tierFor, timestampOf } from '../contract/key';
+import { formatBytes, Logger } from '../log';
+import { Manifest, MANIFEST_FORMAT } from '../storage/manifest';
+import { metricDimensions } from '../contract/metrics';
+import { planParts } from '../storage/part-size';
+import { checkVersions, clientVersion, serverInfo } from '../postgres/tools';
+import { createS3Client, listObjects, storageError } from '../storage/s3';
+import { putNewObject } from '../storage/upload';
+import { describeSelection, findUnmatchedPatterns } from '../postgres/selection';
+import { streamIntoS3 } from './backup-stream';
+import { TOOL_VERSION } from '../version';
+
+export interface BackupResult {
+  readonly manifest: Manifest;
+  readonly manifestKey: string;
+}
+
+/** Rejects as soon as `signal` aborts, so a step that waits on the network stops waiting. */
+function interrupted(signal: AbortSignal, stage: () => Stage): Promise<never> {
+  return new Promise((_, reject) => {
+    const fire = () => reject(new InterruptedError(String(signal.reason ?? 'a signal'), stage()));
+    if (signal.aborted) fire();
+    else signal.addEventListener('abort', fire, { once: true });
+  });
+}
+
+/**
+ * Takes one backup: checks the server and pg_dump, plans parts, picks a key that does not
+ * exist, streams pg_dump into S3 (complete or nothing), checks the stored size, then writes
+ * the optional globals and, last, the manifest that makes the backup complete.
+ */
+export async function runBackup(
+  config: BackupConfig,
+  log: Logger,
+  signal: AbortSignal,
+  now: () => Date = () => new Date(),
+): Promise<BackupResult> {
+  const { conn, storage } = config;
+  const start = now();
+  let stage: Stage = 'connect';
+  const stop = interrupted(signal, () => stage);
+  stop.catch(() => undefined);
+  const step = <T>(s: Stage, work: Promise<T>): Promise<T> => {
+    stage = s;
+    return Promise.race([work, stop]);
+  };
+  const dims = metricDimensions(config.metrics.project, conn.database);
+  log.addSecrets(...conn.secrets);
+
+  try {
+    log.info('backup.check', `Connecting to ${conn.display}`, { database: conn.database });
+    const [server, pgDump] = await step(
+      'connect',
+      Promise.all([serverInfo(config.tools, conn), clientVersion(config.tools.pgDump, 'pg_dump', conn.childEnv)]),
+    );
+    stage = 'version-check';
+    checkVersions(server, pgDump);
+    const compressProblem = compressionProblem(config.compress, pgDump.num);
+    if (compressProblem) throw new TaskError(compressProblem, { exitCode: ExitCode.CONFIG, stage: 'version-check' });
+
+    stage = 'plan';
+    if (config.selection) {
+      // Before anything is uploaded: a pattern that matches nothing is a typo, not an empty backup.
+      const unmatched = await step('plan', findUnmatchedPatterns(config.tools, conn, config.selection));
+      if (unmatched.include.length > 0) {
+        throw new TaskError(
+          `${unmatched.include.join(', ')} ${unmatched.include.length === 1 ? 'matches' : 'match'} nothing in ${conn.database}: nothing was backed up. Check the spelling, the schema qualifier and the case (pg_dump folds unquoted names to lower case; quote mixed case as "Name").`,
+          { exitCode: ExitCode.CONFIG, stage: 'plan' },
+        );
+      }
+      for (const pattern of unmatched.exclude)
+        log.warn('backup.selection', `${pattern} matches nothing in ${conn.database}: it excludes nothing.`, { pattern });
+      log.info('backup.selection', `Partial backup of ${conn.database}: ${describeSelection(config.selection)}`, {
+        selection: config.selection,
+      });
+    }
+    const plan = planParts({
+      databaseSizeBytes: server.databaseSizeBytes,
+      partSizeMib: config.partSizeMib,
+      queueSize: config.queueSize,
+      memoryLimitMib: config.memoryLimitMib,
+    });
+    for (const note of plan.notes) log.warn('backup.plan', note);
+
+    let watcher: ((err: unknown, command: string) => void) | undefined;
+    const client: S3Client = createS3Client(storage, (err, command) => watcher?.(err, command));
+    const existing = await step(
+      'plan',
+      listObjects(client, storage.bucket, databaseFolder(storage.prefix, conn.database) + timestampOf(start)).catch((err) => {
+        throw storageError(err, 'plan', 'Listing existing backups', storage);
+      }),
+    );
+    const keys = keysFor(
+      chooseStem(
+        storage.prefix,
+        conn.database,
+        start,
+        existing.map((o) => o.key),
+      ),
+    );
+    const tier = tierFor(start, config.tier);
+
+    let globals: Globals | undefined;
+    if (config.globals) globals = await step('globals', captureGlobals(config.tools, conn));
+
+    log.info('backup.start', `Backing up ${conn.database} to s3://${storage.bucket}/${keys.dump}`, {
+      database: conn.database,
+      key: keys.dump,
+      bucket: storage.bucket,
+      tier,
+      serverVersion: server.version,
+      pgDumpVersion: pgDump.text,
+      databaseSizeBytes: server.databaseSizeBytes,
+      partSizeBytes: plan.partSizeBytes,
+      queueSize: plan.queueSize,
+      compression: config.compress ?? 'default',
+      selection: config.selection,
+    });
+
+    stage = 'dump';
+    const streamed = await streamIntoS3({
+      config,
+      client,
+      key: keys.dump,
+      tier,
+      plan,
+      log,
+      signal,
+      setWatcher: (w) => (watcher = w),
+    });
+    watcher = undefined;
+
+    stage = 'size-check';
+    const stored = await listObjects(client, storage.bucket, keys.dump).catch((err) => {
+      throw storageError(err, 'size-check', 'Checking the stored size', storage);
+    });
+    const object = stored.find((o) => o.key === keys.dump);
+    if (!object || object.size !== streamed.bytes) {
+      throw new TaskError(
+        `The stored object s3://${storage.bucket}/${keys.dump} has ${object ? `${object.size} bytes` : 'disappeared'} but ${streamed.bytes} bytes were read from pg_dump. ` +
+          'No manifest was written, so this backup counts as incomplete; check the store.',
+        { exitCode: ExitCode.INTEGRITY, stage: 'size-check' },
+      );
+    }
+
+    let globalsEntry: Manifest['globals'];
+    if (globals) {
+      stage = 'globals';
+      await putNewObject(client, {
+        bucket: storage.bucket,
+        key: keys.globals,
+        body: globals.sql,
+        contentType: 'application/sql',
+        tier,
+        checksum: storage.checksum,
+      }).catch((err) => {
+        throw storageError(err, 'globals', 'Storing the globals', storage);
+      });
+      globalsEntry = {
+        key: keys.globals,
+        bytes: globals.sql.length,
+        sha256: createHash('sha256').update(globals.sql).digest('hex'),
+        noRolePasswords: globals.noRolePasswords,
+      };
+    }
+
+    stage = 'manifest';
+    const finished = now();
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT,
+      database: conn.database,
+      bucket: storage.bucket,
+      key: keys.dump,
+      tier,
+      startedAt: start.toISOString(),
+      finishedAt: finished.toISOString(),
+      durationSeconds: Math.round((finished.getTime() - start.getTime()) / 100) / 10,
+      bytes: streamed.bytes,
+      sha256: streamed.sha256,
+      s3Checksum: streamed.outcome.checksum,
+      versionId: streamed.outcome.versionId,
+      partSizeBytes: plan.partSizeBytes,
+      archiveFormat: 'custom',
+      compression: config.compress ?? 'default',
+      selection: config.selection,
+      server: { version: server.version, versionNum: server.versionNum, databaseSizeBytes: server.databaseSizeBytes },
+      pgDump: { version: pgDump.text },
+      globals: globalsEntry,
+      tool: { name: 'pg-s3-backup', version: TOOL_VERSION },
+    };
+    await putNewObject(client, {
+      bucket: storage.bucket,
+      key: keys.manifest,
+      body: JSON.stringify(manifest, null, 2),
+      contentType: 'application/json',
+      tier,
+      checksum: storage.checksum,
+    }).catch((err) => {
+      throw storageError(err, 'manifest', 'Writing the manifest', storage);
+    });
+
+    const partial = describeSelection(config.selection);
+    log.info(
+      'backup.complete',
+      `Backup complete: s3://${storage.bucket}/${keys.dump} (${formatBytes(manifest.bytes)} in ${manifest.durationSeconds} s${partial ? `; partial: ${partial}` : ''})`,
+      {
+        database: conn.database,
+        key: keys.dump,
+        manifestKey: keys.manifest,
+        bytes: manifest.bytes,
+        sha256: manifest.sha256,
+        durationSeconds: manifest.durationSeconds,
+        ...processUsage(),
+      },
+    );
+    log.metrics(config.metrics.namespace, dims, [
+      { name: 'BackupSuccess', unit: 'Count', value: 1 },
+      { name: 'BackupFailure', unit: 'Count', value: 0 },
+      { name: 'BackupBytes', unit: 'Bytes', value: manifest.bytes },
+      { name: 'BackupDurationSeconds', unit: 'Seconds', value: manifest.durationSeconds },
+    ]);
+    return { manifest, manifestKey: keys.manifest };
+  } catch (err) {
+    const failure = err instanceof TaskError ? err : new TaskError(describeError(err), { exitCode: ExitCode.INTERNAL, stage, cause: err });
+    log.error('backup.failed', `Backup of ${conn.database} failed during ${failure.stage}: ${failure.message}`, {
+      database: conn.database,
+      stage: failure.stage,
+      cause: failure.message,
+      exitCode: failure.exitCode,
+    });
+    log.metrics(config.metrics.namespace, dims, [
+      { name: 'BackupSuccess', unit: 'Count', value: 0 },
+      { name: 'BackupFailure', unit: 'Count', value: 1 },
+      { name: 'BackupDurationSeconds', unit: 'Seconds', value: Math.round((now().getTime() - start.getTime()) / 100) / 10 },
+    ]);
+    throw failure;
+  }
+}
+
+/** This process's own CPU time (pg_dump excluded) and peak memory, for the log and the benchmark. */
+function processUsage(): { cpuSeconds: number; maxRssBytes: number } {
+  const cpu = process.cpuUsage();
+  return { cpuSeconds: Math.round((cpu.user + cpu.system) / 1e4) / 100, maxRssBytes: process.resourceUsage().maxRSS * 1024 };
+}

@@ -1,0 +1,308 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compareWithManifest, downloadTo, interruptedOr, startFullRead, throwIfCorrupt } from '../storage/archive';
+import { checkArchiveReadable } from '../storage/archive-header';
+import { BackupEntry, readText, resolveBackup } from '../storage/catalog';
+import { CommonConfig } from '../config/shared';
+import { DbConnection } from '../postgres/connection';
+import { describeError, ExitCode, InterruptedError, TaskError } from '../errors';
+import { formatBytes, Logger } from '../log';
+import { Manifest } from '../storage/manifest';
+import { countTableData, needsPsqlPipe, runPgRestore } from '../postgres/pg-restore';
+import { isFailedExit, runCaptured } from '../child';
+import { clientVersion, majorOf } from '../postgres/tools';
+import { RestoreConfig, RestoreOptions } from '../config/readers';
+import { createS3Client, ListedObject, storageError } from '../storage/s3';
+import { countContent, createDatabase, dropDatabase, inspectTarget } from '../postgres/target-db';
+import { createHash } from 'node:crypto';
+import { checkScratchSpace, checkScratchWritable, RESTORE_DIR_SETTING } from '../storage/scratch';
+import { applyDatabaseProperties, PropertiesReport, readDatabaseProperties } from '../postgres/database-properties';
+import { describeSelection } from '../postgres/selection';
+
+export interface RestoreSummary {
+  readonly key: string;
+  readonly target: string;
+  /** Tables and rows counted after the restore; absent when counting failed (the restore stands: counting is only a report). */
+  readonly tables?: number;
+  readonly rows?: number;
+  readonly bytes: number;
+  readonly durationSeconds: number;
+  readonly createdDatabase: boolean;
+  /** The source database's own settings, privileges and comment applied to the target, and what was skipped. */
+  readonly databaseProperties?: PropertiesReport;
+}
+
+export interface RestoreInput extends CommonConfig, RestoreOptions {
+  readonly target: DbConnection;
+  readonly clean: boolean;
+  readonly jobs: number;
+  readonly globals: boolean;
+  /** Where the archive is downloaded. @default the OS temp directory */
+  readonly tempDir?: string;
+}
+
+const refuse = (message: string) => new TaskError(message, { exitCode: ExitCode.CONFIG, stage: 'restore' });
+
+/**
+ * Restores a backup so that a bad archive never touches the target: the archive is
+ * downloaded and checked (size, SHA-256, full pg_restore read) before anything changes; then
+ * one pg_restore transaction applies it (or, with --jobs, a database this run created and
+ * drops again on failure).
+ */
+export async function restoreBackup(
+  input: RestoreInput,
+  backup: BackupEntry & { manifest: Manifest; dump: ListedObject },
+  log: Logger,
+  signal: AbortSignal,
+): Promise<RestoreSummary> {
+  const { tools, target } = input;
+  const started = Date.now();
+  const checkSignal = () => {
+    if (signal.aborted) throw new InterruptedError(String(signal.reason), 'restore');
+  };
+  log.addSecrets(...target.secrets);
+
+  // 1. Everything that can refuse, before the download. (Both callers, restore and verify
+  // --restore-into, have checked that the directory is writable before contacting anything.)
+  const dir = input.tempDir ?? tmpdir();
+  checkScratchSpace(dir, backup.manifest.bytes, input.tempDir ? RESTORE_DIR_SETTING : 'TMPDIR');
+  const state = await inspectTarget(tools, target);
+  if (state.tables > 0 && !input.clean) {
+    throw refuse(
+      `The target ${target.display} already holds ${state.tables} tables. Restore into a new database name, or add --clean to drop and replace the objects the backup contains.`,
+    );
+  }
+  if (input.jobs > 1 && state.exists) {
+    throw refuse(
+      `--jobs ${input.jobs} cannot restore atomically into the existing database '${target.database}' (a parallel restore cannot run in one transaction). Restore into a new database name (it is created, and dropped again if the restore fails), then rename it; or use --jobs 1.`,
+    );
+  }
+  if (input.globals && !backup.manifest.globals)
+    throw refuse(`${backup.dumpKey} was taken without --globals: it has no roles to apply. Leave out --globals.`);
+  const client: S3Client = createS3Client(input.storage);
+  const pgRestore = await clientVersion(tools.pgRestore, 'pg_restore', target.childEnv);
+  await checkArchiveReadable(
+    client,
+    input.storage,
+    backup.dumpKey,
+    tools,
+    target.childEnv,
+    pgRestore.text,
+    backup.manifest.pgDump?.version,
+    signal,
+  );
+  const viaPsql = needsPsqlPipe(pgRestore.num, state.serverVersionNum);
+  if (viaPsql && input.jobs > 1) {
+    throw refuse(
+      `${pgRestore.text} cannot restore with --jobs ${input.jobs} into PostgreSQL ${majorOf(state.serverVersionNum)}: pg_restore 17 and later send SET transaction_timeout, which servers before 17 lack, and only a single-job restore can go around it (through psql). Use --jobs 1, or restore into a PostgreSQL 17+ server.`,
+    );
+  }
+
+  const work = mkdtempSync(join(dir, 'pg-s3-backup-restore-'));
+  let created = false;
+  // What a failure leaves behind, said in the log so that nobody has to guess under stress.
+  let leftAs = `The target ${target.display} was not touched.`;
+  try {
+    // 2. Download and check. The target is untouched if anything here fails.
+    const file = join(work, 'archive.dump');
+    log.info('restore.download', `Downloading ${backup.dumpKey} (${formatBytes(backup.manifest.bytes)})`, {
+      key: backup.dumpKey,
+      bytes: backup.manifest.bytes,
+    });
+    const read = await downloadTo(client, input.storage, backup.dumpKey, file, signal);
+    checkSignal();
+    throwIfCorrupt(backup.dumpKey, [
+      ...compareWithManifest(read, backup.manifest),
+      await startFullRead(tools, target.childEnv, file, signal).done,
+    ]);
+    log.info('restore.verified', `Archive verified: ${formatBytes(read.bytes)}, SHA-256 matches the manifest, every block readable`, {
+      sha256: read.sha256,
+    });
+    checkSignal();
+    const props = input.databaseProperties
+      ? await readDatabaseProperties(tools, file, work, target.childEnv, { noAcl: input.noAcl })
+      : undefined;
+    // Into an existing database, pg_restore commits before the properties can be applied: check first that they will apply.
+    if (props && state.exists) await applyDatabaseProperties(tools, target, props, true);
+
+    // 3. Apply.
+    if (input.globals) {
+      leftAs = 'Roles and tablespaces from the backup were applied to the server and remain.';
+      await applyGlobals(input, client, backup.manifest, state.maintenanceDb, log);
+    }
+    if (!state.exists) {
+      await createDatabase(tools, target, state);
+      created = true;
+    }
+    if (input.jobs === 1)
+      leftAs += ` The restore ran in one transaction: ${state.exists ? `'${target.database}' is as it was.` : 'nothing of it remains.'}`;
+    const total = await countTableData(tools, file, target.childEnv);
+    let done = 0;
+    let last = Date.now();
+    const how = input.jobs > 1 ? ` with ${input.jobs} jobs` : ' in one transaction';
+    const through = viaPsql
+      ? ` through psql (${pgRestore.text} into PostgreSQL ${majorOf(state.serverVersionNum)}, which lacks transaction_timeout)`
+      : '';
+    log.info('restore.start', `Restoring into ${target.display}${how}${through}`, { target: target.display, tables: total, viaPsql });
+    await runPgRestore(
+      tools,
+      target,
+      file,
+      input,
+      signal,
+      (table) => {
+        done++;
+        if (Date.now() - last >= input.progressSeconds * 1000) {
+          last = Date.now();
+          log.info('restore.progress', `Restoring data: ${done}/${total} tables (now ${table})`, { done, total });
+        }
+      },
+      viaPsql,
+    ).catch((err: unknown) => {
+      throw input.clean && err instanceof TaskError && err.stage === 'restore' && !signal.aborted
+        ? withCleanAdvice(err, target.database)
+        : err;
+    });
+    let databaseProperties: PropertiesReport | undefined;
+    if (props) {
+      if (state.exists)
+        leftAs = `The backup's content was restored into ${target.display} (its transaction committed), but the source database's own settings, privileges and comment were not applied.`;
+      databaseProperties = await applyDatabaseProperties(tools, target, props);
+      for (const s of databaseProperties.skipped) log.warn('restore.properties-skipped', `Not applied: ${s}`);
+      if (databaseProperties.applied.length > 0)
+        log.info(
+          'restore.properties',
+          `Applied the source database's own settings to '${target.database}': ${databaseProperties.applied.join('; ')}`,
+          {
+            ...databaseProperties,
+          },
+        );
+    }
+    // Counting is a report: its failure is a warning and never undoes the restore.
+    const content = await countContent(tools, target).catch((err: unknown) => {
+      log.warn('restore.summary', `The restore succeeded, but counting its rows failed: ${describeError(err)}`);
+      return undefined;
+    });
+    const summary: RestoreSummary = {
+      key: backup.dumpKey,
+      target: target.display,
+      ...content,
+      bytes: read.bytes,
+      durationSeconds: Math.round((Date.now() - started) / 100) / 10,
+      createdDatabase: created,
+      databaseProperties,
+    };
+    const counted = content ? `${content.tables} tables, ${content.rows} rows` : 'rows not counted';
+    const partial = describeSelection(backup.manifest.selection);
+    const of = partial ? `the partial backup ${backup.dumpKey} (${partial})` : backup.dumpKey;
+    log.info('restore.complete', `Restored ${of} into ${target.display}: ${counted} in ${summary.durationSeconds} s`, {
+      ...summary,
+    });
+    return summary;
+  } catch (caught) {
+    // Stopped by a signal: whatever failed on the way (a killed child, an aborted transfer) reads as the interruption.
+    const err = interruptedOr(caught, signal, caught instanceof TaskError ? caught.stage : 'restore');
+    if (created) {
+      await dropDatabase(tools, target, state).then(
+        () => log.warn('restore.rollback', `Dropped the database '${target.database}' this run had created, so the target is as it was.`),
+        (dropErr) =>
+          log.error(
+            'restore.rollback-failed',
+            `Could not drop '${target.database}' after the failed restore: ${describeError(dropErr)}. Drop it by hand.`,
+          ),
+      );
+    } else {
+      log.warn('restore.target', leftAs);
+    }
+    throw err;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * pg_restore --clean drops the backup's objects in an order that ordinary dependency chains
+ * can defeat (e.g. an index that a partitioned table's constraint depends on); pg_restore's
+ * own --clean fails the same way. The restore ran in one transaction, so nothing changed:
+ * say what to do instead.
+ */
+function withCleanAdvice(err: TaskError, database: string): TaskError {
+  return new TaskError(
+    `${err.message}\n--clean could not replace the objects in '${database}' (pg_restore drops them in an order that dependencies between them can block). ` +
+      `Nothing was changed. Restore into a new database name instead (it is created for you), check it, then swap names: ALTER DATABASE "${database}" RENAME TO "${database}_old"; ALTER DATABASE "<new>" RENAME TO "${database}".`,
+    { exitCode: err.exitCode, stage: err.stage, cause: err },
+  );
+}
+
+/** Applies the stored roles (pg_dumpall --globals-only) to the target's server, after checking their digest. */
+async function applyGlobals(input: RestoreInput, client: S3Client, manifest: Manifest, maintenanceDb: string, log: Logger): Promise<void> {
+  const entry = manifest.globals!;
+  const sql = await readText(client, input.storage.bucket, entry.key).catch((err) => {
+    throw storageError(err, 'download', `Reading ${entry.key}`, input.storage);
+  });
+  if (createHash('sha256').update(sql).digest('hex') !== entry.sha256) {
+    throw new TaskError(`${entry.key} does not match the SHA-256 in the manifest: not applying it.`, {
+      exitCode: ExitCode.INTEGRITY,
+      stage: 'verify',
+    });
+  }
+  // Without ON_ERROR_STOP: a role that already exists fails its CREATE ROLE and psql goes on.
+  const run = await runCaptured(input.tools.psql, ['-X', '-q', '--no-password'], {
+    env: { ...input.target.childEnv, PGDATABASE: maintenanceDb },
+    input: sql,
+  });
+  const errors = run.stderr.split('\n').filter((l) => /ERROR:/.test(l));
+  if (isFailedExit(run))
+    throw new TaskError(`Applying ${entry.key} failed: ${run.stderr}`, { exitCode: ExitCode.DATABASE, stage: 'restore' });
+  if (errors.length > 0)
+    log.warn(
+      'restore.globals',
+      `${errors.length} global statements failed (usually roles that already exist): ${errors.slice(0, 3).join(' | ')}`,
+    );
+  log.info(
+    'restore.globals',
+    `Applied roles and tablespaces from ${entry.key}${entry.noRolePasswords ? ' (stored without passwords: set them again)' : ''}`,
+  );
+}
+
+/** The `restore` command: resolves the backup, restores it, exits non-zero on any failure. */
+export async function runRestore(config: RestoreConfig, log: Logger, signal: AbortSignal): Promise<RestoreSummary> {
+  try {
+    // The download needs the temp directory: refuse before anything is contacted if it cannot be written.
+    checkScratchWritable(config.tempDir, RESTORE_DIR_SETTING);
+    const client = createS3Client(config.storage);
+    const backup = await resolveBackup(client, config.storage, config.choice);
+    const partial = describeSelection(backup.manifest.selection);
+    log.info(
+      'restore.begin',
+      `Restoring ${backup.dumpKey} (taken ${backup.manifest.startedAt}, ${formatBytes(backup.manifest.bytes)}) into ${config.target.display}`,
+      {
+        key: backup.dumpKey,
+        target: config.target.display,
+        partial: partial !== undefined,
+        selection: backup.manifest.selection,
+      },
+    );
+    if (partial)
+      log.warn(
+        'restore.partial',
+        `${backup.dumpKey} is a partial backup of ${backup.manifest.database} (${partial}): the target gets only that, not the whole database.`,
+        { selection: backup.manifest.selection },
+      );
+    return await restoreBackup(config, backup, log, signal);
+  } catch (err) {
+    const failure = interruptedOr(
+      err instanceof TaskError ? err : new TaskError(describeError(err), { exitCode: ExitCode.INTERNAL, stage: 'restore', cause: err }),
+      signal,
+      err instanceof TaskError ? err.stage : 'restore',
+    );
+    log.error('restore.failed', `Restore failed during ${failure.stage}: ${failure.message}`, {
+      stage: failure.stage,
+      cause: failure.message,
+      exitCode: failure.exitCode,
+    });
+    throw failure;
+  }
+}

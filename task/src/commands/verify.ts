@@ -1,0 +1,147 @@
+import {
+  compareWithManifest,
+  copyHashed,
+  interruptedOr,
+  keepReadingSink,
+  openObject,
+  startFullRead,
+  throwIfCorrupt,
+} from '../storage/archive';
+import { resolveBackup } from '../storage/catalog';
+import { describeError, ExitCode, TaskError } from '../errors';
+import { formatBytes, Logger } from '../log';
+import { metricDimensions } from '../contract/metrics';
+import { VerifyConfig } from '../config/readers';
+import { restoreBackup, RestoreSummary } from './restore';
+import { childEnvironment } from '../postgres/connection';
+import { checkArchiveReadable } from '../storage/archive-header';
+import { clientVersion } from '../postgres/tools';
+import { createS3Client } from '../storage/s3';
+import { checkScratchWritable } from '../storage/scratch';
+import { tmpdir } from 'node:os';
+import { describeSelection } from '../postgres/selection';
+
+export interface VerifyResult {
+  readonly key: string;
+  readonly bytes: number;
+  readonly sha256: string;
+  readonly restored?: RestoreSummary;
+}
+
+/**
+ * Checks a stored backup: its size and SHA-256 against the manifest, and a full read of
+ * the archive by pg_restore, streamed with no local disk. With --restore-into it also
+ * restores into a scratch database (through the same checked path as `restore`) and
+ * reports what it restored. Emits Drill* metrics, which the scheduled restore drill alarms on.
+ */
+export async function runVerify(config: VerifyConfig, log: Logger, signal: AbortSignal): Promise<VerifyResult> {
+  const client = createS3Client(config.storage);
+  const started = Date.now();
+  let database = config.choice.database ?? 'unknown';
+  try {
+    // The drill downloads before it restores: a scratch directory it cannot write is a configuration problem, found first.
+    if (config.restoreInto) checkScratchWritable(tmpdir(), 'TMPDIR');
+    const backup = await resolveBackup(client, config.storage, config.choice);
+    database = backup.manifest.database;
+    // A partial backup (schemas, tables, or tables without rows) is never reported as the database.
+    const partial = describeSelection(backup.manifest.selection);
+    const what = partial ? `a partial backup of ${database} (${partial})` : `a backup of the whole database ${database}`;
+    log.info(
+      'verify.start',
+      `Verifying ${backup.dumpKey}, ${what} (${formatBytes(backup.manifest.bytes)}, taken ${backup.manifest.startedAt})`,
+      {
+        key: backup.dumpKey,
+        bytes: backup.manifest.bytes,
+        sha256: backup.manifest.sha256,
+        partial: partial !== undefined,
+        selection: backup.manifest.selection,
+      },
+    );
+    let result: VerifyResult;
+    if (config.restoreInto) {
+      const restored = await restoreBackup(
+        { ...config, target: config.restoreInto, clean: false, jobs: 1, globals: false, tempDir: undefined },
+        backup,
+        log,
+        signal,
+      );
+      result = { key: backup.dumpKey, bytes: backup.manifest.bytes, sha256: backup.manifest.sha256, restored };
+    } else {
+      // pg_restore reads an archive and connects to nothing: it gets no credentials.
+      const env = childEnvironment(process.env);
+      const pgRestore = await clientVersion(config.tools.pgRestore, 'pg_restore', env);
+      await checkArchiveReadable(
+        client,
+        config.storage,
+        backup.dumpKey,
+        config.tools,
+        env,
+        pgRestore.text,
+        backup.manifest.pgDump?.version,
+        signal,
+      );
+      const body = await openObject(client, config.storage, backup.dumpKey, signal);
+      const reader = startFullRead(config.tools, env, undefined, signal);
+      // pg_restore may stop reading early (a damaged block): the download goes on, its exit says why.
+      const read = await copyHashed(body, keepReadingSink(reader.stdin), signal).catch(async (err) => {
+        // pg_restore has been stopped (signal) or sees the end of its input: let it go before reporting.
+        await reader.done.catch(() => undefined);
+        throw interruptedOr(
+          new TaskError(`Reading ${backup.dumpKey} failed: ${describeError(err)}`, {
+            exitCode: ExitCode.STORAGE,
+            stage: 'download',
+            cause: err,
+          }),
+          signal,
+          'download',
+        );
+      });
+      throwIfCorrupt(backup.dumpKey, [...compareWithManifest(read, backup.manifest), await reader.done]);
+      result = { key: backup.dumpKey, bytes: read.bytes, sha256: read.sha256 };
+    }
+    const seconds = Math.round((Date.now() - started) / 100) / 10;
+    const restored = result.restored;
+    const restoredText = restored
+      ? `, restored ${restored.tables !== undefined ? `${restored.tables} tables / ${restored.rows} rows` : 'it'} into ${config.restoreInto!.display}` +
+        (restored.databaseProperties?.applied.length
+          ? ` with the database's own settings (${restored.databaseProperties.applied.join('; ')})`
+          : '')
+      : '';
+    log.info(
+      'verify.ok',
+      `Backup ${result.key} (${what}) is intact: size and SHA-256 match the manifest, pg_restore read every block${restoredText} (${seconds} s)`,
+      {
+        key: result.key,
+        partial: partial !== undefined,
+        bytes: result.bytes,
+        sha256: result.sha256,
+        tables: result.restored?.tables,
+        rows: result.restored?.rows,
+        databaseProperties: result.restored?.databaseProperties,
+        durationSeconds: seconds,
+      },
+    );
+    log.metrics(config.metrics.namespace, metricDimensions(config.metrics.project, database), [
+      { name: 'DrillSuccess', unit: 'Count', value: 1 },
+      { name: 'DrillFailure', unit: 'Count', value: 0 },
+      { name: 'DrillDurationSeconds', unit: 'Seconds', value: seconds },
+    ]);
+    return result;
+  } catch (err) {
+    const failure = interruptedOr(
+      err instanceof TaskError ? err : new TaskError(describeError(err), { exitCode: ExitCode.INTERNAL, stage: 'verify', cause: err }),
+      signal,
+      err instanceof TaskError ? err.stage : 'verify',
+    );
+    log.error('verify.failed', `Verification failed during ${failure.stage}: ${failure.message}`, {
+      stage: failure.stage,
+      cause: failure.message,
+      exitCode: failure.exitCode,
+    });
+    log.metrics(config.metrics.namespace, metricDimensions(config.metrics.project, database), [
+      { name: 'DrillSuccess', unit: 'Count', value: 0 },
+      { name: 'DrillFailure', unit: 'Count', value: 1 },
+    ]);
+    throw failure;
+  }
+}

@@ -1,0 +1,72 @@
+import { cgroupMemoryLimitMib, parseInput, settingLabel } from './parse';
+import { SETTINGS } from './settings';
+import { commonConfig, CommonConfig, readSystemFile } from './shared';
+import { DbConnection, passwordInFlagProblem, resolveConnection } from '../postgres/connection';
+import { ConfigError } from '../errors';
+import { Tier } from '../contract/key';
+import { DumpSelection, normalizeSelection, selectionProblems } from '../postgres/selection';
+
+/** Everything `backup` needs, validated. */
+export interface BackupConfig extends CommonConfig {
+  readonly conn: DbConnection;
+  /** pg_dump -Z value; pg_dump's default when undefined. */
+  readonly compress?: string;
+  /** What to dump; undefined for the whole database. */
+  readonly selection?: DumpSelection;
+  readonly partSizeMib?: number;
+  readonly queueSize: number;
+  readonly memoryLimitMib?: number;
+  readonly globals: boolean;
+  readonly tier: 'auto' | Tier;
+  readonly progressSeconds: number;
+}
+
+const COMPRESS = /^(?:[0-9]|(?:gzip|lz4|zstd|none)(?::(?:level=)?\d{1,2})?)$/;
+
+/**
+ * Builds the backup configuration from parsed input. Collects every problem and throws one
+ * {@link ConfigError}; nothing has connected to anything yet.
+ */
+export function backupConfig(argv: readonly string[], env: NodeJS.ProcessEnv, isTty: boolean): BackupConfig {
+  const problems: string[] = [];
+  const input = parseInput('backup', argv, env, problems);
+  const common = commonConfig(input, isTty, problems);
+  const conn = resolveConnection(input.values, env, problems);
+  const leaked = passwordInFlagProblem(input.values.databaseUrl as string | undefined, input.sources.databaseUrl, 'DATABASE_URL');
+  if (leaked) problems.push(leaked);
+  const v = input.values;
+  const compress = v.compress as string | undefined;
+  if (compress !== undefined && !COMPRESS.test(compress)) {
+    problems.push(
+      `BACKUP_COMPRESS '${compress}' is not a pg_dump compression: use a level 0-9, or gzip:N, lz4[:N], zstd[:N], none (the method forms need pg_dump 16+).`,
+    );
+  }
+  const selection = normalizeSelection({
+    schemas: v.schema as readonly string[] | undefined,
+    excludeSchemas: v.excludeSchema as readonly string[] | undefined,
+    tables: v.table as readonly string[] | undefined,
+    excludeTables: v.excludeTable as readonly string[] | undefined,
+    excludeTableData: v.excludeTableData as readonly string[] | undefined,
+  });
+  const setting = {
+    schemas: 'schema',
+    excludeSchemas: 'excludeSchema',
+    tables: 'table',
+    excludeTables: 'excludeTable',
+    excludeTableData: 'excludeTableData',
+  } as const;
+  problems.push(...selectionProblems(selection, (field) => settingLabel(SETTINGS[setting[field]])));
+  if (problems.length > 0 || !conn) throw new ConfigError(problems);
+  return {
+    ...common,
+    conn,
+    compress,
+    selection,
+    partSizeMib: v.partSizeMib as number | undefined,
+    queueSize: (v.queueSize as number | undefined) ?? 4,
+    memoryLimitMib: (v.memoryLimitMib as number | undefined) ?? cgroupMemoryLimitMib(readSystemFile),
+    globals: (v.globals as boolean | undefined) ?? false,
+    tier: (v.tier as BackupConfig['tier'] | undefined) ?? 'auto',
+    progressSeconds: (v.progressSeconds as number | undefined) ?? 30,
+  };
+}

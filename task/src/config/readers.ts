@@ -1,0 +1,123 @@
+import { tmpdir } from 'node:os';
+import { parseInput, ParsedInput, throwIfProblems } from './parse';
+import { commonConfig, CommonConfig } from './shared';
+import { DbConnection, passwordInFlagProblem, targetConnection } from '../postgres/connection';
+import { CommandName } from './settings';
+
+/** Which backup verify/restore work on. */
+export interface BackupChoice {
+  readonly key?: string;
+  readonly latest?: boolean;
+  readonly database?: string;
+}
+
+export interface ListConfig extends CommonConfig {
+  readonly database: string;
+  readonly json: boolean;
+}
+
+export interface StatusConfig extends CommonConfig {
+  /** Only this database; every database under the prefix when undefined. */
+  readonly database?: string;
+  readonly maxAgeHours?: number;
+  readonly json: boolean;
+}
+
+export interface RestoreOptions {
+  readonly noOwner: boolean;
+  readonly noAcl: boolean;
+  /** Apply the archive's database-level settings, ACL and comment to the target. */
+  readonly databaseProperties: boolean;
+  readonly progressSeconds: number;
+}
+
+export interface VerifyConfig extends CommonConfig, RestoreOptions {
+  readonly choice: BackupChoice;
+  /** Scratch database to restore into after the checks. */
+  readonly restoreInto?: DbConnection;
+}
+
+export interface RestoreConfig extends CommonConfig, RestoreOptions {
+  readonly choice: BackupChoice;
+  readonly target: DbConnection;
+  readonly clean: boolean;
+  readonly jobs: number;
+  readonly globals: boolean;
+  readonly tempDir: string;
+}
+
+function parse(command: CommandName, argv: readonly string[], env: NodeJS.ProcessEnv, isTty: boolean) {
+  const problems: string[] = [];
+  const input = parseInput(command, argv, env, problems);
+  return { input, problems, common: commonConfig(input, isTty, problems) };
+}
+
+function choiceOf(input: ParsedInput, problems: string[]): BackupChoice {
+  const key = input.values.key as string | undefined;
+  const latest = input.values.latest === true;
+  const database = input.values.dbname as string | undefined;
+  if (key && latest) problems.push('Give either --key or --latest, not both.');
+  if (!key && !latest) problems.push('Say which backup: --key <key> (as printed by list) or --latest.');
+  if (latest && !database) problems.push('--latest needs the database whose backups to read: set --dbname or PGDATABASE.');
+  return { key, latest, database };
+}
+
+function restoreOptions(input: ParsedInput): RestoreOptions {
+  return {
+    noOwner: input.values.noOwner === true,
+    noAcl: input.values.noAcl === true,
+    databaseProperties: input.values.noDatabaseProperties !== true,
+    progressSeconds: (input.values.progressSeconds as number | undefined) ?? 30,
+  };
+}
+
+export function listConfig(argv: readonly string[], env: NodeJS.ProcessEnv, isTty: boolean): ListConfig {
+  const { input, problems, common } = parse('list', argv, env, isTty);
+  const database = input.values.dbname as string | undefined;
+  if (!database) problems.push('Name the database whose backups to list: --dbname or PGDATABASE.');
+  throwIfProblems(problems);
+  return { ...common, database: database!, json: input.values.json === true };
+}
+
+export function statusConfig(argv: readonly string[], env: NodeJS.ProcessEnv, isTty: boolean): StatusConfig {
+  const { input, problems, common } = parse('status', argv, env, isTty);
+  throwIfProblems(problems);
+  return {
+    ...common,
+    database: input.values.dbname as string | undefined,
+    maxAgeHours: input.values.maxAgeHours as number | undefined,
+    json: input.values.json === true,
+  };
+}
+
+export function verifyConfig(argv: readonly string[], env: NodeJS.ProcessEnv, isTty: boolean): VerifyConfig {
+  const { input, problems, common } = parse('verify', argv, env, isTty);
+  const choice = choiceOf(input, problems);
+  const url = input.values.restoreInto as string | undefined;
+  const leaked = passwordInFlagProblem(url, input.sources.restoreInto, 'VERIFY_RESTORE_INTO_URL');
+  if (leaked) problems.push(leaked);
+  const restoreInto = url === undefined ? undefined : targetConnection(url, env, problems, input.sources.restoreInto ?? '--restore-into');
+  throwIfProblems(problems);
+  return { ...common, ...restoreOptions(input), choice, restoreInto };
+}
+
+export function restoreConfig(argv: readonly string[], env: NodeJS.ProcessEnv, isTty: boolean): RestoreConfig {
+  const { input, problems, common } = parse('restore', argv, env, isTty);
+  const choice = choiceOf(input, problems);
+  const url = input.values.target as string | undefined;
+  if (url === undefined) problems.push('Say where to restore: --target postgres://user@host:5432/dbname (or RESTORE_TARGET_URL).');
+  const leaked = passwordInFlagProblem(url, input.sources.target, 'RESTORE_TARGET_URL');
+  if (leaked) problems.push(leaked);
+  const target = url === undefined ? undefined : targetConnection(url, env, problems, input.sources.target ?? '--target');
+  throwIfProblems(problems);
+  return {
+    ...common,
+    ...restoreOptions(input),
+    choice,
+    target: target!,
+    clean: input.values.clean === true,
+    jobs: (input.values.jobs as number | undefined) ?? 1,
+    globals: input.values.globals === true,
+    tempDir: (input.values.tempDir as string | undefined) ?? tmpdir(),
+  };
+}

@@ -1,0 +1,59 @@
+import { readFileSync } from 'node:fs';
+import { ParsedInput } from './parse';
+import { prefixProblems } from '../contract/key';
+import { LogFormat } from '../log';
+import { pgTools, PgTools } from '../postgres/tools';
+import { StorageConfig } from '../storage/s3';
+
+/** Settings every command shares: storage, client programs, output. */
+export interface CommonConfig {
+  readonly storage: StorageConfig;
+  readonly tools: PgTools;
+  readonly logFormat: LogFormat;
+  readonly metrics: { readonly namespace: string; readonly project?: string };
+}
+
+/** The log format: `auto` is text on a terminal and JSON otherwise (CloudWatch). */
+export function resolveLogFormat(setting: unknown, isTty: boolean): LogFormat {
+  return setting === 'json' || setting === 'text' ? setting : isTty ? 'text' : 'json';
+}
+
+/** Validates the shared settings, appending every problem found. */
+export function commonConfig(input: ParsedInput, isTty: boolean, problems: string[]): CommonConfig {
+  const v = input.values;
+  const bucket = v.bucket as string | undefined;
+  if (!bucket) problems.push('BACKUP_BUCKET (or --bucket) is required: the name of the S3 bucket that holds the backups.');
+  else if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+    problems.push(`BACKUP_BUCKET '${bucket}' is not a valid S3 bucket name (3-63 characters: lowercase letters, digits, '.', '-').`);
+  }
+  const prefix = v.prefix as string | undefined;
+  if (prefix !== undefined) problems.push(...prefixProblems(prefix));
+  const endpoint = v.s3Endpoint as string | undefined;
+  if (endpoint !== undefined) {
+    if (!URL.canParse(endpoint) || !['http:', 'https:'].includes(new URL(endpoint).protocol))
+      problems.push(`S3_ENDPOINT '${endpoint}' is not an http(s) URL. Example: http://127.0.0.1:4569`);
+  }
+  return {
+    storage: {
+      bucket: bucket ?? '',
+      prefix: prefix?.replace(/^\/+|\/+$/g, '') || undefined,
+      endpoint,
+      region: v.region as string | undefined,
+      maxAttempts: (v.s3MaxAttempts as number | undefined) ?? 6,
+      timeoutSeconds: (v.s3TimeoutSeconds as number | undefined) ?? 60,
+      checksum: (v.s3Checksum as StorageConfig['checksum'] | undefined) ?? 'SHA256',
+    },
+    tools: pgTools(v.pgBinDir as string | undefined),
+    logFormat: resolveLogFormat(v.logFormat, isTty),
+    metrics: { namespace: (v.metricsNamespace as string | undefined) ?? 'PgS3Backup', project: v.project as string | undefined },
+  };
+}
+
+/** Reads a small system file, or undefined when it does not exist. */
+export function readSystemFile(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}

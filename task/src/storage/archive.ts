@@ -1,0 +1,136 @@
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { describeExit, isFailedExit, OutputTail, spawnErrorMessage } from '../child';
+import { ExitCode, InterruptedError, Stage, TaskError } from '../errors';
+import { DigestGate } from './integrity';
+import { formatBytes } from '../log';
+import { Manifest } from './manifest';
+import { PgTools } from '../postgres/tools';
+import { StorageConfig, storageError } from './s3';
+
+/** What was read of a stored archive. */
+export interface ReadResult {
+  readonly bytes: number;
+  readonly sha256: string;
+}
+
+/**
+ * The error to report for `err` when `signal` may have caused it: a transfer or a child
+ * stopped by SIGTERM fails with an abort or a broken pipe, which must read as an interruption
+ * (exit 130), not as a storage or integrity failure.
+ */
+export function interruptedOr<T>(err: T, signal: AbortSignal | undefined, stage: Stage): T | InterruptedError {
+  return signal?.aborted ? new InterruptedError(String(signal.reason), stage) : err;
+}
+
+/** Opens the stored object as a stream; `signal` cancels the request and the body. */
+export async function openObject(client: S3Client, storage: StorageConfig, key: string, signal?: AbortSignal): Promise<Readable> {
+  const r = await client.send(new GetObjectCommand({ Bucket: storage.bucket, Key: key }), { abortSignal: signal }).catch((err) => {
+    throw interruptedOr(storageError(err, 'download', `Reading s3://${storage.bucket}/${key}`, storage), signal, 'download');
+  });
+  return r.Body as Readable;
+}
+
+/** Streams `body` into `sink` while counting and hashing it; `signal` destroys both. */
+export async function copyHashed(body: Readable, sink: Writable, signal?: AbortSignal): Promise<ReadResult> {
+  const gate = new DigestGate(() => Promise.resolve());
+  await pipeline(body, gate, sink, { signal });
+  return { bytes: gate.bytes, sha256: gate.sha256 };
+}
+
+/**
+ * A sink into a child's stdin that goes on accepting (and dropping) bytes once the child has
+ * stopped reading. pg_restore stops at the first damaged block; the download must still run
+ * to the end, so that size and SHA-256 are compared and a damaged archive is reported as an
+ * integrity failure (exit 5) with every mismatch, not as a broken pipe (a storage failure).
+ */
+export function keepReadingSink(stdin: Writable): Writable {
+  let gone = false;
+  stdin.on('error', () => (gone = true));
+  stdin.on('close', () => (gone = true));
+  const whenWritable = (cb: () => void) => {
+    const done = () => {
+      stdin.off('drain', done).off('error', done).off('close', done);
+      cb();
+    };
+    stdin.on('drain', done).on('error', done).on('close', done);
+  };
+  return new Writable({
+    write(chunk: Buffer, _encoding, cb) {
+      if (gone || stdin.destroyed || stdin.write(chunk)) cb();
+      else whenWritable(() => cb());
+    },
+    final(cb) {
+      if (gone || stdin.destroyed) cb();
+      else stdin.end(() => cb());
+    },
+  });
+}
+
+/** Downloads the object to `file`, hashing on the way. */
+export async function downloadTo(
+  client: S3Client,
+  storage: StorageConfig,
+  key: string,
+  file: string,
+  signal?: AbortSignal,
+): Promise<ReadResult> {
+  const body = await openObject(client, storage, key, signal);
+  return copyHashed(body, createWriteStream(file, { mode: 0o600 }), signal).catch((err) => {
+    throw interruptedOr(storageError(err, 'download', `Downloading s3://${storage.bucket}/${key}`, storage), signal, 'download');
+  });
+}
+
+/** Problems between what was read and what the manifest promises (empty when they match). */
+export function compareWithManifest(read: ReadResult, manifest: Manifest): string[] {
+  const problems: string[] = [];
+  if (read.bytes !== manifest.bytes)
+    problems.push(`size: read ${read.bytes} bytes (${formatBytes(read.bytes)}), the manifest says ${manifest.bytes}`);
+  if (read.sha256 !== manifest.sha256) problems.push(`SHA-256: read ${read.sha256}, the manifest says ${manifest.sha256}`);
+  return problems;
+}
+
+/**
+ * Starts `pg_restore -f /dev/null` reading an archive from `input` (a file path) or stdin:
+ * a full read of every data block. (`pg_restore --list` would pass a truncated archive.)
+ * `signal` stops it (SIGTERM); `done` then rejects with an {@link InterruptedError}.
+ */
+export function startFullRead(
+  tools: PgTools,
+  env: Readonly<Record<string, string>>,
+  input?: string,
+  signal?: AbortSignal,
+): { stdin: Writable; done: Promise<string | undefined> } {
+  const child = spawn(tools.pgRestore, ['-f', '/dev/null', ...(input ? [input] : [])], {
+    env,
+    stdio: ['pipe', 'ignore', 'pipe'],
+    signal,
+  });
+  const tail = new OutputTail(4096);
+  child.stderr.on('data', (c: Buffer) => tail.push(c));
+  if (input) child.stdin.end();
+  const done = new Promise<string | undefined>((resolve, reject) => {
+    let spawnError: NodeJS.ErrnoException | undefined;
+    child.on('error', (err: NodeJS.ErrnoException) => (spawnError = err));
+    child.on('close', (code, signalName) => {
+      if (signal?.aborted) reject(new InterruptedError(String(signal.reason), 'verify'));
+      else if (spawnError) resolve(spawnErrorMessage('pg_restore', spawnError));
+      else if (isFailedExit({ code, signal: signalName }))
+        resolve(`pg_restore could not read the whole archive (it ${describeExit({ code, signal: signalName })}): ${tail.text(5)}`);
+      else resolve(undefined);
+    });
+  });
+  // Callers await it after the transfer; if the transfer fails first, an unobserved rejection must not crash the process.
+  done.catch(() => undefined);
+  return { stdin: child.stdin, done };
+}
+
+/** Throws an integrity error listing every problem found with a backup, if any. */
+export function throwIfCorrupt(key: string, problems: readonly (string | undefined)[]): void {
+  const found = problems.filter((p): p is string => Boolean(p));
+  if (found.length === 0) return;
+  throw new TaskError(`Backup ${key} failed verification:\n  - ${found.join('\n  - ')}`, { exitCode: ExitCode.INTEGRITY, stage: 'verify' });
+}

@@ -1,0 +1,110 @@
+import { ExitCode, TaskError } from '../errors';
+
+export const MIB = 1024 * 1024;
+const GIB = 1024 * MIB;
+/** S3 allows at most 10,000 parts of 5 MiB to 5 GiB each. */
+export const MAX_PARTS = 10_000;
+export const MIN_PART_BYTES = 5 * MIB;
+export const MAX_PART_BYTES = 5 * GIB;
+/** Our floor: fewer, larger requests than lib-storage's 5 MiB default, at little memory cost. */
+export const DEFAULT_MIN_PART_BYTES = 8 * MIB;
+/** The archive may outgrow pg_database_size() (e.g. little compression, TOAST data): keep headroom. */
+export const SIZE_HEADROOM = 1.2;
+/** Memory the process needs besides the part buffers (Node, SDK, pipes), measured with margin. */
+export const BASELINE_MIB = 96;
+
+export interface PartPlanInput {
+  /** pg_database_size() of the database to dump. */
+  readonly databaseSizeBytes: number;
+  /** Explicit part size (--part-size-mib); sizing from the database otherwise. */
+  readonly partSizeMib?: number;
+  /** Parts uploaded concurrently. */
+  readonly queueSize: number;
+  /** Memory available to the process; no memory check when undefined. */
+  readonly memoryLimitMib?: number;
+}
+
+export interface PartPlan {
+  readonly partSizeBytes: number;
+  /** Possibly lowered from the requested queue size to fit the memory limit. */
+  readonly queueSize: number;
+  /** The largest archive this plan can upload (part size x 10,000). */
+  readonly capacityBytes: number;
+  /** The archive size the plan is made for (database size x headroom). */
+  readonly estimatedBytes: number;
+  /** Peak memory of the upload buffers: (queue size + 2) x part size. */
+  readonly bufferBytes: number;
+  /** Things worth a warning in the log (e.g. the queue was reduced). */
+  readonly notes: readonly string[];
+}
+
+const fmt = (bytes: number) =>
+  bytes >= GIB * 1024
+    ? `${(bytes / GIB / 1024).toFixed(1)} TiB`
+    : bytes >= GIB
+      ? `${(bytes / GIB).toFixed(1)} GiB`
+      : `${Math.ceil(bytes / MIB)} MiB`;
+
+function refuse(message: string): never {
+  throw new TaskError(message, { exitCode: ExitCode.CONFIG, stage: 'plan' });
+}
+
+/**
+ * Sizes multipart parts so that a dump of the database fits in S3's 10,000 parts with
+ * headroom, and the buffers fit in memory. Refuses, before any work, a configuration that
+ * cannot fit, with the numbers and the fix.
+ */
+export function planParts(input: PartPlanInput): PartPlan {
+  const notes: string[] = [];
+  const estimatedBytes = Math.ceil(input.databaseSizeBytes * SIZE_HEADROOM);
+  let partSizeBytes: number;
+  if (input.partSizeMib !== undefined) {
+    partSizeBytes = input.partSizeMib * MIB;
+    if (partSizeBytes * MAX_PARTS < estimatedBytes) {
+      const needed = Math.ceil(estimatedBytes / MAX_PARTS / MIB);
+      const fix =
+        needed * MIB <= MAX_PART_BYTES
+          ? `Set --part-size-mib to at least ${needed}, or leave it unset to size parts automatically.`
+          : `No part size fits it in one S3 object (5 GiB x 10,000 parts = ${fmt(MAX_PART_BYTES * MAX_PARTS)}): back up its schemas or tables separately (see "Beyond one stream" in the README).`;
+      refuse(
+        `--part-size-mib ${input.partSizeMib} caps a backup at ${fmt(partSizeBytes * MAX_PARTS)} (10,000 parts), but the database is ` +
+          `${fmt(input.databaseSizeBytes)} (${fmt(estimatedBytes)} with headroom). ${fix}`,
+      );
+    }
+  } else {
+    partSizeBytes = Math.max(DEFAULT_MIN_PART_BYTES, Math.ceil(estimatedBytes / MAX_PARTS / MIB) * MIB);
+    if (partSizeBytes > MAX_PART_BYTES) {
+      refuse(
+        `The database is ${fmt(input.databaseSizeBytes)}; with ${SIZE_HEADROOM}x headroom its archive could exceed S3's largest object ` +
+          `(10,000 parts of 5 GiB = ${fmt(MAX_PART_BYTES * MAX_PARTS)}). One streamed object cannot hold it: back up its schemas or tables separately ` +
+          `(see "Beyond one stream" in the README).`,
+      );
+    }
+  }
+
+  let queueSize = input.queueSize;
+  const needMib = (q: number) => Math.ceil(((q + 2) * partSizeBytes) / MIB) + BASELINE_MIB;
+  if (input.memoryLimitMib !== undefined) {
+    while (queueSize > 1 && needMib(queueSize) > input.memoryLimitMib) queueSize--;
+    if (needMib(queueSize) > input.memoryLimitMib) {
+      refuse(
+        `Parts of ${fmt(partSizeBytes)} need at least ${needMib(1)} MiB of memory (3 part buffers + ${BASELINE_MIB} MiB), ` +
+          `but the memory limit is ${input.memoryLimitMib} MiB. Give the task at least ${needMib(1)} MiB ` +
+          `(${needMib(input.queueSize)} MiB for --queue-size ${input.queueSize}), or lower --part-size-mib.`,
+      );
+    }
+    if (queueSize < input.queueSize) {
+      notes.push(
+        `Upload concurrency lowered from ${input.queueSize} to ${queueSize} parts to fit the ${input.memoryLimitMib} MiB memory limit.`,
+      );
+    }
+  }
+  return {
+    partSizeBytes,
+    queueSize,
+    capacityBytes: partSizeBytes * MAX_PARTS,
+    estimatedBytes,
+    bufferBytes: (queueSize + 2) * partSizeBytes,
+    notes,
+  };
+}
