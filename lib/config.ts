@@ -1,4 +1,4 @@
-import { prefixProblems } from '../task/src/contract/key';
+import { BUCKET_NAME_PATTERN, COMPRESSION_PATTERN, prefixProblems, SSL_MODES, SslMode } from '../task/src/contract';
 import { DumpSelection, normalizeSelection, patternProblems, selectionProblems } from '../task/src/postgres/selection';
 import { fargateSizeProblems } from './private/fargate-size';
 
@@ -24,7 +24,7 @@ export interface DatabaseConfig {
   /** Customer-managed KMS key that encrypts the secret. @default - the AWS managed key */
   readonly secretKmsKeyArn?: string;
   /** @default 'require' */
-  readonly sslMode: 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+  readonly sslMode: SslMode;
   /** CA bundle path in the container for verify-ca/verify-full. @default - the RDS bundle in the image */
   readonly sslRootCert?: string;
   /** Server host name when the secret has no `host` field (RDS-managed master secrets). */
@@ -133,7 +133,6 @@ const TRANSITION_CLASSES: readonly TransitionClass[] = [
   'GLACIER',
   'DEEP_ARCHIVE',
 ];
-const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
 /** The retention values CloudWatch Logs accepts. */
 const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
@@ -369,9 +368,7 @@ export function parseProjectConfig(ctx: Raw, problems: string[] = []): ProjectCo
       });
       const secretKmsKeyArn = str(`${at}.secretKmsKeyArn`, d.secretKmsKeyArn, { pattern: /^arn:aws[a-z-]*:kms:/, hint: 'a KMS key ARN.' });
       const prefix = str(`${at}.prefix`, d.prefix) ?? defaultPrefix;
-      problems.push(
-        ...prefixProblems(prefix).map((p) => `${at}.prefix (default: the project's prefix): ${p.replace(/^BACKUP_PREFIX /, '')}`),
-      );
+      problems.push(...prefixProblems(prefix, `${at}.prefix (default: the project's prefix)`));
       let dbSchedule = d.schedule === undefined ? schedule : (scheduleExpression(`${at}.schedule`, d.schedule, problems) ?? schedule);
       if (d.schedule === undefined && stagger > 0 && i > 0) dbSchedule = staggered(schedule, stagger * i, problems, i);
       databases.push({
@@ -391,7 +388,7 @@ export function parseProjectConfig(ctx: Raw, problems: string[] = []): ProjectCo
         prefix,
         schedule: dbSchedule,
         compress: str(`${at}.compress`, d.compress, {
-          pattern: /^(?:[0-9]|(?:gzip|lz4|zstd|none)(?::(?:level=)?\d{1,2})?)$/,
+          pattern: COMPRESSION_PATTERN,
           hint: 'a pg_dump -Z value: 0-9, gzip:N, lz4[:N], zstd[:N].',
         }),
         selection,
@@ -438,7 +435,7 @@ export function parseProjectConfig(ctx: Raw, problems: string[] = []): ProjectCo
   if (existingRaw) {
     const name = str('existingBucket.name', existingRaw.name, {
       required: true,
-      pattern: /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+      pattern: BUCKET_NAME_PATTERN,
       hint: 'an S3 bucket name.',
     });
     const kmsKeyArn = str('existingBucket.kmsKeyArn', existingRaw.kmsKeyArn, {

@@ -2,6 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { EVENTS } from '../task/src/contract';
 import type { PostgresBackup } from './postgres-backup';
 
 /**
@@ -25,7 +26,17 @@ export const RECENT_RUNS_QUERY = new logs.QueryString({
     '@logStream',
   ],
   filterStatements: [
-    "event in ['backup.complete', 'backup.failed', 'verify.ok', 'verify.failed', 'config.invalid', 'restore.complete', 'restore.failed']",
+    `event in [${[
+      EVENTS.backupComplete,
+      EVENTS.backupFailed,
+      EVENTS.verifyOk,
+      EVENTS.verifyFailed,
+      EVENTS.configInvalid,
+      EVENTS.restoreComplete,
+      EVENTS.restoreFailed,
+    ]
+      .map((e) => `'${e}'`)
+      .join(', ')}]`,
   ],
   sort: '@timestamp desc',
   limit: 100,
@@ -33,7 +44,7 @@ export const RECENT_RUNS_QUERY = new logs.QueryString({
 
 /** Last successful backup per database: the time since it is the age of the newest backup. */
 export const LAST_BACKUP_QUERY = [
-  "filter event = 'backup.complete'",
+  `filter event = '${EVENTS.backupComplete}'`,
   '| stats latest(@timestamp) as lastBackupUtc, latest(bytes) as bytes, latest(durationSeconds) as seconds, count(*) as backups by database',
   '| sort lastBackupUtc asc',
 ].join('\n');

@@ -1,9 +1,9 @@
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { ENV, SslMode } from '../task/src/contract';
 import { RDS_CA_BUNDLE_PATH } from './task-image';
 
-/** libpq SSL modes. */
-export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+export type { SslMode } from '../task/src/contract';
 
 /** TLS settings shared by both secret forms. */
 export interface TlsOptions {
@@ -21,7 +21,7 @@ export interface TlsOptions {
 function tlsEnvironment(options: TlsOptions): Record<string, string> {
   const mode = options.sslMode ?? 'require';
   const rootCert = options.sslRootCert ?? (mode.startsWith('verify-') ? RDS_CA_BUNDLE_PATH : undefined);
-  return { PGSSLMODE: mode, ...(rootCert !== undefined ? { PGSSLROOTCERT: rootCert } : {}) };
+  return { [ENV.sslmode]: mode, ...(rootCert !== undefined ? { [ENV.sslRootCert]: rootCert } : {}) };
 }
 
 /** Options of a secret in the format RDS generates (`host`, `port`, `username`, `password`, `dbname`). */
@@ -94,16 +94,19 @@ class RdsSecretConnection extends DatabaseConnection {
     const host = this.options.host;
     return {
       environment: {
-        PGDATABASE: databaseName,
+        [ENV.dbname]: databaseName,
         ...tlsEnvironment(this.options),
-        ...(host !== undefined ? { PGHOST: host, PGPORT: String(this.options.port ?? 5432) } : {}),
+        ...(host !== undefined ? { [ENV.host]: host, [ENV.port]: String(this.options.port ?? 5432) } : {}),
       },
       secrets: {
         ...(host === undefined
-          ? { PGHOST: ecs.Secret.fromSecretsManager(this.secret, 'host'), PGPORT: ecs.Secret.fromSecretsManager(this.secret, 'port') }
+          ? {
+              [ENV.host]: ecs.Secret.fromSecretsManager(this.secret, 'host'),
+              [ENV.port]: ecs.Secret.fromSecretsManager(this.secret, 'port'),
+            }
           : {}),
-        PGUSER: ecs.Secret.fromSecretsManager(this.secret, 'username'),
-        PGPASSWORD: ecs.Secret.fromSecretsManager(this.secret, 'password'),
+        [ENV.user]: ecs.Secret.fromSecretsManager(this.secret, 'username'),
+        [ENV.password]: ecs.Secret.fromSecretsManager(this.secret, 'password'),
       },
     };
   }
@@ -123,7 +126,7 @@ class UrlSecretConnection extends DatabaseConnection {
     return {
       // An sslmode or sslrootcert in the URL wins over these.
       environment: tlsEnvironment(this.options),
-      secrets: { DATABASE_URL: ecs.Secret.fromSecretsManager(this.secret, this.options.field) },
+      secrets: { [ENV.databaseUrl]: ecs.Secret.fromSecretsManager(this.secret, this.options.field) },
     };
   }
 }

@@ -11,7 +11,15 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { addCliContainer, cliTaskDefinition } from './private/cli-container';
-import { databaseFolder, prefixProblems } from '../task/src/contract/key';
+import {
+  databaseFolder,
+  DEFAULT_METRICS_NAMESPACE,
+  ENV,
+  METRICS,
+  metricDimensions,
+  prefixProblems,
+  trimPrefix,
+} from '../task/src/contract';
 import { DumpSelection, patternProblems, selectionFlags, selectionProblems } from '../task/src/postgres/selection';
 import { AlarmTopic } from './alarm-topic';
 import { deadLetterAlarm, missedBackupAlarm } from './private/alarms';
@@ -42,7 +50,6 @@ import { backupTaskImage, DEFAULT_POSTGRES_MAJOR } from './task-image';
 export const DEFAULT_BACKUP_SCHEDULE = scheduler.ScheduleExpression.cron({ minute: '0', hour: '4' });
 
 /** The CloudWatch namespace the task writes its Embedded Metric Format metrics to. */
-export const DEFAULT_METRICS_NAMESPACE = 'PgS3Backup';
 
 /** Props of {@link PostgresBackup}. */
 export interface PostgresBackupProps {
@@ -247,7 +254,7 @@ export class PostgresBackup extends Construct {
     validateProps(props);
 
     this.databaseName = props.databaseName;
-    this.prefix = props.prefix?.replace(/^\/+|\/+$/g, '') || undefined;
+    this.prefix = trimPrefix(props.prefix) || undefined;
     this.folder = databaseFolder(this.prefix, props.databaseName);
     this.metricsNamespace = props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE;
     this.project = props.project;
@@ -303,9 +310,9 @@ export class PostgresBackup extends Construct {
       environment: {
         ...connection.environment,
         ...this.storageEnvironment(),
-        BACKUP_MEMORY_LIMIT_MIB: String(memoryLimitMiB - 256),
-        BACKUP_GLOBALS: String(props.globals ?? true),
-        ...(props.compress !== undefined ? { BACKUP_COMPRESS: props.compress } : {}),
+        [ENV.memoryLimitMib]: String(memoryLimitMiB - 256),
+        [ENV.globals]: String(props.globals ?? true),
+        ...(props.compress !== undefined ? { [ENV.compress]: props.compress } : {}),
       },
       secrets: connection.secrets,
       logGroup: this.logGroup,
@@ -421,10 +428,10 @@ export class PostgresBackup extends Construct {
   /** Environment the backup, drill and restore tasks share: where backups are and how metrics are named. */
   public storageEnvironment(): Record<string, string> {
     return {
-      BACKUP_BUCKET: this.bucket.bucketName,
-      ...(this.prefix ? { BACKUP_PREFIX: this.prefix } : {}),
-      ...(this.project ? { BACKUP_PROJECT: this.project } : {}),
-      METRICS_NAMESPACE: this.metricsNamespace,
+      [ENV.bucket]: this.bucket.bucketName,
+      ...(this.prefix ? { [ENV.prefix]: this.prefix } : {}),
+      ...(this.project ? { [ENV.project]: this.project } : {}),
+      [ENV.metricsNamespace]: this.metricsNamespace,
     };
   }
 
@@ -439,7 +446,7 @@ export class PostgresBackup extends Construct {
 
   /** The metric dimensions the task writes: `{Project, Database}` or `{Database}`. */
   public get metricDimensions(): Record<string, string> {
-    return this.project ? { Project: this.project, Database: this.databaseName } : { Database: this.databaseName };
+    return metricDimensions(this.project, this.databaseName);
   }
 
   /**
@@ -459,37 +466,37 @@ export class PostgresBackup extends Construct {
 
   /** 1 per successful backup (0 on failure). @default - Sum over 1 hour */
   public metricBackupSuccess(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('BackupSuccess', props);
+    return this.metric(METRICS.backupSuccess, props);
   }
 
   /** 1 per failed backup that could report (0 on success). @default - Sum over 1 hour */
   public metricBackupFailure(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('BackupFailure', props);
+    return this.metric(METRICS.backupFailure, props);
   }
 
   /** Size of the stored dump. @default - Maximum over 1 day */
   public metricBackupBytes(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('BackupBytes', { statistic: cloudwatch.Stats.MAXIMUM, period: Duration.days(1), ...props });
+    return this.metric(METRICS.backupBytes, { statistic: cloudwatch.Stats.MAXIMUM, period: Duration.days(1), ...props });
   }
 
   /** Wall-clock duration of a backup. @default - Maximum over 1 day */
   public metricBackupDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('BackupDurationSeconds', { statistic: cloudwatch.Stats.MAXIMUM, period: Duration.days(1), ...props });
+    return this.metric(METRICS.backupDurationSeconds, { statistic: cloudwatch.Stats.MAXIMUM, period: Duration.days(1), ...props });
   }
 
   /** 1 per successful restore drill. @default - Sum over 1 day */
   public metricDrillSuccess(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('DrillSuccess', { period: Duration.days(1), ...props });
+    return this.metric(METRICS.drillSuccess, { period: Duration.days(1), ...props });
   }
 
   /** 1 per failed restore drill. @default - Sum over 1 day */
   public metricDrillFailure(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('DrillFailure', { period: Duration.days(1), ...props });
+    return this.metric(METRICS.drillFailure, { period: Duration.days(1), ...props });
   }
 
   /** Duration of a restore drill. @default - Maximum over 1 day */
   public metricDrillDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('DrillDurationSeconds', { statistic: cloudwatch.Stats.MAXIMUM, period: Duration.days(1), ...props });
+    return this.metric(METRICS.drillDurationSeconds, { statistic: cloudwatch.Stats.MAXIMUM, period: Duration.days(1), ...props });
   }
 }
 
@@ -512,7 +519,7 @@ function validateProps(props: PostgresBackupProps): void {
     );
   }
   if (props.prefix !== undefined && !Token.isUnresolved(props.prefix)) {
-    problems.push(...prefixProblems(props.prefix).map((p) => `prefix: ${p}`));
+    problems.push(...prefixProblems(props.prefix, 'prefix'));
   }
   problems.push(...fargateSizeProblems('cpu', props.cpu ?? 1024, 'memoryLimitMiB', props.memoryLimitMiB ?? 2048));
   problems.push(

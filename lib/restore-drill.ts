@@ -5,6 +5,7 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import { Construct } from 'constructs';
+import { ENV } from '../task/src/contract';
 import { addCliContainer, cliTaskDefinition, logStreamSafe } from './private/cli-container';
 import { drillFailedAlarm, drillOverdueAlarm } from './private/alarms';
 import { fargateSizeProblems } from './private/fargate-size';
@@ -139,8 +140,8 @@ export class RestoreDrill extends Construct {
       environment: {
         ...backup.storageEnvironment(),
         // The scratch server has none of production's roles.
-        RESTORE_NO_OWNER: 'true',
-        RESTORE_NO_ACL: 'true',
+        [ENV.noOwner]: 'true',
+        [ENV.noAcl]: 'true',
       },
       logGroup: backup.logGroup,
       streamPrefix: `drill-${backup.databaseName}`,

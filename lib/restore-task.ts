@@ -3,6 +3,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { ENV } from '../task/src/contract';
 import { addCliContainer, cliTaskDefinition } from './private/cli-container';
 import {
   acknowledgeExecutionRole,
@@ -24,7 +25,7 @@ export const RESTORE_TARGET_PLACEHOLDER =
   'REPLACE ME: postgres://user:password@host:5432/dbname?sslmode=require of the database to restore into';
 
 /** The container's variable that receives the target URL (the CLI's `--target`). */
-export const RESTORE_TARGET_VARIABLE = 'RESTORE_TARGET_URL';
+export const RESTORE_TARGET_VARIABLE = ENV.target;
 
 /** Settings of the on-demand restore task. */
 export interface RestoreTaskOptions {
@@ -127,7 +128,7 @@ export class RestoreTask extends Construct {
     acknowledgeTaskDefinition(
       this.taskDefinition,
       'the restore task',
-      `the target URL (RESTORE_TARGET_URL, with its password) is an ECS secret injected from the Secrets Manager secret ${this.node.path}/RestoreTargetSecret and never appears in the template.`,
+      `the target URL (${ENV.target}, with its password) is an ECS secret injected from the Secrets Manager secret ${this.node.path}/RestoreTargetSecret and never appears in the template.`,
     );
     acknowledgeExecutionRole(this.taskDefinition);
     acknowledgeFolderWildcard(this.taskDefinition.taskRole, backup.bucket, backup.folder, 'read backups (GetObject)');

@@ -1,4 +1,5 @@
 import { Stack, Validations } from 'aws-cdk-lib';
+import { ENV } from '../../task/src/contract';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { IConstruct } from 'constructs';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -28,7 +29,7 @@ export function acknowledgeContainerInsights(cluster: ecs.ICluster): void {
 export function acknowledgeTaskDefinition(
   taskDefinition: ecs.TaskDefinition,
   what: string,
-  secrets = 'the host, user and password (or DATABASE_URL) are ECS secrets injected from Secrets Manager and never appear in the template.',
+  secrets = `the host, user and password (or ${ENV.databaseUrl}) are ECS secrets injected from Secrets Manager and never appear in the template.`,
 ): void {
   Validations.of(taskDefinition).acknowledge({
     id: 'AwsSolutions-ECS2',

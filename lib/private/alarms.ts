@@ -4,6 +4,7 @@ import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { EVENTS } from '../../task/src/contract';
 import { allowAlarmsToPublish } from '../alarm-topic';
 
 /** Sends the alarm's ALARM and (when `recovery`) OK transitions to the topic. */
@@ -49,7 +50,7 @@ export function drillFailedAlarm(
   const alarm = new cloudwatch.Alarm(scope, id, {
     alarmDescription:
       `${props.what}: the restore drill FAILED - the latest backup did not verify or restore. ` +
-      'Read the drill log (verify.failed), then verify the backup by hand (README, Operations).',
+      `Read the drill log (${EVENTS.verifyFailed}), then verify the backup by hand (README, Operations).`,
     metric: props.failureMetric,
     threshold: 1,
     comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

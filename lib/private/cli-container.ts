@@ -2,6 +2,7 @@ import { Duration, Names } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { ENV } from '../../task/src/contract';
 import { SCRATCH_PATH, SCRATCH_VOLUME } from '../task-image';
 
 /** A log stream prefix from a database name (no ':' or '*'). */
@@ -62,7 +63,7 @@ export function addCliContainer(
     image: options.image,
     command: options.command,
     essential: true,
-    environment: { ...options.environment, LOG_FORMAT: 'json', TMPDIR: SCRATCH_PATH },
+    environment: { ...options.environment, [ENV.logFormat]: 'json', [ENV.tmpdir]: SCRATCH_PATH },
     secrets: options.secrets,
     logging: ecs.LogDrivers.awsLogs({ logGroup: options.logGroup, streamPrefix: logStreamSafe(options.streamPrefix) }),
     stopTimeout: options.stopTimeout,

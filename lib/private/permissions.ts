@@ -3,6 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { trimPrefix } from '../../task/src/contract';
 
 /**
  * Object actions the backup task needs under its own folder, and nothing more
@@ -115,7 +116,7 @@ export function readerStatements(target: BackupFolder): iam.PolicyStatement[] {
 
 /** The key patterns an operator reads: `<prefix>/*` for each distinct prefix (`*` for none). */
 export function operatorKeyPatterns(prefixes: readonly string[]): string[] {
-  return [...new Set(prefixes.map((p) => p.replace(/^\/+|\/+$/g, '')))].map((p) => (p ? `${p}/*` : '*'));
+  return [...new Set(prefixes.map(trimPrefix))].map((p) => (p ? `${p}/*` : '*'));
 }
 
 /**

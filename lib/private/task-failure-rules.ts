@@ -3,6 +3,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
+import { EXIT_CODE_WORDS } from '../../task/src/contract';
 
 /** Props of {@link TaskFailureRules}. */
 export interface TaskFailureRulesProps {
@@ -47,7 +48,7 @@ export class TaskFailureRules extends Construct {
         message: events.RuleTargetInput.fromText(
           `${props.description} FAILED. Task ${events.EventField.fromPath('$.detail.taskArn')} stopped: ` +
             `${events.EventField.fromPath('$.detail.stoppedReason')} (stop code ${events.EventField.fromPath('$.detail.stopCode')}). ` +
-            'The task log says why; its exit code means: 1 internal, 2 configuration, 3 database, 4 storage, 5 integrity, 130 interrupted, 137 killed. ' +
+            `The task log says why; its exit code means: ${EXIT_CODE_WORDS.map(([code, word]) => `${code} ${word}`).join(', ')}. ` +
             'Read the task log (stack output LogGroupName, Logs Insights query "recent runs").',
         ),
       }),

@@ -1,4 +1,5 @@
 import { backupConfig } from './config/backup';
+import { EVENTS } from './contract';
 import { runBackup } from './commands/backup';
 import { COMMANDS } from './config/parse';
 import { resolveLogFormat } from './config/shared';
@@ -88,7 +89,7 @@ async function main(argv: string[]): Promise<number> {
     }
   } catch (err) {
     if (err instanceof ConfigError) {
-      log.error('config.invalid', err.message, { problems: err.problems });
+      log.error(EVENTS.configInvalid, err.message, { problems: err.problems });
       return err.exitCode;
     }
     if (err instanceof TaskError) return err.exitCode; // already logged by the command

@@ -500,7 +500,9 @@ describe('PostgresBackup validation', () => {
     }
     expect(message).toMatch(/5 problems/);
     expect(message).toMatch(/databaseName must be a PostgreSQL database name.*got ""/);
-    expect(message).toMatch(/prefix: .*'a\/\/b'.*empty/);
+    // Named as the construct's prop, not as the task's variable (BACKUP_PREFIX).
+    expect(message).toMatch(/^- prefix 'a\/\/b' has an empty/m);
+    expect(message).not.toMatch(/BACKUP_PREFIX/);
     expect(message).toMatch(/cpu must be one of 256, 512, 1024.*got 1000/);
     expect(message).toMatch(/stopTimeout must be 2-120 seconds.*got 300 s/);
     expect(message).toMatch(/missedBackupAlarmHours must be an integer 1-168.*got 200/);

@@ -3,7 +3,7 @@ import { BackupConfig } from '../config/backup';
 import { startDump } from '../postgres/dump';
 import { describeError, ExitCode, InterruptedError, TaskError } from '../errors';
 import { DigestGate } from '../storage/integrity';
-import { Tier } from '../contract/key';
+import { Tier } from '../contract';
 import { formatBytes, Logger } from '../log';
 import { PartPlan } from '../storage/part-size';
 import { storageError } from '../storage/s3';

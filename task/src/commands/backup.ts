@@ -1,13 +1,12 @@
 import { S3Client } from '@aws-sdk/client-s3';
+import { chooseStem, databaseFolder, EVENTS, keysFor, metricDimensions, METRICS, tierFor, timestampOf } from '../contract';
 import { BackupConfig } from '../config/backup';
 import { createHash } from 'node:crypto';
 import { compressionProblem } from '../postgres/dump';
 import { describeError, ExitCode, InterruptedError, Stage, TaskError } from '../errors';
 import { captureGlobals, Globals } from '../postgres/globals';
-import { chooseStem, databaseFolder, keysFor, tierFor, timestampOf } from '../contract/key';
 import { formatBytes, Logger } from '../log';
 import { Manifest, MANIFEST_FORMAT } from '../storage/manifest';
-import { metricDimensions } from '../contract/metrics';
 import { planParts } from '../storage/part-size';
 import { checkVersions, clientVersion, serverInfo } from '../postgres/tools';
 import { createS3Client, listObjects, storageError } from '../storage/s3';
@@ -207,7 +206,7 @@ export async function runBackup(
 
     const partial = describeSelection(config.selection);
     log.info(
-      'backup.complete',
+      EVENTS.backupComplete,
       `Backup complete: s3://${storage.bucket}/${keys.dump} (${formatBytes(manifest.bytes)} in ${manifest.durationSeconds} s${partial ? `; partial: ${partial}` : ''})`,
       {
         database: conn.database,
@@ -220,24 +219,24 @@ export async function runBackup(
       },
     );
     log.metrics(config.metrics.namespace, dims, [
-      { name: 'BackupSuccess', unit: 'Count', value: 1 },
-      { name: 'BackupFailure', unit: 'Count', value: 0 },
-      { name: 'BackupBytes', unit: 'Bytes', value: manifest.bytes },
-      { name: 'BackupDurationSeconds', unit: 'Seconds', value: manifest.durationSeconds },
+      { name: METRICS.backupSuccess, unit: 'Count', value: 1 },
+      { name: METRICS.backupFailure, unit: 'Count', value: 0 },
+      { name: METRICS.backupBytes, unit: 'Bytes', value: manifest.bytes },
+      { name: METRICS.backupDurationSeconds, unit: 'Seconds', value: manifest.durationSeconds },
     ]);
     return { manifest, manifestKey: keys.manifest };
   } catch (err) {
     const failure = err instanceof TaskError ? err : new TaskError(describeError(err), { exitCode: ExitCode.INTERNAL, stage, cause: err });
-    log.error('backup.failed', `Backup of ${conn.database} failed during ${failure.stage}: ${failure.message}`, {
+    log.error(EVENTS.backupFailed, `Backup of ${conn.database} failed during ${failure.stage}: ${failure.message}`, {
       database: conn.database,
       stage: failure.stage,
       cause: failure.message,
       exitCode: failure.exitCode,
     });
     log.metrics(config.metrics.namespace, dims, [
-      { name: 'BackupSuccess', unit: 'Count', value: 0 },
-      { name: 'BackupFailure', unit: 'Count', value: 1 },
-      { name: 'BackupDurationSeconds', unit: 'Seconds', value: Math.round((now().getTime() - start.getTime()) / 100) / 10 },
+      { name: METRICS.backupSuccess, unit: 'Count', value: 0 },
+      { name: METRICS.backupFailure, unit: 'Count', value: 1 },
+      { name: METRICS.backupDurationSeconds, unit: 'Seconds', value: Math.round((now().getTime() - start.getTime()) / 100) / 10 },
     ]);
     throw failure;
   }

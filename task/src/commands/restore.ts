@@ -1,4 +1,5 @@
 import { S3Client } from '@aws-sdk/client-s3';
+import { EVENTS } from '../contract';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -197,7 +198,7 @@ export async function restoreBackup(
     const counted = content ? `${content.tables} tables, ${content.rows} rows` : 'rows not counted';
     const partial = describeSelection(backup.manifest.selection);
     const of = partial ? `the partial backup ${backup.dumpKey} (${partial})` : backup.dumpKey;
-    log.info('restore.complete', `Restored ${of} into ${target.display}: ${counted} in ${summary.durationSeconds} s`, {
+    log.info(EVENTS.restoreComplete, `Restored ${of} into ${target.display}: ${counted} in ${summary.durationSeconds} s`, {
       ...summary,
     });
     return summary;
@@ -298,7 +299,7 @@ export async function runRestore(config: RestoreConfig, log: Logger, signal: Abo
       signal,
       err instanceof TaskError ? err.stage : 'restore',
     );
-    log.error('restore.failed', `Restore failed during ${failure.stage}: ${failure.message}`, {
+    log.error(EVENTS.restoreFailed, `Restore failed during ${failure.stage}: ${failure.message}`, {
       stage: failure.stage,
       cause: failure.message,
       exitCode: failure.exitCode,

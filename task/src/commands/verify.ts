@@ -1,3 +1,4 @@
+import { EVENTS, metricDimensions, METRICS } from '../contract';
 import {
   compareWithManifest,
   copyHashed,
@@ -10,7 +11,6 @@ import {
 import { resolveBackup } from '../storage/catalog';
 import { describeError, ExitCode, TaskError } from '../errors';
 import { formatBytes, Logger } from '../log';
-import { metricDimensions } from '../contract/metrics';
 import { VerifyConfig } from '../config/readers';
 import { restoreBackup, RestoreSummary } from './restore';
 import { childEnvironment } from '../postgres/connection';
@@ -108,7 +108,7 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
           : '')
       : '';
     log.info(
-      'verify.ok',
+      EVENTS.verifyOk,
       `Backup ${result.key} (${what}) is intact: size and SHA-256 match the manifest, pg_restore read every block${restoredText} (${seconds} s)`,
       {
         key: result.key,
@@ -122,9 +122,9 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
       },
     );
     log.metrics(config.metrics.namespace, metricDimensions(config.metrics.project, database), [
-      { name: 'DrillSuccess', unit: 'Count', value: 1 },
-      { name: 'DrillFailure', unit: 'Count', value: 0 },
-      { name: 'DrillDurationSeconds', unit: 'Seconds', value: seconds },
+      { name: METRICS.drillSuccess, unit: 'Count', value: 1 },
+      { name: METRICS.drillFailure, unit: 'Count', value: 0 },
+      { name: METRICS.drillDurationSeconds, unit: 'Seconds', value: seconds },
     ]);
     return result;
   } catch (err) {
@@ -133,14 +133,14 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
       signal,
       err instanceof TaskError ? err.stage : 'verify',
     );
-    log.error('verify.failed', `Verification failed during ${failure.stage}: ${failure.message}`, {
+    log.error(EVENTS.verifyFailed, `Verification failed during ${failure.stage}: ${failure.message}`, {
       stage: failure.stage,
       cause: failure.message,
       exitCode: failure.exitCode,
     });
     log.metrics(config.metrics.namespace, metricDimensions(config.metrics.project, database), [
-      { name: 'DrillSuccess', unit: 'Count', value: 0 },
-      { name: 'DrillFailure', unit: 'Count', value: 1 },
+      { name: METRICS.drillSuccess, unit: 'Count', value: 0 },
+      { name: METRICS.drillFailure, unit: 'Count', value: 1 },
     ]);
     throw failure;
   }

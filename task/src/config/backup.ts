@@ -3,7 +3,7 @@ import { SETTINGS } from './settings';
 import { commonConfig, CommonConfig, readSystemFile } from './shared';
 import { DbConnection, passwordInFlagProblem, resolveConnection } from '../postgres/connection';
 import { ConfigError } from '../errors';
-import { Tier } from '../contract/key';
+import { COMPRESSION_PATTERN, Tier } from '../contract';
 import { DumpSelection, normalizeSelection, selectionProblems } from '../postgres/selection';
 
 /** Everything `backup` needs, validated. */
@@ -21,8 +21,6 @@ export interface BackupConfig extends CommonConfig {
   readonly progressSeconds: number;
 }
 
-const COMPRESS = /^(?:[0-9]|(?:gzip|lz4|zstd|none)(?::(?:level=)?\d{1,2})?)$/;
-
 /**
  * Builds the backup configuration from parsed input. Collects every problem and throws one
  * {@link ConfigError}; nothing has connected to anything yet.
@@ -36,7 +34,7 @@ export function backupConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
   if (leaked) problems.push(leaked);
   const v = input.values;
   const compress = v.compress as string | undefined;
-  if (compress !== undefined && !COMPRESS.test(compress)) {
+  if (compress !== undefined && !COMPRESSION_PATTERN.test(compress)) {
     problems.push(
       `BACKUP_COMPRESS '${compress}' is not a pg_dump compression: use a level 0-9, or gzip:N, lz4[:N], zstd[:N], none (the method forms need pg_dump 16+).`,
     );

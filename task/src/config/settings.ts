@@ -3,13 +3,14 @@
  * default, which commands use it and its help text. `config.ts` parses and validates from
  * this table and `help.ts` renders `--help` from it, so the two cannot drift apart.
  */
+import { DEFAULT_METRICS_NAMESPACE, ENV, EnvName, SSL_MODES } from '../contract';
 export type CommandName = 'backup' | 'list' | 'status' | 'verify' | 'restore';
 
 export interface SettingSpec {
   /** Flag name without the leading dashes. */
   readonly flag: string;
   /** Environment variable read when the flag is absent. */
-  readonly env?: string;
+  readonly env?: EnvName;
   /** `list`: a repeatable flag, or a comma-separated environment variable; the flags win over the variable. */
   readonly type: 'string' | 'integer' | 'boolean' | 'enum' | 'list';
   /** Allowed values of an `enum` setting. */
@@ -32,7 +33,7 @@ const DB: readonly CommandName[] = ['backup'];
 export const SETTINGS = {
   databaseUrl: {
     flag: 'database-url',
-    env: 'DATABASE_URL',
+    env: ENV.databaseUrl,
     type: 'string',
     commands: DB,
     group: 'Database',
@@ -40,7 +41,7 @@ export const SETTINGS = {
   },
   host: {
     flag: 'host',
-    env: 'PGHOST',
+    env: ENV.host,
     type: 'string',
     commands: DB,
     group: 'Database',
@@ -49,7 +50,7 @@ export const SETTINGS = {
   },
   port: {
     flag: 'port',
-    env: 'PGPORT',
+    env: ENV.port,
     type: 'integer',
     min: 1,
     max: 65535,
@@ -60,7 +61,7 @@ export const SETTINGS = {
   },
   user: {
     flag: 'user',
-    env: 'PGUSER',
+    env: ENV.user,
     type: 'string',
     commands: DB,
     group: 'Database',
@@ -69,7 +70,7 @@ export const SETTINGS = {
   },
   dbname: {
     flag: 'dbname',
-    env: 'PGDATABASE',
+    env: ENV.dbname,
     type: 'string',
     commands: ALL,
     group: 'Database',
@@ -77,9 +78,9 @@ export const SETTINGS = {
   },
   sslmode: {
     flag: 'sslmode',
-    env: 'PGSSLMODE',
+    env: ENV.sslmode,
     type: 'enum',
-    values: ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'],
+    values: SSL_MODES,
     commands: DB,
     group: 'Database',
     help: 'libpq SSL mode.',
@@ -87,7 +88,7 @@ export const SETTINGS = {
   },
   bucket: {
     flag: 'bucket',
-    env: 'BACKUP_BUCKET',
+    env: ENV.bucket,
     type: 'string',
     commands: ALL,
     group: 'Storage',
@@ -95,7 +96,7 @@ export const SETTINGS = {
   },
   prefix: {
     flag: 'prefix',
-    env: 'BACKUP_PREFIX',
+    env: ENV.prefix,
     type: 'string',
     commands: ALL,
     group: 'Storage',
@@ -104,7 +105,7 @@ export const SETTINGS = {
   },
   s3Endpoint: {
     flag: 's3-endpoint',
-    env: 'S3_ENDPOINT',
+    env: ENV.s3Endpoint,
     type: 'string',
     commands: ALL,
     group: 'Storage',
@@ -113,7 +114,7 @@ export const SETTINGS = {
   },
   region: {
     flag: 'region',
-    env: 'AWS_REGION',
+    env: ENV.region,
     type: 'string',
     commands: ALL,
     group: 'Storage',
@@ -122,7 +123,7 @@ export const SETTINGS = {
   },
   s3MaxAttempts: {
     flag: 's3-max-attempts',
-    env: 'S3_MAX_ATTEMPTS',
+    env: ENV.s3MaxAttempts,
     type: 'integer',
     min: 1,
     max: 20,
@@ -133,7 +134,7 @@ export const SETTINGS = {
   },
   s3TimeoutSeconds: {
     flag: 's3-timeout-seconds',
-    env: 'S3_TIMEOUT_SECONDS',
+    env: ENV.s3TimeoutSeconds,
     type: 'integer',
     min: 1,
     max: 3600,
@@ -144,7 +145,7 @@ export const SETTINGS = {
   },
   s3Checksum: {
     flag: 's3-checksum',
-    env: 'BACKUP_S3_CHECKSUM',
+    env: ENV.s3Checksum,
     type: 'enum',
     values: ['SHA256', 'CRC32', 'CRC32C', 'none'],
     commands: ['backup'],
@@ -154,7 +155,7 @@ export const SETTINGS = {
   },
   compress: {
     flag: 'compress',
-    env: 'BACKUP_COMPRESS',
+    env: ENV.compress,
     type: 'string',
     commands: ['backup'],
     group: 'Backup',
@@ -163,7 +164,7 @@ export const SETTINGS = {
   },
   schema: {
     flag: 'schema',
-    env: 'BACKUP_SCHEMA',
+    env: ENV.schema,
     type: 'list',
     commands: ['backup'],
     group: 'What to dump',
@@ -172,7 +173,7 @@ export const SETTINGS = {
   },
   excludeSchema: {
     flag: 'exclude-schema',
-    env: 'BACKUP_EXCLUDE_SCHEMA',
+    env: ENV.excludeSchema,
     type: 'list',
     commands: ['backup'],
     group: 'What to dump',
@@ -181,7 +182,7 @@ export const SETTINGS = {
   },
   table: {
     flag: 'table',
-    env: 'BACKUP_TABLE',
+    env: ENV.table,
     type: 'list',
     commands: ['backup'],
     group: 'What to dump',
@@ -190,7 +191,7 @@ export const SETTINGS = {
   },
   excludeTable: {
     flag: 'exclude-table',
-    env: 'BACKUP_EXCLUDE_TABLE',
+    env: ENV.excludeTable,
     type: 'list',
     commands: ['backup'],
     group: 'What to dump',
@@ -199,7 +200,7 @@ export const SETTINGS = {
   },
   excludeTableData: {
     flag: 'exclude-table-data',
-    env: 'BACKUP_EXCLUDE_TABLE_DATA',
+    env: ENV.excludeTableData,
     type: 'list',
     commands: ['backup'],
     group: 'What to dump',
@@ -208,7 +209,7 @@ export const SETTINGS = {
   },
   partSizeMib: {
     flag: 'part-size-mib',
-    env: 'BACKUP_PART_SIZE_MIB',
+    env: ENV.partSizeMib,
     type: 'integer',
     min: 5,
     max: 5120,
@@ -219,7 +220,7 @@ export const SETTINGS = {
   },
   queueSize: {
     flag: 'queue-size',
-    env: 'BACKUP_QUEUE_SIZE',
+    env: ENV.queueSize,
     type: 'integer',
     min: 1,
     max: 32,
@@ -230,7 +231,7 @@ export const SETTINGS = {
   },
   memoryLimitMib: {
     flag: 'memory-limit-mib',
-    env: 'BACKUP_MEMORY_LIMIT_MIB',
+    env: ENV.memoryLimitMib,
     type: 'integer',
     min: 64,
     commands: ['backup'],
@@ -240,7 +241,7 @@ export const SETTINGS = {
   },
   globals: {
     flag: 'globals',
-    env: 'BACKUP_GLOBALS',
+    env: ENV.globals,
     type: 'boolean',
     commands: ['backup', 'restore'],
     group: 'Backup',
@@ -249,7 +250,7 @@ export const SETTINGS = {
   },
   key: {
     flag: 'key',
-    env: 'BACKUP_KEY',
+    env: ENV.key,
     type: 'string',
     commands: ['verify', 'restore'],
     group: 'Which backup',
@@ -265,7 +266,7 @@ export const SETTINGS = {
   json: { flag: 'json', type: 'boolean', commands: ['list', 'status'], group: 'Output', help: 'Print the result as JSON, for scripts.' },
   maxAgeHours: {
     flag: 'max-age-hours',
-    env: 'STATUS_MAX_AGE_HOURS',
+    env: ENV.maxAgeHours,
     type: 'integer',
     min: 1,
     max: 87600,
@@ -276,7 +277,7 @@ export const SETTINGS = {
   },
   target: {
     flag: 'target',
-    env: 'RESTORE_TARGET_URL',
+    env: ENV.target,
     type: 'string',
     commands: ['restore'],
     group: 'Restore and verify',
@@ -284,7 +285,7 @@ export const SETTINGS = {
   },
   restoreInto: {
     flag: 'restore-into',
-    env: 'VERIFY_RESTORE_INTO_URL',
+    env: ENV.restoreInto,
     type: 'string',
     commands: ['verify'],
     group: 'Restore and verify',
@@ -292,7 +293,7 @@ export const SETTINGS = {
   },
   clean: {
     flag: 'clean',
-    env: 'RESTORE_CLEAN',
+    env: ENV.clean,
     type: 'boolean',
     commands: ['restore'],
     group: 'Restore and verify',
@@ -301,7 +302,7 @@ export const SETTINGS = {
   },
   jobs: {
     flag: 'jobs',
-    env: 'RESTORE_JOBS',
+    env: ENV.jobs,
     type: 'integer',
     min: 1,
     max: 64,
@@ -312,7 +313,7 @@ export const SETTINGS = {
   },
   noOwner: {
     flag: 'no-owner',
-    env: 'RESTORE_NO_OWNER',
+    env: ENV.noOwner,
     type: 'boolean',
     commands: ['verify', 'restore'],
     group: 'Restore and verify',
@@ -321,7 +322,7 @@ export const SETTINGS = {
   },
   noAcl: {
     flag: 'no-acl',
-    env: 'RESTORE_NO_ACL',
+    env: ENV.noAcl,
     type: 'boolean',
     commands: ['verify', 'restore'],
     group: 'Restore and verify',
@@ -330,7 +331,7 @@ export const SETTINGS = {
   },
   tempDir: {
     flag: 'temp-dir',
-    env: 'RESTORE_TEMP_DIR',
+    env: ENV.tempDir,
     type: 'string',
     commands: ['restore'],
     group: 'Restore and verify',
@@ -339,7 +340,7 @@ export const SETTINGS = {
   },
   tier: {
     flag: 'tier',
-    env: 'BACKUP_TIER',
+    env: ENV.tier,
     type: 'enum',
     values: ['auto', 'daily', 'weekly', 'monthly'],
     commands: ['backup'],
@@ -349,7 +350,7 @@ export const SETTINGS = {
   },
   project: {
     flag: 'project',
-    env: 'BACKUP_PROJECT',
+    env: ENV.project,
     type: 'string',
     commands: ALL,
     group: 'Output',
@@ -358,16 +359,16 @@ export const SETTINGS = {
   },
   metricsNamespace: {
     flag: 'metrics-namespace',
-    env: 'METRICS_NAMESPACE',
+    env: ENV.metricsNamespace,
     type: 'string',
     commands: ALL,
     group: 'Output',
     help: 'CloudWatch namespace of the Embedded Metric Format lines.',
-    defaultText: 'PgS3Backup',
+    defaultText: DEFAULT_METRICS_NAMESPACE,
   },
   logFormat: {
     flag: 'log-format',
-    env: 'LOG_FORMAT',
+    env: ENV.logFormat,
     type: 'enum',
     values: ['auto', 'json', 'text'],
     commands: ALL,
@@ -377,7 +378,7 @@ export const SETTINGS = {
   },
   noDatabaseProperties: {
     flag: 'no-database-properties',
-    env: 'RESTORE_NO_DATABASE_PROPERTIES',
+    env: ENV.noDatabaseProperties,
     type: 'boolean',
     commands: ['verify', 'restore'],
     group: 'Restore and verify',
@@ -386,7 +387,7 @@ export const SETTINGS = {
   },
   progressSeconds: {
     flag: 'progress-seconds',
-    env: 'BACKUP_PROGRESS_SECONDS',
+    env: ENV.progressSeconds,
     type: 'integer',
     min: 1,
     max: 3600,
@@ -397,7 +398,7 @@ export const SETTINGS = {
   },
   pgBinDir: {
     flag: 'pg-bin-dir',
-    env: 'PG_BIN_DIR',
+    env: ENV.pgBinDir,
     type: 'string',
     commands: ALL,
     group: 'Database',

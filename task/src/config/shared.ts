@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ParsedInput } from './parse';
-import { prefixProblems } from '../contract/key';
+import { BUCKET_NAME_PATTERN, DEFAULT_METRICS_NAMESPACE, prefixProblems, trimPrefix } from '../contract';
 import { LogFormat } from '../log';
 import { pgTools, PgTools } from '../postgres/tools';
 import { StorageConfig } from '../storage/s3';
@@ -23,7 +23,7 @@ export function commonConfig(input: ParsedInput, isTty: boolean, problems: strin
   const v = input.values;
   const bucket = v.bucket as string | undefined;
   if (!bucket) problems.push('BACKUP_BUCKET (or --bucket) is required: the name of the S3 bucket that holds the backups.');
-  else if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+  else if (!BUCKET_NAME_PATTERN.test(bucket)) {
     problems.push(`BACKUP_BUCKET '${bucket}' is not a valid S3 bucket name (3-63 characters: lowercase letters, digits, '.', '-').`);
   }
   const prefix = v.prefix as string | undefined;
@@ -36,7 +36,7 @@ export function commonConfig(input: ParsedInput, isTty: boolean, problems: strin
   return {
     storage: {
       bucket: bucket ?? '',
-      prefix: prefix?.replace(/^\/+|\/+$/g, '') || undefined,
+      prefix: trimPrefix(prefix) || undefined,
       endpoint,
       region: v.region as string | undefined,
       maxAttempts: (v.s3MaxAttempts as number | undefined) ?? 6,
@@ -45,7 +45,10 @@ export function commonConfig(input: ParsedInput, isTty: boolean, problems: strin
     },
     tools: pgTools(v.pgBinDir as string | undefined),
     logFormat: resolveLogFormat(v.logFormat, isTty),
-    metrics: { namespace: (v.metricsNamespace as string | undefined) ?? 'PgS3Backup', project: v.project as string | undefined },
+    metrics: {
+      namespace: (v.metricsNamespace as string | undefined) ?? DEFAULT_METRICS_NAMESPACE,
+      project: v.project as string | undefined,
+    },
   };
 }
 

@@ -1,3 +1,5 @@
+import { ENV } from './environment';
+
 /**
  * Pure naming of backup objects. A backup is three objects sharing a stem:
  *
@@ -42,24 +44,30 @@ export function databaseSegment(database: string): string {
   return /^[\p{L}\p{N}_.-]+$/u.test(database) ? database : encodeURIComponent(database);
 }
 
-/** Problems with a key prefix, for configuration validation. */
-export function prefixProblems(prefix: string): string[] {
-  const trimmed = prefix.replace(/^\/+|\/+$/g, '');
+/** A key prefix without leading and trailing slashes ('' for none): how every side spells it. */
+export function trimPrefix(prefix: string | undefined): string {
+  return (prefix ?? '').replace(/^\/+|\/+$/g, '');
+}
+
+/** Problems with a key prefix, for configuration validation; `name` is how the setting is called where it was read. */
+export function prefixProblems(prefix: string, name: string = ENV.prefix): string[] {
   const problems: string[] = [];
-  if (trimmed.split('/').some((s) => s === '' || s === '.' || s === '..')) {
-    problems.push(`BACKUP_PREFIX '${prefix}' has an empty, '.' or '..' segment. Use plain segments like 'myapp/prod'.`);
+  if (
+    trimPrefix(prefix)
+      .split('/')
+      .some((s) => s === '' || s === '.' || s === '..')
+  ) {
+    problems.push(`${name} '${prefix}' has an empty, '.' or '..' segment. Use plain segments like 'myapp/prod'.`);
   }
   // eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
   if (/[\u0000-\u001f\u007f\\]/.test(prefix))
-    problems.push(
-      `BACKUP_PREFIX '${JSON.stringify(prefix)}' has control characters or backslashes. Use letters, digits, '-', '_', '.', '/'.`,
-    );
+    problems.push(`${name} '${JSON.stringify(prefix)}' has control characters or backslashes. Use letters, digits, '-', '_', '.', '/'.`);
   return problems;
 }
 
 /** The folder (ending in '/') that holds a database's backups. */
 export function databaseFolder(prefix: string | undefined, database: string): string {
-  const p = (prefix ?? '').replace(/^\/+|\/+$/g, '');
+  const p = trimPrefix(prefix);
   return `${p ? `${p}/` : ''}${databaseSegment(database)}/`;
 }
 

@@ -1,6 +1,6 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ExitCode, TaskError } from '../errors';
-import { compareStems, databaseFolder, keysFor, parseBackupKey, ParsedKey, Tier } from '../contract/key';
+import { compareStems, databaseFolder, keysFor, parseBackupKey, ParsedKey, Tier } from '../contract';
 import { Manifest, parseManifest } from './manifest';
 import { listObjects, ListedObject, StorageConfig, storageError } from './s3';
 

@@ -1,4 +1,4 @@
-import { Tier } from '../contract/key';
+import { Tier } from '../contract';
 import { DumpSelection } from '../postgres/selection';
 
 /** Identifies the manifest layout; bumped on incompatible changes. */

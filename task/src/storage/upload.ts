@@ -1,7 +1,7 @@
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
-import { Tier } from '../contract/key';
+import { Tier } from '../contract';
 import { StorageConfig } from './s3';
 
 export interface StreamUploadInput {
