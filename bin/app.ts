@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { BackupStack, ConfigError, loadProjectConfig } from '../lib';
+import { BackupStack, ProjectConfigError, loadProjectConfig } from '../lib';
 
 /**
  * The app: one `PgS3Backup-<project>` stack from the configuration in cdk.json "context"
@@ -24,7 +24,7 @@ if (require.main === module) {
     buildApp();
   } catch (err) {
     // A configuration problem is the user's to fix: print the list, not a stack trace.
-    if (!(err instanceof ConfigError)) throw err;
+    if (!(err instanceof ProjectConfigError)) throw err;
     process.stderr.write(`${err.message}\n`);
     process.exit(1);
   }

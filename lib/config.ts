@@ -168,13 +168,13 @@ export const CONFIG_KEYS = [
 ] as const;
 
 /** Thrown with every configuration problem found. */
-export class ConfigError extends Error {
+export class ProjectConfigError extends Error {
   constructor(public readonly problems: readonly string[]) {
     super(
       `Invalid pg-s3-backup configuration in cdk.json "context" (or -c): ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n` +
         problems.map((p) => `  - ${p}`).join('\n'),
     );
-    this.name = 'ConfigError';
+    this.name = 'ProjectConfigError';
   }
 }
 
@@ -538,7 +538,7 @@ export function parseProjectConfig(ctx: Raw, problems: string[] = []): ProjectCo
     drill,
     restoreTask,
   };
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0) throw new ProjectConfigError(problems);
   return config;
 }
 

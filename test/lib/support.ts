@@ -8,7 +8,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import {
-  ConfigError,
+  ProjectConfigError,
   DatabaseConnection,
   parseProjectConfig,
   PostgresBackup,
@@ -107,7 +107,7 @@ export function problemsOf(ctx: Record<string, unknown>): string[] {
   try {
     parseProjectConfig(ctx);
   } catch (err) {
-    if (err instanceof ConfigError) return [...err.problems];
+    if (err instanceof ProjectConfigError) return [...err.problems];
     throw err;
   }
   return [];

@@ -1,7 +1,7 @@
 import { backupConfig } from '../../task/src/config/backup';
 import { cgroupMemoryLimitMib } from '../../task/src/config/parse';
 import { ConfigError } from '../../task/src/errors';
-import { SETTINGS, SettingSpec } from '../../task/src/config/settings';
+import { defaultShown, SETTINGS, SettingSpec } from '../../task/src/config/settings';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -130,7 +130,7 @@ describe('backup configuration', () => {
 describe('the README', () => {
   test('its configuration reference is the settings table that --help is rendered from', () => {
     const rows = (Object.values(SETTINGS) as SettingSpec[]).map(
-      (s) => `| \`--${s.flag}\` | ${s.env ? `\`${s.env}\`` : '–'} | ${s.commands.join(', ')} | ${s.defaultText ?? '–'} | ${s.help} |`,
+      (s) => `| \`--${s.flag}\` | ${s.env ? `\`${s.env}\`` : '–'} | ${s.commands.join(', ')} | ${defaultShown(s) || '–'} | ${s.help} |`,
     );
     const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
     const start = readme.indexOf('| flag | variable | commands | default | meaning |');

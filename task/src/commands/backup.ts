@@ -1,9 +1,10 @@
 import { S3Client } from '@aws-sdk/client-s3';
+import { reportFailure } from './report-failure';
 import { chooseStem, databaseFolder, EVENTS, keysFor, metricDimensions, METRICS, tierFor, timestampOf } from '../contract';
 import { BackupConfig } from '../config/backup';
 import { createHash } from 'node:crypto';
 import { compressionProblem } from '../postgres/dump';
-import { describeError, ExitCode, InterruptedError, Stage, TaskError } from '../errors';
+import { ExitCode, InterruptedError, Stage, TaskError } from '../errors';
 import { captureGlobals, Globals } from '../postgres/globals';
 import { formatBytes, Logger } from '../log';
 import { Manifest, MANIFEST_FORMAT } from '../storage/manifest';
@@ -226,19 +227,22 @@ export async function runBackup(
     ]);
     return { manifest, manifestKey: keys.manifest };
   } catch (err) {
-    const failure = err instanceof TaskError ? err : new TaskError(describeError(err), { exitCode: ExitCode.INTERNAL, stage, cause: err });
-    log.error(EVENTS.backupFailed, `Backup of ${conn.database} failed during ${failure.stage}: ${failure.message}`, {
-      database: conn.database,
-      stage: failure.stage,
-      cause: failure.message,
-      exitCode: failure.exitCode,
+    throw reportFailure(err, {
+      log,
+      event: EVENTS.backupFailed,
+      what: `Backup of ${conn.database}`,
+      stage,
+      fields: { database: conn.database },
+      metrics: {
+        namespace: config.metrics.namespace,
+        dimensions: dims,
+        values: [
+          { name: METRICS.backupSuccess, unit: 'Count', value: 0 },
+          { name: METRICS.backupFailure, unit: 'Count', value: 1 },
+          { name: METRICS.backupDurationSeconds, unit: 'Seconds', value: Math.round((now().getTime() - start.getTime()) / 100) / 10 },
+        ],
+      },
     });
-    log.metrics(config.metrics.namespace, dims, [
-      { name: METRICS.backupSuccess, unit: 'Count', value: 0 },
-      { name: METRICS.backupFailure, unit: 'Count', value: 1 },
-      { name: METRICS.backupDurationSeconds, unit: 'Seconds', value: Math.round((now().getTime() - start.getTime()) / 100) / 10 },
-    ]);
-    throw failure;
   }
 }
 

@@ -1,4 +1,5 @@
 import { S3Client } from '@aws-sdk/client-s3';
+import { reportFailure } from './report-failure';
 import { EVENTS } from '../contract';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -294,16 +295,6 @@ export async function runRestore(config: RestoreConfig, log: Logger, signal: Abo
       );
     return await restoreBackup(config, backup, log, signal);
   } catch (err) {
-    const failure = interruptedOr(
-      err instanceof TaskError ? err : new TaskError(describeError(err), { exitCode: ExitCode.INTERNAL, stage: 'restore', cause: err }),
-      signal,
-      err instanceof TaskError ? err.stage : 'restore',
-    );
-    log.error(EVENTS.restoreFailed, `Restore failed during ${failure.stage}: ${failure.message}`, {
-      stage: failure.stage,
-      cause: failure.message,
-      exitCode: failure.exitCode,
-    });
-    throw failure;
+    throw reportFailure(err, { log, event: EVENTS.restoreFailed, what: 'Restore', stage: 'restore', signal });
   }
 }

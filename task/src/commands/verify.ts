@@ -1,4 +1,5 @@
 import { EVENTS, metricDimensions, METRICS } from '../contract';
+import { reportFailure } from './report-failure';
 import {
   compareWithManifest,
   copyHashed,
@@ -128,20 +129,20 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
     ]);
     return result;
   } catch (err) {
-    const failure = interruptedOr(
-      err instanceof TaskError ? err : new TaskError(describeError(err), { exitCode: ExitCode.INTERNAL, stage: 'verify', cause: err }),
+    throw reportFailure(err, {
+      log,
+      event: EVENTS.verifyFailed,
+      what: 'Verification',
+      stage: 'verify',
       signal,
-      err instanceof TaskError ? err.stage : 'verify',
-    );
-    log.error(EVENTS.verifyFailed, `Verification failed during ${failure.stage}: ${failure.message}`, {
-      stage: failure.stage,
-      cause: failure.message,
-      exitCode: failure.exitCode,
+      metrics: {
+        namespace: config.metrics.namespace,
+        dimensions: metricDimensions(config.metrics.project, database),
+        values: [
+          { name: METRICS.drillSuccess, unit: 'Count', value: 0 },
+          { name: METRICS.drillFailure, unit: 'Count', value: 1 },
+        ],
+      },
     });
-    log.metrics(config.metrics.namespace, metricDimensions(config.metrics.project, database), [
-      { name: METRICS.drillSuccess, unit: 'Count', value: 0 },
-      { name: METRICS.drillFailure, unit: 'Count', value: 1 },
-    ]);
-    throw failure;
   }
 }

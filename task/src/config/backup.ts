@@ -30,21 +30,21 @@ export function backupConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
   const input = parseInput('backup', argv, env, problems);
   const common = commonConfig(input, isTty, problems);
   const conn = resolveConnection(input.values, env, problems);
-  const leaked = passwordInFlagProblem(input.values.databaseUrl as string | undefined, input.sources.databaseUrl, 'DATABASE_URL');
+  const leaked = passwordInFlagProblem(input.values.databaseUrl, input.sources.databaseUrl, 'DATABASE_URL');
   if (leaked) problems.push(leaked);
   const v = input.values;
-  const compress = v.compress as string | undefined;
+  const compress = v.compress;
   if (compress !== undefined && !COMPRESSION_PATTERN.test(compress)) {
     problems.push(
       `BACKUP_COMPRESS '${compress}' is not a pg_dump compression: use a level 0-9, or gzip:N, lz4[:N], zstd[:N], none (the method forms need pg_dump 16+).`,
     );
   }
   const selection = normalizeSelection({
-    schemas: v.schema as readonly string[] | undefined,
-    excludeSchemas: v.excludeSchema as readonly string[] | undefined,
-    tables: v.table as readonly string[] | undefined,
-    excludeTables: v.excludeTable as readonly string[] | undefined,
-    excludeTableData: v.excludeTableData as readonly string[] | undefined,
+    schemas: v.schema,
+    excludeSchemas: v.excludeSchema,
+    tables: v.table,
+    excludeTables: v.excludeTable,
+    excludeTableData: v.excludeTableData,
   });
   const setting = {
     schemas: 'schema',
@@ -60,11 +60,11 @@ export function backupConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
     conn,
     compress,
     selection,
-    partSizeMib: v.partSizeMib as number | undefined,
-    queueSize: (v.queueSize as number | undefined) ?? 4,
-    memoryLimitMib: (v.memoryLimitMib as number | undefined) ?? cgroupMemoryLimitMib(readSystemFile),
-    globals: (v.globals as boolean | undefined) ?? false,
-    tier: (v.tier as BackupConfig['tier'] | undefined) ?? 'auto',
-    progressSeconds: (v.progressSeconds as number | undefined) ?? 30,
+    partSizeMib: v.partSizeMib,
+    queueSize: v.queueSize,
+    memoryLimitMib: v.memoryLimitMib ?? cgroupMemoryLimitMib(readSystemFile),
+    globals: v.globals,
+    tier: v.tier,
+    progressSeconds: v.progressSeconds,
   };
 }

@@ -1,5 +1,5 @@
 import { ExitCode } from '../errors';
-import { CommandName, SETTINGS, SettingSpec } from './settings';
+import { CommandName, defaultShown, SETTINGS, SettingSpec } from './settings';
 import { TOOL_VERSION } from '../version';
 
 const SUMMARY: Record<CommandName, string> = {
@@ -52,7 +52,7 @@ export function commandHelp(command: CommandName): string {
     for (const s of specs.filter((x) => x.group === group)) {
       const flag = `--${s.flag}${s.type === 'boolean' ? '' : s.values ? ` <${s.values.join('|')}>` : s.type === 'integer' ? ' <n>' : s.type === 'list' ? ' <pattern>' : ' <value>'}`;
       out.push(`  ${flag}${s.env ? `   [${s.env}]` : ''}`);
-      out.push(`      ${s.help}${s.defaultText ? ` Default: ${s.defaultText}.` : ''}`);
+      out.push(`      ${s.help}${defaultShown(s) ? ` Default: ${defaultShown(s)}.` : ''}`);
     }
     out.push('');
   }

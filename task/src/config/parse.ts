@@ -1,9 +1,9 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors';
-import { CommandName, SETTINGS, SettingName, SettingSpec } from './settings';
+import { CommandName, SETTINGS, SettingName, SettingSpec, SettingValues } from './settings';
 
-/** Typed values of the settings: strings, numbers or booleans, `undefined` when unset. */
-export type RawSettings = { [K in SettingName]?: string | number | boolean | readonly string[] };
+/** The parsed settings, typed from the table (see {@link SettingValues}). */
+export type RawSettings = SettingValues;
 
 export interface ParsedInput {
   readonly command: CommandName;
@@ -42,11 +42,13 @@ export function parseInput(command: CommandName, argv: readonly string[], env: N
     if (!known.has(flag)) problems.push(`Unknown option '--${flag}'. Run 'pg-s3-backup ${command} --help' for the options.`);
   }
 
-  const values: RawSettings = {};
+  const values: Record<string, unknown> = {};
   const sources: ParsedInput['sources'] = {};
   for (const [name, spec] of entries) {
     const fromFlag = parsed.values[spec.flag];
     const fromEnv = spec.env ? env[spec.env] : undefined;
+    // The table's default, unless the flag or the variable gives a valid value (below).
+    if (spec.default !== undefined) values[name] = spec.default;
     if (fromFlag === undefined && (fromEnv === undefined || fromEnv === '')) continue;
     const source = fromFlag !== undefined ? `--${spec.flag}` : spec.env!;
     if (!spec.commands.includes(command)) {
@@ -61,7 +63,7 @@ export function parseInput(command: CommandName, argv: readonly string[], env: N
       sources[name] = source;
     }
   }
-  return { command, values, sources };
+  return { command, values: values as SettingValues, sources };
 }
 
 /** Throws one {@link ConfigError} with every problem collected, if there are any. */

@@ -53,9 +53,9 @@ function parse(command: CommandName, argv: readonly string[], env: NodeJS.Proces
 }
 
 function choiceOf(input: ParsedInput, problems: string[]): BackupChoice {
-  const key = input.values.key as string | undefined;
-  const latest = input.values.latest === true;
-  const database = input.values.dbname as string | undefined;
+  const key = input.values.key;
+  const latest = input.values.latest;
+  const database = input.values.dbname;
   if (key && latest) problems.push('Give either --key or --latest, not both.');
   if (!key && !latest) problems.push('Say which backup: --key <key> (as printed by list) or --latest.');
   if (latest && !database) problems.push('--latest needs the database whose backups to read: set --dbname or PGDATABASE.');
@@ -64,19 +64,19 @@ function choiceOf(input: ParsedInput, problems: string[]): BackupChoice {
 
 function restoreOptions(input: ParsedInput): RestoreOptions {
   return {
-    noOwner: input.values.noOwner === true,
-    noAcl: input.values.noAcl === true,
-    databaseProperties: input.values.noDatabaseProperties !== true,
-    progressSeconds: (input.values.progressSeconds as number | undefined) ?? 30,
+    noOwner: input.values.noOwner,
+    noAcl: input.values.noAcl,
+    databaseProperties: !input.values.noDatabaseProperties,
+    progressSeconds: input.values.progressSeconds,
   };
 }
 
 export function listConfig(argv: readonly string[], env: NodeJS.ProcessEnv, isTty: boolean): ListConfig {
   const { input, problems, common } = parse('list', argv, env, isTty);
-  const database = input.values.dbname as string | undefined;
+  const database = input.values.dbname;
   if (!database) problems.push('Name the database whose backups to list: --dbname or PGDATABASE.');
   throwIfProblems(problems);
-  return { ...common, database: database!, json: input.values.json === true };
+  return { ...common, database: database!, json: input.values.json };
 }
 
 export function statusConfig(argv: readonly string[], env: NodeJS.ProcessEnv, isTty: boolean): StatusConfig {
@@ -84,16 +84,16 @@ export function statusConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
   throwIfProblems(problems);
   return {
     ...common,
-    database: input.values.dbname as string | undefined,
-    maxAgeHours: input.values.maxAgeHours as number | undefined,
-    json: input.values.json === true,
+    database: input.values.dbname,
+    maxAgeHours: input.values.maxAgeHours,
+    json: input.values.json,
   };
 }
 
 export function verifyConfig(argv: readonly string[], env: NodeJS.ProcessEnv, isTty: boolean): VerifyConfig {
   const { input, problems, common } = parse('verify', argv, env, isTty);
   const choice = choiceOf(input, problems);
-  const url = input.values.restoreInto as string | undefined;
+  const url = input.values.restoreInto;
   const leaked = passwordInFlagProblem(url, input.sources.restoreInto, 'VERIFY_RESTORE_INTO_URL');
   if (leaked) problems.push(leaked);
   const restoreInto = url === undefined ? undefined : targetConnection(url, env, problems, input.sources.restoreInto ?? '--restore-into');
@@ -104,7 +104,7 @@ export function verifyConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
 export function restoreConfig(argv: readonly string[], env: NodeJS.ProcessEnv, isTty: boolean): RestoreConfig {
   const { input, problems, common } = parse('restore', argv, env, isTty);
   const choice = choiceOf(input, problems);
-  const url = input.values.target as string | undefined;
+  const url = input.values.target;
   if (url === undefined) problems.push('Say where to restore: --target postgres://user@host:5432/dbname (or RESTORE_TARGET_URL).');
   const leaked = passwordInFlagProblem(url, input.sources.target, 'RESTORE_TARGET_URL');
   if (leaked) problems.push(leaked);
@@ -115,9 +115,9 @@ export function restoreConfig(argv: readonly string[], env: NodeJS.ProcessEnv, i
     ...restoreOptions(input),
     choice,
     target: target!,
-    clean: input.values.clean === true,
-    jobs: (input.values.jobs as number | undefined) ?? 1,
-    globals: input.values.globals === true,
-    tempDir: (input.values.tempDir as string | undefined) ?? tmpdir(),
+    clean: input.values.clean,
+    jobs: input.values.jobs,
+    globals: input.values.globals,
+    tempDir: input.values.tempDir ?? tmpdir(),
   };
 }

@@ -18,7 +18,9 @@ export interface SettingSpec {
   /** Inclusive bounds of an `integer` setting. */
   readonly min?: number;
   readonly max?: number;
-  /** Shown in --help; `undefined` means "no default". */
+  /** The value when neither the flag nor the variable is given; parsing fills it in. */
+  readonly default?: string | number | boolean;
+  /** Shown in --help instead of `default`, for a default that is not a value (libpq's, the SDK's, computed). */
   readonly defaultText?: string;
   readonly help: string;
   /** Commands that accept the setting. */
@@ -130,7 +132,7 @@ export const SETTINGS = {
     commands: ALL,
     group: 'Storage',
     help: 'Attempts per S3 request (transient errors: 5xx, throttling, resets).',
-    defaultText: '6',
+    default: 6,
   },
   s3TimeoutSeconds: {
     flag: 's3-timeout-seconds',
@@ -141,7 +143,7 @@ export const SETTINGS = {
     commands: ALL,
     group: 'Storage',
     help: 'Seconds an S3 connection may be idle (or take to connect) before the attempt fails.',
-    defaultText: '60',
+    default: 60,
   },
   s3Checksum: {
     flag: 's3-checksum',
@@ -151,7 +153,7 @@ export const SETTINGS = {
     commands: ['backup'],
     group: 'Storage',
     help: 'S3 additional checksum the store verifies for every part; "none" for stores that reject checksum headers.',
-    defaultText: 'SHA256',
+    default: 'SHA256',
   },
   compress: {
     flag: 'compress',
@@ -227,7 +229,7 @@ export const SETTINGS = {
     commands: ['backup'],
     group: 'Backup',
     help: 'Parts uploaded concurrently. Memory is about (queue size + 2) x part size.',
-    defaultText: '4',
+    default: 4,
   },
   memoryLimitMib: {
     flag: 'memory-limit-mib',
@@ -246,7 +248,7 @@ export const SETTINGS = {
     commands: ['backup', 'restore'],
     group: 'Backup',
     help: 'backup: also store roles and tablespaces (pg_dumpall --globals-only) beside the dump. restore: apply the stored roles before the restore.',
-    defaultText: 'false',
+    default: false,
   },
   key: {
     flag: 'key',
@@ -259,11 +261,19 @@ export const SETTINGS = {
   latest: {
     flag: 'latest',
     type: 'boolean',
+    default: false,
     commands: ['verify', 'restore'],
     group: 'Which backup',
     help: 'Use the newest complete backup (dump and manifest) of --dbname.',
   },
-  json: { flag: 'json', type: 'boolean', commands: ['list', 'status'], group: 'Output', help: 'Print the result as JSON, for scripts.' },
+  json: {
+    flag: 'json',
+    type: 'boolean',
+    default: false,
+    commands: ['list', 'status'],
+    group: 'Output',
+    help: 'Print the result as JSON, for scripts.',
+  },
   maxAgeHours: {
     flag: 'max-age-hours',
     env: ENV.maxAgeHours,
@@ -298,7 +308,7 @@ export const SETTINGS = {
     commands: ['restore'],
     group: 'Restore and verify',
     help: 'Drop and recreate objects that exist in the target (otherwise a target holding tables is refused).',
-    defaultText: 'false',
+    default: false,
   },
   jobs: {
     flag: 'jobs',
@@ -309,7 +319,7 @@ export const SETTINGS = {
     commands: ['restore'],
     group: 'Restore and verify',
     help: 'Parallel pg_restore jobs; above 1 the target must be a new database (see README).',
-    defaultText: '1',
+    default: 1,
   },
   noOwner: {
     flag: 'no-owner',
@@ -318,7 +328,7 @@ export const SETTINGS = {
     commands: ['verify', 'restore'],
     group: 'Restore and verify',
     help: 'Do not restore object ownership (for a target with different roles, e.g. RDS).',
-    defaultText: 'false',
+    default: false,
   },
   noAcl: {
     flag: 'no-acl',
@@ -327,7 +337,7 @@ export const SETTINGS = {
     commands: ['verify', 'restore'],
     group: 'Restore and verify',
     help: 'Do not restore privileges (GRANT/REVOKE).',
-    defaultText: 'false',
+    default: false,
   },
   tempDir: {
     flag: 'temp-dir',
@@ -346,7 +356,7 @@ export const SETTINGS = {
     commands: ['backup'],
     group: 'Backup',
     help: 'Retention tier tag. auto: monthly on the 1st (UTC), weekly on Sundays, daily otherwise.',
-    defaultText: 'auto',
+    default: 'auto',
   },
   project: {
     flag: 'project',
@@ -364,7 +374,7 @@ export const SETTINGS = {
     commands: ALL,
     group: 'Output',
     help: 'CloudWatch namespace of the Embedded Metric Format lines.',
-    defaultText: DEFAULT_METRICS_NAMESPACE,
+    default: DEFAULT_METRICS_NAMESPACE,
   },
   logFormat: {
     flag: 'log-format',
@@ -374,7 +384,7 @@ export const SETTINGS = {
     commands: ALL,
     group: 'Output',
     help: 'json: one JSON object per line (CloudWatch). text: for people. auto: text on a terminal.',
-    defaultText: 'auto',
+    default: 'auto',
   },
   noDatabaseProperties: {
     flag: 'no-database-properties',
@@ -383,6 +393,7 @@ export const SETTINGS = {
     commands: ['verify', 'restore'],
     group: 'Restore and verify',
     help: "Do not apply the source database's own settings (ALTER DATABASE/ROLE … SET), privileges and comment to the target.",
+    default: false,
     defaultText: 'false (they are applied, whatever the target is called)',
   },
   progressSeconds: {
@@ -394,7 +405,7 @@ export const SETTINGS = {
     commands: ['backup', 'verify', 'restore'],
     group: 'Output',
     help: 'Seconds between progress lines.',
-    defaultText: '30',
+    default: 30,
   },
   pgBinDir: {
     flag: 'pg-bin-dir',
@@ -408,3 +419,26 @@ export const SETTINGS = {
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof SETTINGS;
+
+type Specs = typeof SETTINGS;
+
+/** The type a setting parses to. */
+type ValueOf<S> = S extends { type: 'integer' }
+  ? number
+  : S extends { type: 'boolean' }
+    ? boolean
+    : S extends { type: 'list' }
+      ? readonly string[]
+      : S extends { type: 'enum'; values: readonly (infer V)[] }
+        ? V
+        : string;
+
+/** Parsed settings, typed from the table: a setting with a `default` is always present. */
+export type SettingValues = {
+  readonly [K in SettingName]: Specs[K] extends { default: unknown } ? ValueOf<Specs[K]> : ValueOf<Specs[K]> | undefined;
+};
+
+/** How --help and the README show a setting's default ('' for none). */
+export function defaultShown(spec: SettingSpec): string {
+  return spec.defaultText ?? (spec.default === undefined ? '' : String(spec.default));
+}

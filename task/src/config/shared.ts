@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ParsedInput } from './parse';
-import { BUCKET_NAME_PATTERN, DEFAULT_METRICS_NAMESPACE, prefixProblems, trimPrefix } from '../contract';
+import { BUCKET_NAME_PATTERN, prefixProblems, trimPrefix } from '../contract';
 import { LogFormat } from '../log';
 import { pgTools, PgTools } from '../postgres/tools';
 import { StorageConfig } from '../storage/s3';
@@ -21,14 +21,14 @@ export function resolveLogFormat(setting: unknown, isTty: boolean): LogFormat {
 /** Validates the shared settings, appending every problem found. */
 export function commonConfig(input: ParsedInput, isTty: boolean, problems: string[]): CommonConfig {
   const v = input.values;
-  const bucket = v.bucket as string | undefined;
+  const bucket = v.bucket;
   if (!bucket) problems.push('BACKUP_BUCKET (or --bucket) is required: the name of the S3 bucket that holds the backups.');
   else if (!BUCKET_NAME_PATTERN.test(bucket)) {
     problems.push(`BACKUP_BUCKET '${bucket}' is not a valid S3 bucket name (3-63 characters: lowercase letters, digits, '.', '-').`);
   }
-  const prefix = v.prefix as string | undefined;
+  const prefix = v.prefix;
   if (prefix !== undefined) problems.push(...prefixProblems(prefix));
-  const endpoint = v.s3Endpoint as string | undefined;
+  const endpoint = v.s3Endpoint;
   if (endpoint !== undefined) {
     if (!URL.canParse(endpoint) || !['http:', 'https:'].includes(new URL(endpoint).protocol))
       problems.push(`S3_ENDPOINT '${endpoint}' is not an http(s) URL. Example: http://127.0.0.1:4569`);
@@ -38,16 +38,16 @@ export function commonConfig(input: ParsedInput, isTty: boolean, problems: strin
       bucket: bucket ?? '',
       prefix: trimPrefix(prefix) || undefined,
       endpoint,
-      region: v.region as string | undefined,
-      maxAttempts: (v.s3MaxAttempts as number | undefined) ?? 6,
-      timeoutSeconds: (v.s3TimeoutSeconds as number | undefined) ?? 60,
-      checksum: (v.s3Checksum as StorageConfig['checksum'] | undefined) ?? 'SHA256',
+      region: v.region,
+      maxAttempts: v.s3MaxAttempts,
+      timeoutSeconds: v.s3TimeoutSeconds,
+      checksum: v.s3Checksum,
     },
-    tools: pgTools(v.pgBinDir as string | undefined),
+    tools: pgTools(v.pgBinDir),
     logFormat: resolveLogFormat(v.logFormat, isTty),
     metrics: {
-      namespace: (v.metricsNamespace as string | undefined) ?? DEFAULT_METRICS_NAMESPACE,
-      project: v.project as string | undefined,
+      namespace: v.metricsNamespace,
+      project: v.project,
     },
   };
 }

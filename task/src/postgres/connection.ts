@@ -43,16 +43,16 @@ const NOT_FOR_CHILDREN = ['DATABASE_URL', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_
 export function resolveConnection(values: RawSettings, env: NodeJS.ProcessEnv, problems: string[]): DbConnection | undefined {
   const pg: Record<string, string> = {};
   const fromSettings: Record<string, string | undefined> = {
-    PGHOST: values.host as string | undefined,
+    PGHOST: values.host,
     PGPORT: values.port === undefined ? undefined : String(values.port),
-    PGUSER: values.user as string | undefined,
-    PGDATABASE: values.dbname as string | undefined,
-    PGSSLMODE: values.sslmode as string | undefined,
+    PGUSER: values.user,
+    PGDATABASE: values.dbname,
+    PGSSLMODE: values.sslmode,
     PGPASSWORD: env.PGPASSWORD || undefined,
   };
   for (const [k, v] of Object.entries(fromSettings)) if (v !== undefined) pg[k] = v;
 
-  const url = values.databaseUrl as string | undefined;
+  const url = values.databaseUrl;
   if (url !== undefined) {
     const fromUrl = parseDatabaseUrl(url, problems);
     if (!fromUrl) return undefined;
