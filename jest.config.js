@@ -14,6 +14,7 @@ const MATRIX = [
   'task/selection',
   'task/status',
   'task/install',
+  'task/child-env',
   'evaluate/cli-requests',
   'contract/runtime-contract',
   'dev/harness',

@@ -1,4 +1,7 @@
 import { Annotations, CfnOutput, Duration, Token } from 'aws-cdk-lib';
+import { IBackupSource } from './backup-source';
+import { scheduleCliTask } from './private/scheduled-task';
+import { Problems } from './private/validation';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -6,7 +9,6 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -50,6 +52,7 @@ import { backupTaskImage, DEFAULT_POSTGRES_MAJOR } from './task-image';
 export const DEFAULT_BACKUP_SCHEDULE = scheduler.ScheduleExpression.cron({ minute: '0', hour: '4' });
 
 /** The CloudWatch namespace the task writes its Embedded Metric Format metrics to. */
+export { DEFAULT_METRICS_NAMESPACE } from '../task/src/contract';
 
 /** Props of {@link PostgresBackup}. */
 export interface PostgresBackupProps {
@@ -206,7 +209,7 @@ export interface PostgresBackupProps {
  * there and nothing else. Task failures, failures to start, scheduler dead letters, a
  * missing daily success, a failed or overdue drill and a failed restore each alert on the topic.
  */
-export class PostgresBackup extends Construct {
+export class PostgresBackup extends Construct implements IBackupSource {
   /** The bucket holding the backups. */
   public readonly bucket: s3.IBucket;
   /** The bucket receiving server access logs, when this construct created the backup bucket. */
@@ -335,20 +338,17 @@ export class PostgresBackup extends Construct {
     // Scheduling: EventBridge Scheduler with retries and a dead-letter queue.
     this.deadLetterQueue = props.deadLetterQueue ?? createDeadLetterQueue(this);
     if (!props.deadLetterQueue) deadLetterAlarm(this, 'DeadLetterAlarm', { queue: this.deadLetterQueue, topic: this.alarmTopic });
-    const target = new targets.EcsRunFargateTask(this.cluster, {
+    this.schedule = scheduleCliTask(this, {
+      cluster: this.cluster,
       taskDefinition: this.taskDefinition,
-      vpcSubnets: props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
-      securityGroups: [this.securityGroup],
-      assignPublicIp: false,
-      retryAttempts: props.retryAttempts ?? 2,
-      maxEventAge: props.maxEventAge ?? Duration.hours(1),
-      deadLetterQueue: this.deadLetterQueue,
-    });
-    this.schedule = new scheduler.Schedule(this, 'Schedule', {
+      securityGroup: this.securityGroup,
+      vpcSubnets: props.vpcSubnets,
       schedule: props.schedule ?? DEFAULT_BACKUP_SCHEDULE,
-      target,
       enabled: props.scheduleEnabled ?? true,
       description: `${what} (pg-s3-backup)`,
+      retryAttempts: props.retryAttempts,
+      maxEventAge: props.maxEventAge,
+      deadLetterQueue: this.deadLetterQueue,
     });
 
     // Alerts.
@@ -511,55 +511,51 @@ function createDeadLetterQueue(scope: Construct): sqs.Queue {
 }
 
 function validateProps(props: PostgresBackupProps): void {
-  const problems: string[] = [];
+  const problems = new Problems();
   const name = props.databaseName;
   if (!Token.isUnresolved(name) && (typeof name !== 'string' || name.trim() === '' || name.length > 63)) {
-    problems.push(
+    problems.add(
       `databaseName must be a PostgreSQL database name of 1-63 characters, got ${JSON.stringify(name)}. Set it to the database pg_dump should dump.`,
     );
   }
   if (props.prefix !== undefined && !Token.isUnresolved(props.prefix)) {
-    problems.push(...prefixProblems(props.prefix, 'prefix'));
+    problems.add(...prefixProblems(props.prefix, 'prefix'));
   }
-  problems.push(...fargateSizeProblems('cpu', props.cpu ?? 1024, 'memoryLimitMiB', props.memoryLimitMiB ?? 2048));
-  problems.push(
+  problems.add(...fargateSizeProblems('cpu', props.cpu ?? 1024, 'memoryLimitMiB', props.memoryLimitMiB ?? 2048));
+  problems.add(
     ...patternProblems(props.selection, (f) => `selection.${f}`),
     ...selectionProblems(props.selection, (f) => `selection.${f}`),
   );
   const stop = props.stopTimeout;
   if (stop !== undefined && !Token.isUnresolved(stop.toSeconds()) && (stop.toSeconds() < 2 || stop.toSeconds() > 120)) {
-    problems.push(`stopTimeout must be 2-120 seconds (Fargate's limit), got ${stop.toSeconds()} s. Leave it unset for 120 s.`);
+    problems.add(`stopTimeout must be 2-120 seconds (Fargate's limit), got ${stop.toSeconds()} s. Leave it unset for 120 s.`);
   }
-  const hours = props.missedBackupAlarmHours;
-  if (hours !== undefined && !Token.isUnresolved(hours) && (!Number.isInteger(hours) || hours < 1 || hours > 168)) {
-    problems.push(
-      `missedBackupAlarmHours must be an integer 1-168 (CloudWatch evaluates at most 7 days), got ${hours}. Use 26 for a daily backup.`,
-    );
-  }
-  const retries = props.retryAttempts;
-  if (retries !== undefined && !Token.isUnresolved(retries) && (!Number.isInteger(retries) || retries < 0 || retries > 185)) {
-    problems.push(`retryAttempts must be an integer 0-185 (EventBridge Scheduler's limit), got ${retries}.`);
-  }
-  problems.push(...restoreTaskProblems(props.restoreTask ?? {}));
+  problems
+    .integer(
+      'missedBackupAlarmHours',
+      props.missedBackupAlarmHours,
+      1,
+      168,
+      ' (CloudWatch evaluates at most 7 days)',
+      'Use 26 for a daily backup.',
+    )
+    .integer('retryAttempts', props.retryAttempts, 0, 185, " (EventBridge Scheduler's limit)");
+  problems.add(...restoreTaskProblems(props.restoreTask ?? {}));
   const major = props.postgresMajorVersion;
   if (major !== undefined && !Token.isUnresolved(major) && (!Number.isInteger(major) || major < 10 || major > 99)) {
-    problems.push(
+    problems.add(
       `postgresMajorVersion must be a PostgreSQL major version such as 17 or 18, got ${major}. Use at least the newest server version you back up.`,
     );
   }
   if (props.bucket && props.bucketOptions?.objectLock) {
-    problems.push(
+    problems.add(
       'bucketOptions.objectLock applies only to a bucket this construct creates, but bucket was given. Turn on Object Lock on that bucket yourself, or leave out bucket.',
     );
   }
   if (props.alarmTopic && props.alarmEmail) {
-    problems.push(
+    problems.add(
       'alarmEmail applies only to a topic this construct creates, but alarmTopic was given. Subscribe the address to that topic yourself, or leave out alarmTopic.',
     );
   }
-  if (problems.length > 0) {
-    throw new Error(
-      `Invalid PostgresBackup configuration (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n- ${problems.join('\n- ')}`,
-    );
-  }
+  problems.throwIfAny('PostgresBackup');
 }

@@ -1,15 +1,16 @@
-import { Duration, Token } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
+import { scheduleCliTask } from './private/scheduled-task';
+import { Problems } from './private/validation';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import { Construct } from 'constructs';
 import { ENV } from '../task/src/contract';
 import { addCliContainer, cliTaskDefinition, logStreamSafe } from './private/cli-container';
 import { drillFailedAlarm, drillOverdueAlarm } from './private/alarms';
 import { fargateSizeProblems } from './private/fargate-size';
-import type { PostgresBackup } from './postgres-backup';
+import type { IBackupSource } from './backup-source';
 import { acknowledgeExecutionRole, acknowledgeFolderWildcard, acknowledgeTaskDefinition } from './private/acknowledgements';
 import { runTaskCommand } from './private/run-task-command';
 import { TaskFailureRules } from './private/task-failure-rules';
@@ -55,7 +56,7 @@ export interface RestoreDrillOptions {
 /** Props of {@link RestoreDrill}. */
 export interface RestoreDrillProps extends RestoreDrillOptions {
   /** The backup whose latest backup the drill restores (bucket, folder, metrics, topic, cluster, image). */
-  readonly backup: PostgresBackup;
+  readonly backup: IBackupSource;
   readonly vpc: ec2.IVpc;
   /** @default - the VPC's private subnets */
   readonly vpcSubnets?: ec2.SubnetSelection;
@@ -154,18 +155,14 @@ export class RestoreDrill extends Construct {
     acknowledgeExecutionRole(this.taskDefinition);
     acknowledgeFolderWildcard(this.taskDefinition.taskRole, backup.bucket, backup.folder, 'read backups (GetObject)');
 
-    this.schedule = new scheduler.Schedule(this, 'Schedule', {
+    this.schedule = scheduleCliTask(this, {
+      cluster: backup.cluster,
+      taskDefinition: this.taskDefinition,
+      securityGroup: this.securityGroup,
+      vpcSubnets: props.vpcSubnets,
       schedule: props.schedule ?? DEFAULT_DRILL_SCHEDULE,
       description: `${props.what}: restore drill (pg-s3-backup)`,
-      target: new targets.EcsRunFargateTask(backup.cluster, {
-        taskDefinition: this.taskDefinition,
-        vpcSubnets: props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
-        securityGroups: [this.securityGroup],
-        assignPublicIp: false,
-        retryAttempts: 2,
-        maxEventAge: Duration.hours(1),
-        deadLetterQueue: backup.deadLetterQueue,
-      }),
+      deadLetterQueue: backup.deadLetterQueue,
     });
 
     const what = `${props.what} restore drill`;
@@ -186,20 +183,9 @@ export class RestoreDrill extends Construct {
 }
 
 function validate(props: RestoreDrillProps): void {
-  const problems = fargateSizeProblems('drill.cpu', props.cpu ?? 1024, 'drill.memoryLimitMiB', props.memoryLimitMiB ?? 4096);
-  const storage = props.ephemeralStorageGiB;
-  if (storage !== undefined && !Token.isUnresolved(storage) && (!Number.isInteger(storage) || storage < 21 || storage > 200)) {
-    problems.push(
-      `drill.ephemeralStorageGiB must be an integer 21-200, got ${storage}. It must hold the archive and the restored database.`,
-    );
-  }
-  const days = props.overdueAfterDays;
-  if (days !== undefined && !Token.isUnresolved(days) && (!Number.isInteger(days) || days < 1 || days > 7)) {
-    problems.push(`drill.overdueAfterDays must be an integer 1-7 (CloudWatch evaluates at most 7 days), got ${days}.`);
-  }
-  if (problems.length > 0) {
-    throw new Error(
-      `Invalid restore drill configuration (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n- ${problems.join('\n- ')}`,
-    );
-  }
+  new Problems()
+    .add(...fargateSizeProblems('drill.cpu', props.cpu ?? 1024, 'drill.memoryLimitMiB', props.memoryLimitMiB ?? 4096))
+    .integer('drill.ephemeralStorageGiB', props.ephemeralStorageGiB, 21, 200, '', 'It must hold the archive and the restored database.')
+    .integer('drill.overdueAfterDays', props.overdueAfterDays, 1, 7, ' (CloudWatch evaluates at most 7 days)')
+    .throwIfAny('restore drill');
 }

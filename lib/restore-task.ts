@@ -1,4 +1,5 @@
-import { Duration, SecretValue, Token } from 'aws-cdk-lib';
+import { Duration, SecretValue } from 'aws-cdk-lib';
+import { Problems } from './private/validation';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -12,7 +13,7 @@ import {
   acknowledgeTaskDefinition,
 } from './private/acknowledgements';
 import { fargateSizeProblems } from './private/fargate-size';
-import type { PostgresBackup } from './postgres-backup';
+import type { IBackupSource } from './backup-source';
 import { runTaskCommand } from './private/run-task-command';
 import { TaskFailureRules } from './private/task-failure-rules';
 
@@ -46,7 +47,7 @@ export interface RestoreTaskOptions {
 /** Props of {@link RestoreTask}. */
 export interface RestoreTaskProps extends RestoreTaskOptions {
   /** The backup whose backups the task restores (bucket, folder, image, cluster, log group, topic, subnets). */
-  readonly backup: PostgresBackup;
+  readonly backup: IBackupSource;
   /** The VPC of the backup task: the new instance must be reachable from it. */
   readonly vpc: ec2.IVpc;
   /** Must match the image. */
@@ -146,19 +147,16 @@ export class RestoreTask extends Construct {
  * Problems with restore task settings, named as the `restoreTask` prop of `PostgresBackup`
  * names them. None when the task is disabled.
  */
-export function restoreTaskProblems(options: RestoreTaskOptions): string[] {
+export function restoreTaskProblems(options: RestoreTaskOptions): readonly string[] {
   if (options.enabled === false) return [];
-  const problems = fargateSizeProblems(
-    'restoreTask.cpu',
-    options.cpu ?? 1024,
-    'restoreTask.memoryLimitMiB',
-    options.memoryLimitMiB ?? 2048,
-  );
-  const storage = options.ephemeralStorageGiB;
-  if (storage !== undefined && !Token.isUnresolved(storage) && (!Number.isInteger(storage) || storage < 21 || storage > 200)) {
-    problems.push(
-      `restoreTask.ephemeralStorageGiB must be an integer 21-200 (Fargate's limit), got ${JSON.stringify(storage)}. It must hold the downloaded archive; leave it unset for 50.`,
-    );
-  }
-  return problems;
+  return new Problems()
+    .add(...fargateSizeProblems('restoreTask.cpu', options.cpu ?? 1024, 'restoreTask.memoryLimitMiB', options.memoryLimitMiB ?? 2048))
+    .integer(
+      'restoreTask.ephemeralStorageGiB',
+      options.ephemeralStorageGiB,
+      21,
+      200,
+      " (Fargate's limit)",
+      'It must hold the downloaded archive; leave it unset for 50.',
+    ).all;
 }

@@ -1,4 +1,5 @@
 import { S3Client } from '@aws-sdk/client-s3';
+import { toolEnvironment } from '../postgres/connection';
 import { reportFailure } from './report-failure';
 import { EVENTS } from '../contract';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -84,13 +85,15 @@ export async function restoreBackup(
   if (input.globals && !backup.manifest.globals)
     throw refuse(`${backup.dumpKey} was taken without --globals: it has no roles to apply. Leave out --globals.`);
   const client: S3Client = createS3Client(input.storage);
-  const pgRestore = await clientVersion(tools.pgRestore, 'pg_restore', target.childEnv);
+  // pg_restore reading the archive (version, header, full read, table list) connects to nothing: no credentials.
+  const toolEnv = toolEnvironment(process.env);
+  const pgRestore = await clientVersion(tools.pgRestore, 'pg_restore', toolEnv);
   await checkArchiveReadable(
     client,
     input.storage,
     backup.dumpKey,
     tools,
-    target.childEnv,
+    toolEnv,
     pgRestore.text,
     backup.manifest.pgDump?.version,
     signal,
@@ -115,17 +118,12 @@ export async function restoreBackup(
     });
     const read = await downloadTo(client, input.storage, backup.dumpKey, file, signal);
     checkSignal();
-    throwIfCorrupt(backup.dumpKey, [
-      ...compareWithManifest(read, backup.manifest),
-      await startFullRead(tools, target.childEnv, file, signal).done,
-    ]);
+    throwIfCorrupt(backup.dumpKey, [...compareWithManifest(read, backup.manifest), await startFullRead(tools, toolEnv, file, signal).done]);
     log.info('restore.verified', `Archive verified: ${formatBytes(read.bytes)}, SHA-256 matches the manifest, every block readable`, {
       sha256: read.sha256,
     });
     checkSignal();
-    const props = input.databaseProperties
-      ? await readDatabaseProperties(tools, file, work, target.childEnv, { noAcl: input.noAcl })
-      : undefined;
+    const props = input.databaseProperties ? await readDatabaseProperties(tools, file, work, toolEnv, { noAcl: input.noAcl }) : undefined;
     // Into an existing database, pg_restore commits before the properties can be applied: check first that they will apply.
     if (props && state.exists) await applyDatabaseProperties(tools, target, props, true);
 
@@ -140,7 +138,7 @@ export async function restoreBackup(
     }
     if (input.jobs === 1)
       leftAs += ` The restore ran in one transaction: ${state.exists ? `'${target.database}' is as it was.` : 'nothing of it remains.'}`;
-    const total = await countTableData(tools, file, target.childEnv);
+    const total = await countTableData(tools, file, toolEnv);
     let done = 0;
     let last = Date.now();
     const how = input.jobs > 1 ? ` with ${input.jobs} jobs` : ' in one transaction';

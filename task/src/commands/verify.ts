@@ -14,7 +14,7 @@ import { describeError, ExitCode, TaskError } from '../errors';
 import { formatBytes, Logger } from '../log';
 import { VerifyConfig } from '../config/readers';
 import { restoreBackup, RestoreSummary } from './restore';
-import { childEnvironment } from '../postgres/connection';
+import { toolEnvironment } from '../postgres/connection';
 import { checkArchiveReadable } from '../storage/archive-header';
 import { clientVersion } from '../postgres/tools';
 import { createS3Client } from '../storage/s3';
@@ -69,7 +69,7 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
       result = { key: backup.dumpKey, bytes: backup.manifest.bytes, sha256: backup.manifest.sha256, restored };
     } else {
       // pg_restore reads an archive and connects to nothing: it gets no credentials.
-      const env = childEnvironment(process.env);
+      const env = toolEnvironment(process.env);
       const pgRestore = await clientVersion(config.tools.pgRestore, 'pg_restore', env);
       await checkArchiveReadable(
         client,

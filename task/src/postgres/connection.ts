@@ -33,8 +33,16 @@ const URL_PARAMS: Record<string, string> = {
   password: 'PGPASSWORD',
 };
 
-/** Variables removed from child processes: pg_dump needs no cloud credentials. */
-const NOT_FOR_CHILDREN = ['DATABASE_URL', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_ACCESS_KEY_ID'];
+/**
+ * What a PostgreSQL client program may see of this process's environment: the program search
+ * path, locale and time zone, the home directory (libpq's ~/.pgpass and ~/.postgresql) and the
+ * temp directory. Nothing else passes, so no cloud credential, URL variable or setting of this
+ * CLI reaches a child, whatever the container's environment holds.
+ */
+const FOR_EVERY_CHILD = new Set(['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR']);
+const isLocale = (name: string) => name.startsWith('LC_');
+/** libpq's own variables (PGHOST, PGSSLMODE, PGPASSFILE…); PG_BIN_DIR is this CLI's. */
+const isLibpq = (name: string) => /^PG[A-Z]/.test(name);
 
 /**
  * Resolves the connection from `DATABASE_URL` or libpq's PG* settings. Appends problems
@@ -106,11 +114,18 @@ function withPassword(url: string | undefined): string | undefined {
   }
 }
 
-/** The process environment without what no PostgreSQL client needs (cloud credentials, the database URL). */
+/** The environment of a program that connects to nothing (pg_restore reading an archive): paths and locale only. */
+export function toolEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && (FOR_EVERY_CHILD.has(k) || isLocale(k))) out[k] = v;
+  return out;
+}
+
+/** The environment of a program that connects (pg_dump, psql…): {@link toolEnvironment} plus libpq's variables. */
 export function childEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
-  const childEnv: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (v !== undefined && !NOT_FOR_CHILDREN.includes(k)) childEnv[k] = v;
-  return childEnv;
+  const out = toolEnvironment(env);
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && isLibpq(k)) out[k] = v;
+  return out;
 }
 
 function connectionFrom(pg: Record<string, string>, env: NodeJS.ProcessEnv, extraSecrets: (string | undefined)[]): DbConnection {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { Transform } from 'node:stream';
 import { describeExit, isFailedExit, runCaptured, spawnErrorMessage } from '../child';
-import { DbConnection } from './connection';
+import { DbConnection, toolEnvironment } from './connection';
 import { ExitCode, InterruptedError, TaskError } from '../errors';
 import { PgTools } from './tools';
 
@@ -88,7 +88,8 @@ export async function runPgRestore(
   const psql = viaPsql ? startPsqlScript(tools, target, signal) : undefined;
   const restoring = new Promise<void>((resolve, reject) => {
     const child = spawn(tools.pgRestore, [...(psql ? ['--file', '-'] : ['--dbname', target.database]), ...pgRestoreArgs(file, options)], {
-      env: target.childEnv,
+      // Writing SQL for psql, pg_restore connects to nothing: psql alone gets the connection.
+      env: psql ? toolEnvironment(process.env) : target.childEnv,
       stdio: ['ignore', psql ? 'pipe' : 'ignore', 'pipe'],
       signal,
     });
