@@ -17,7 +17,7 @@ import { BackupBucketOptions, createBackupBuckets } from './bucket-defaults';
 import { DatabaseConfig, ProjectConfig, TransitionClass } from './config';
 import { BackupMonitoring } from './dashboard';
 import { DatabaseConnection } from './database-connection';
-import { PostgresBackup } from './postgres-backup';
+import { BACKUP_TASK_DEFAULTS, PostgresBackup } from './postgres-backup';
 import { backupTaskImage } from './task-image';
 
 /** Props of {@link BackupStack}. */
@@ -71,10 +71,17 @@ export class BackupStack extends Stack {
     }
 
     const topic = new AlarmTopic(this, 'Alerts', { email: config.alarmEmail }).topic;
-    const logGroup = new logs.LogGroup(this, 'LogGroup', { retention: config.logRetentionDays as logs.RetentionDays });
+    const logGroup = new logs.LogGroup(this, 'LogGroup', {
+      retention: config.logRetentionDays ?? BACKUP_TASK_DEFAULTS.logRetention,
+    });
     const cluster = new ecs.Cluster(this, 'Cluster', { vpc });
     acknowledgeContainerInsights(cluster);
-    const cpuArchitecture = config.cpuArchitecture === 'ARM64' ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64;
+    const cpuArchitecture =
+      config.cpuArchitecture === undefined
+        ? undefined
+        : config.cpuArchitecture === 'ARM64'
+          ? ecs.CpuArchitecture.ARM64
+          : ecs.CpuArchitecture.X86_64;
     const image = backupTaskImage({ postgresMajorVersion: config.postgresMajorVersion, cpuArchitecture });
     const deadLetterQueue = new sqs.Queue(this, 'SchedulerDeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
@@ -97,7 +104,7 @@ export class BackupStack extends Stack {
           bucket,
           prefix: db.prefix,
           project: config.project,
-          schedule: scheduler.ScheduleExpression.expression(db.schedule),
+          schedule: db.schedule === undefined ? undefined : scheduler.ScheduleExpression.expression(db.schedule),
           deadLetterQueue,
           cluster,
           image,
@@ -113,7 +120,7 @@ export class BackupStack extends Stack {
           missedBackupAlarmHours: config.missedBackupAlarmHours,
           drill: {
             enabled: config.drill.enabled,
-            schedule: scheduler.ScheduleExpression.expression(config.drill.schedule),
+            schedule: config.drill.schedule === undefined ? undefined : scheduler.ScheduleExpression.expression(config.drill.schedule),
             cpu: config.drill.cpu,
             memoryLimitMiB: config.drill.memoryMiB,
             ephemeralStorageGiB: config.drill.ephemeralStorageGiB,
@@ -159,11 +166,11 @@ export class BackupStack extends Stack {
 function bucketOptions(scope: Construct, config: ProjectConfig): BackupBucketOptions {
   return {
     retention: {
-      daily: Duration.days(config.retention.dailyDays),
-      weekly: Duration.days(config.retention.weeklyDays),
-      monthly: Duration.days(config.retention.monthlyDays),
+      daily: days(config.retention?.dailyDays),
+      weekly: days(config.retention?.weeklyDays),
+      monthly: days(config.retention?.monthlyDays),
     },
-    noncurrentVersionExpiration: Duration.days(config.noncurrentVersionDays),
+    noncurrentVersionExpiration: days(config.noncurrentVersionDays),
     transition: config.transition
       ? { storageClass: STORAGE_CLASSES[config.transition.storageClass], after: Duration.days(config.transition.afterDays) }
       : undefined,
@@ -171,6 +178,9 @@ function bucketOptions(scope: Construct, config: ProjectConfig): BackupBucketOpt
     encryptionKey: config.bucketKmsKeyArn ? kms.Key.fromKeyArn(scope, 'BucketKey', config.bucketKmsKeyArn) : undefined,
   };
 }
+
+/** A number of days as a Duration; undefined (the construct's default) stays undefined. */
+const days = (n: number | undefined) => (n === undefined ? undefined : Duration.days(n));
 
 /** The connection of one configured database, importing its secret by ARN or name. */
 function connectionOf(scope: Construct, db: DatabaseConfig): DatabaseConnection {

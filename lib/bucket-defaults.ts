@@ -18,6 +18,9 @@ export interface RetentionTiers {
 /** The default tiers, in days. */
 export const DEFAULT_RETENTION_DAYS = { daily: 35, weekly: 84, monthly: 395 } as const;
 
+/** Days an expired backup's noncurrent version is kept. */
+export const DEFAULT_NONCURRENT_VERSION_DAYS = 7;
+
 /** Optional move to a cheaper storage class. */
 export interface BackupTransition {
   /** The storage class, e.g. `s3.StorageClass.GLACIER_INSTANT_RETRIEVAL`. */
@@ -85,7 +88,7 @@ export function backupLifecycleRules(options: BackupBucketOptions = {}): s3.Life
     { id: 'AbortIncompleteMultipartUploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
     {
       id: 'ExpireNoncurrentVersions',
-      noncurrentVersionExpiration: options.noncurrentVersionExpiration ?? Duration.days(7),
+      noncurrentVersionExpiration: options.noncurrentVersionExpiration ?? Duration.days(DEFAULT_NONCURRENT_VERSION_DAYS),
       expiredObjectDeleteMarker: true,
     },
     tierRule('daily'),

@@ -54,6 +54,15 @@ export const DEFAULT_BACKUP_SCHEDULE = scheduler.ScheduleExpression.cron({ minut
 /** The CloudWatch namespace the task writes its Embedded Metric Format metrics to. */
 export { DEFAULT_METRICS_NAMESPACE } from '../task/src/contract';
 
+/** The defaults of {@link PostgresBackupProps} (the project configuration leaves them to this construct). */
+export const BACKUP_TASK_DEFAULTS = {
+  cpu: 1024,
+  memoryLimitMiB: 2048,
+  missedBackupAlarmHours: 26,
+  globals: true,
+  logRetention: logs.RetentionDays.THREE_MONTHS,
+} as const;
+
 /** Props of {@link PostgresBackup}. */
 export interface PostgresBackupProps {
   /** The VPC the task runs in: one that can reach the database. */
@@ -261,8 +270,8 @@ export class PostgresBackup extends Construct implements IBackupSource {
     this.folder = databaseFolder(this.prefix, props.databaseName);
     this.metricsNamespace = props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE;
     this.project = props.project;
-    const cpu = props.cpu ?? 1024;
-    const memoryLimitMiB = props.memoryLimitMiB ?? 2048;
+    const cpu = props.cpu ?? BACKUP_TASK_DEFAULTS.cpu;
+    const memoryLimitMiB = props.memoryLimitMiB ?? BACKUP_TASK_DEFAULTS.memoryLimitMiB;
     const cpuArchitecture = props.cpuArchitecture ?? ecs.CpuArchitecture.X86_64;
     const postgresMajorVersion = props.postgresMajorVersion ?? DEFAULT_POSTGRES_MAJOR;
     const subject = `${props.project ? `${props.project}/` : ''}${props.databaseName}`;
@@ -283,7 +292,7 @@ export class PostgresBackup extends Construct implements IBackupSource {
     }
 
     this.logGroup =
-      props.logGroup ?? new logs.LogGroup(this, 'LogGroup', { retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS });
+      props.logGroup ?? new logs.LogGroup(this, 'LogGroup', { retention: props.logRetention ?? BACKUP_TASK_DEFAULTS.logRetention });
     this.alarmTopic = props.alarmTopic ?? new AlarmTopic(this, 'AlarmTopic', { email: props.alarmEmail }).topic;
     this.cluster = props.cluster ?? new ecs.Cluster(this, 'Cluster', { vpc: props.vpc });
     if (!props.cluster) acknowledgeContainerInsights(this.cluster);
@@ -314,7 +323,7 @@ export class PostgresBackup extends Construct implements IBackupSource {
         ...connection.environment,
         ...this.storageEnvironment(),
         [ENV.memoryLimitMib]: String(memoryLimitMiB - 256),
-        [ENV.globals]: String(props.globals ?? true),
+        [ENV.globals]: String(props.globals ?? BACKUP_TASK_DEFAULTS.globals),
         ...(props.compress !== undefined ? { [ENV.compress]: props.compress } : {}),
       },
       secrets: connection.secrets,
@@ -355,7 +364,7 @@ export class PostgresBackup extends Construct implements IBackupSource {
     new TaskFailureRules(this, 'TaskFailureRules', { family: this.taskDefinition.family, topic: this.alarmTopic, description: what });
     this.missedBackupAlarm = missedBackupAlarm(this, 'MissedBackupAlarm', {
       successMetric: this.metricBackupSuccess(),
-      hours: props.missedBackupAlarmHours ?? 26,
+      hours: props.missedBackupAlarmHours ?? BACKUP_TASK_DEFAULTS.missedBackupAlarmHours,
       topic: this.alarmTopic,
       what,
     });
@@ -521,7 +530,14 @@ function validateProps(props: PostgresBackupProps): void {
   if (props.prefix !== undefined && !Token.isUnresolved(props.prefix)) {
     problems.add(...prefixProblems(props.prefix, 'prefix'));
   }
-  problems.add(...fargateSizeProblems('cpu', props.cpu ?? 1024, 'memoryLimitMiB', props.memoryLimitMiB ?? 2048));
+  problems.add(
+    ...fargateSizeProblems(
+      'cpu',
+      props.cpu ?? BACKUP_TASK_DEFAULTS.cpu,
+      'memoryLimitMiB',
+      props.memoryLimitMiB ?? BACKUP_TASK_DEFAULTS.memoryLimitMiB,
+    ),
+  );
   problems.add(
     ...patternProblems(props.selection, (f) => `selection.${f}`),
     ...selectionProblems(props.selection, (f) => `selection.${f}`),

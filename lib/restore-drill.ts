@@ -22,6 +22,9 @@ export const DEFAULT_DRILL_SCHEDULE = scheduler.ScheduleExpression.cron({ minute
 /** The scratch database the drill restores into. */
 export const DRILL_TARGET_URL = 'postgres://postgres@localhost:5432/drill';
 
+/** The defaults of {@link RestoreDrillOptions}. */
+export const DRILL_DEFAULTS = { cpu: 1024, memoryLimitMiB: 4096, ephemeralStorageGiB: 50, overdueAfterDays: 7 } as const;
+
 /** Settings of the restore drill. */
 export interface RestoreDrillOptions {
   /** Set to false to have no drill. @default true */
@@ -88,7 +91,7 @@ export class RestoreDrill extends Construct {
     super(scope, id);
     validate(props);
     const backup = props.backup;
-    const memoryLimitMiB = props.memoryLimitMiB ?? 4096;
+    const memoryLimitMiB = props.memoryLimitMiB ?? DRILL_DEFAULTS.memoryLimitMiB;
 
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
@@ -98,9 +101,9 @@ export class RestoreDrill extends Construct {
 
     this.taskDefinition = cliTaskDefinition(this, {
       familySuffix: 'drill',
-      cpu: props.cpu ?? 1024,
+      cpu: props.cpu ?? DRILL_DEFAULTS.cpu,
       memoryLimitMiB,
-      ephemeralStorageGiB: props.ephemeralStorageGiB ?? 50,
+      ephemeralStorageGiB: props.ephemeralStorageGiB ?? DRILL_DEFAULTS.ephemeralStorageGiB,
       cpuArchitecture: props.cpuArchitecture,
     });
 
@@ -174,7 +177,7 @@ export class RestoreDrill extends Construct {
     });
     this.overdueAlarm = drillOverdueAlarm(this, 'OverdueAlarm', {
       successMetric: backup.metricDrillSuccess(),
-      days: props.overdueAfterDays ?? 7,
+      days: props.overdueAfterDays ?? DRILL_DEFAULTS.overdueAfterDays,
       topic: backup.alarmTopic,
       what: props.what,
     });
@@ -184,7 +187,14 @@ export class RestoreDrill extends Construct {
 
 function validate(props: RestoreDrillProps): void {
   new Problems()
-    .add(...fargateSizeProblems('drill.cpu', props.cpu ?? 1024, 'drill.memoryLimitMiB', props.memoryLimitMiB ?? 4096))
+    .add(
+      ...fargateSizeProblems(
+        'drill.cpu',
+        props.cpu ?? DRILL_DEFAULTS.cpu,
+        'drill.memoryLimitMiB',
+        props.memoryLimitMiB ?? DRILL_DEFAULTS.memoryLimitMiB,
+      ),
+    )
     .integer('drill.ephemeralStorageGiB', props.ephemeralStorageGiB, 21, 200, '', 'It must hold the archive and the restored database.')
     .integer('drill.overdueAfterDays', props.overdueAfterDays, 1, 7, ' (CloudWatch evaluates at most 7 days)')
     .throwIfAny('restore drill');

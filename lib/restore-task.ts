@@ -28,6 +28,9 @@ export const RESTORE_TARGET_PLACEHOLDER =
 /** The container's variable that receives the target URL (the CLI's `--target`). */
 export const RESTORE_TARGET_VARIABLE = ENV.target;
 
+/** The defaults of {@link RestoreTaskOptions}. */
+export const RESTORE_TASK_DEFAULTS = { cpu: 1024, memoryLimitMiB: 2048, ephemeralStorageGiB: 50 } as const;
+
 /** Settings of the on-demand restore task. */
 export interface RestoreTaskOptions {
   /** Set to false to have no restore task (no task definition, secret or security group). @default true */
@@ -109,9 +112,9 @@ export class RestoreTask extends Construct {
     // The archive is downloaded to the scratch volume (task storage) before it is applied.
     this.taskDefinition = cliTaskDefinition(this, {
       familySuffix: 'restore',
-      cpu: props.cpu ?? 1024,
-      memoryLimitMiB: props.memoryLimitMiB ?? 2048,
-      ephemeralStorageGiB: props.ephemeralStorageGiB ?? 50,
+      cpu: props.cpu ?? RESTORE_TASK_DEFAULTS.cpu,
+      memoryLimitMiB: props.memoryLimitMiB ?? RESTORE_TASK_DEFAULTS.memoryLimitMiB,
+      ephemeralStorageGiB: props.ephemeralStorageGiB ?? RESTORE_TASK_DEFAULTS.ephemeralStorageGiB,
       cpuArchitecture: props.cpuArchitecture,
     });
     this.container = addCliContainer(this, this.taskDefinition, 'restore', {
@@ -150,7 +153,14 @@ export class RestoreTask extends Construct {
 export function restoreTaskProblems(options: RestoreTaskOptions): readonly string[] {
   if (options.enabled === false) return [];
   return new Problems()
-    .add(...fargateSizeProblems('restoreTask.cpu', options.cpu ?? 1024, 'restoreTask.memoryLimitMiB', options.memoryLimitMiB ?? 2048))
+    .add(
+      ...fargateSizeProblems(
+        'restoreTask.cpu',
+        options.cpu ?? RESTORE_TASK_DEFAULTS.cpu,
+        'restoreTask.memoryLimitMiB',
+        options.memoryLimitMiB ?? RESTORE_TASK_DEFAULTS.memoryLimitMiB,
+      ),
+    )
     .integer(
       'restoreTask.ephemeralStorageGiB',
       options.ephemeralStorageGiB,

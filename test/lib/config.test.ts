@@ -1,23 +1,42 @@
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { buildApp } from '../../bin/app';
 import { loadProjectConfig, parseProjectConfig } from '../../lib';
 import { exampleContext, problemsOf } from './support';
 
 describe('project configuration', () => {
-  test('the committed cdk.json example is valid and fills in the documented defaults', () => {
+  test('the committed cdk.json example is valid, and what it leaves out gets the documented defaults from the constructs', () => {
     const config = parseProjectConfig(exampleContext());
     expect(config.project).toBe('orders');
     expect(config.databases.map((d) => [d.name, d.secretFormat, d.prefix, d.schedule])).toEqual([
       ['orders', 'rds', 'orders', 'cron(0 4 * * ? *)'],
       ['billing', 'url', 'orders', 'cron(30 4 * * ? *)'],
     ]);
-    expect(config).toMatchObject({
-      cpu: 1024,
-      memoryMiB: 2048,
-      postgresMajorVersion: 18,
-      logRetentionDays: 90,
-      missedBackupAlarmHours: 26,
-      noncurrentVersionDays: 7,
-      retention: { dailyDays: 35, weeklyDays: 84, monthlyDays: 395 },
-      drill: { enabled: true, schedule: 'cron(0 6 ? * MON *)', ephemeralStorageGiB: 50, overdueAfterDays: 7 },
+    // Left out, left undefined: the construct each is given to owns its default.
+    expect(config).toMatchObject({ cpu: undefined, memoryMiB: undefined, postgresMajorVersion: undefined, logRetentionDays: undefined });
+    expect(config.drill).toMatchObject({ enabled: true, schedule: 'cron(0 6 ? * MON *)', ephemeralStorageGiB: undefined });
+
+    // …and the documented defaults are what is synthesized.
+    const template = Template.fromStack(buildApp(new App({ context: exampleContext() })).stack);
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', { Family: Match.stringLikeRegexp('-backup$'), Cpu: '1024', Memory: '2048' });
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      Family: Match.stringLikeRegexp('-drill$'),
+      Cpu: '1024',
+      Memory: '4096',
+      EphemeralStorage: { SizeInGiB: 50 },
+    });
+    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'BackupSuccess', EvaluationPeriods: 26, Period: 3600 });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'DrillSuccess' });
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([Match.objectLike({ NoncurrentVersionExpiration: { NoncurrentDays: 7 } })]),
+      },
+    });
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: Match.arrayWith([
+        Match.objectLike({ Name: 'backup', Environment: Match.arrayWith([{ Name: 'PGSSLMODE', Value: 'require' }]) }),
+      ]),
     });
   });
 
@@ -114,7 +133,7 @@ describe('project configuration', () => {
     expect(config.drill.enabled).toBe(false);
     expect(config.alarmEmail).toBe('oncall@example.com');
     expect(config.databases.map((d) => [d.name, d.schedule, d.sslMode])).toEqual([
-      ['app', 'cron(0 4 * * ? *)', 'require'],
+      ['app', 'cron(0 4 * * ? *)', undefined], // DatabaseConnection's default, require
       ['audit', 'cron(10 4 * * ? *)', 'verify-full'],
     ]);
   });

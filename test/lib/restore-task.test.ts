@@ -320,7 +320,15 @@ describe('restoreTask configuration (cdk.json context)', () => {
     const expected = { enabled: true, cpu: 1024, memoryMiB: 2048, ephemeralStorageGiB: 50 };
     expect(exampleContext().restoreTask).toEqual(expected);
     expect(parseProjectConfig(exampleContext()).restoreTask).toEqual(expected);
-    expect(parseProjectConfig({ ...exampleContext(), restoreTask: undefined }).restoreTask).toEqual(expected);
+    // Left out: the construct's defaults, as synthesized.
+    const context = { ...exampleContext(), restoreTask: undefined };
+    expect(parseProjectConfig(context).restoreTask).toEqual({});
+    Template.fromStack(buildApp(new App({ context })).stack).hasResourceProperties('AWS::ECS::TaskDefinition', {
+      Family: Match.stringLikeRegexp('-restore$'),
+      Cpu: '1024',
+      Memory: '2048',
+      EphemeralStorage: { SizeInGiB: 50 },
+    });
   });
 
   test('reports every bad value at once, naming the setting, the value and the fix', () => {

@@ -1,0 +1,175 @@
+import { COMPRESSION_PATTERN, prefixProblems, SSL_MODES, SslMode } from '../../task/src/contract';
+import { DumpSelection, normalizeSelection, patternProblems, selectionProblems } from '../../task/src/postgres/selection';
+import { ContextReader, isObject, Raw, show } from './reader';
+import { DEFAULT_SCHEDULE, scheduleExpression, staggered } from './schedule';
+
+/** How a database's secret is laid out. */
+export type SecretFormat = 'rds' | 'url';
+
+/** One database to back up (an entry of `databases`). */
+export interface DatabaseConfig {
+  /** The PostgreSQL database name (key folder, metric dimension, drill target). */
+  readonly name: string;
+  /** Secret ARN (complete, with its 6-character suffix, preferred) or name. */
+  readonly secret: string;
+  /** @default 'rds' */
+  readonly secretFormat: SecretFormat;
+  /** For `url`: the JSON field holding the URL. @default - the whole secret string */
+  readonly secretField?: string;
+  /** Customer-managed KMS key that encrypts the secret. @default - the AWS managed key */
+  readonly secretKmsKeyArn?: string;
+  /** @default - DatabaseConnection's ('require') */
+  readonly sslMode?: SslMode;
+  /** CA bundle path in the container for verify-ca/verify-full. @default - the RDS bundle in the image */
+  readonly sslRootCert?: string;
+  /** Server host name when the secret has no `host` field (RDS-managed master secrets). */
+  readonly host?: string;
+  /** The database's security group, opened to the task on `port`. */
+  readonly securityGroupId?: string;
+  /** @default - DatabaseConnection's (5432) */
+  readonly port?: number;
+  /** Key prefix. @default - the project's `prefix` */
+  readonly prefix: string;
+  /** Schedule expression for this database (after staggering). @default - PostgresBackup's (04:00 UTC) */
+  readonly schedule?: string;
+  readonly compress?: string;
+  /** What to dump (pg_dump patterns: `schemas`, `excludeSchemas`, `tables`, `excludeTables`, `excludeTableData`). @default - the whole database */
+  readonly selection?: DumpSelection;
+}
+
+/** The keys a `databases[]` entry may have; anything else is reported (a typo must not silently drop a setting). */
+const DATABASE_KEYS = [
+  'name',
+  'secret',
+  'secretFormat',
+  'secretField',
+  'secretKmsKeyArn',
+  'sslMode',
+  'sslRootCert',
+  'host',
+  'securityGroupId',
+  'port',
+  'prefix',
+  'schedule',
+  'compress',
+  'schemas',
+  'excludeSchemas',
+  'tables',
+  'excludeTables',
+  'excludeTableData',
+] as const;
+const SELECTION_KEYS = ['schemas', 'excludeSchemas', 'tables', 'excludeTables', 'excludeTableData'] as const;
+
+/**
+ * Validates `databases`: each entry's name, secret and its form, TLS, network, prefix, schedule
+ * (staggered by position when the project asks for it) and dump selection.
+ */
+export function parseDatabases(
+  r: ContextReader,
+  ctx: Raw,
+  project: { defaultPrefix: string; schedule?: string; stagger: number },
+): DatabaseConfig[] {
+  const { defaultPrefix, schedule, stagger } = project;
+  const databases: DatabaseConfig[] = [];
+  if (!Array.isArray(ctx.databases) || ctx.databases.length === 0) {
+    r.problems.push(`databases must be a non-empty list of {"name": "<database>", "secret": "<secret ARN>"}, got ${show(ctx.databases)}.`);
+  } else {
+    const seen = new Set<string>();
+    ctx.databases.forEach((d: unknown, i: number) => {
+      const at = `databases[${i}]`;
+      if (!isObject(d)) {
+        r.problems.push(`${at} must be an object like {"name": "app", "secret": "arn:aws:secretsmanager:…"}, got ${show(d)}.`);
+        return;
+      }
+      const unknown = Object.keys(d).filter((k) => !(DATABASE_KEYS as readonly string[]).includes(k));
+      if (unknown.length > 0)
+        r.problems.push(
+          `${at} has unknown ${unknown.length === 1 ? 'key' : 'keys'} ${unknown.map(show).join(', ')}. Known keys: ${DATABASE_KEYS.join(', ')}.`,
+        );
+      const patterns = (key: string, v: unknown): string[] | undefined => {
+        if (v === undefined || v === null) return undefined;
+        if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
+          r.problems.push(`${key} must be a list of pg_dump patterns, got ${show(v)}. Example: ["public.audit_log", "sessions_*"].`);
+          return undefined;
+        }
+        return v;
+      };
+      const selection = normalizeSelection(Object.fromEntries(SELECTION_KEYS.map((k) => [k, patterns(`${at}.${k}`, d[k])])));
+      r.problems.push(...patternProblems(selection, (f) => `${at}.${f}`), ...selectionProblems(selection, (f) => `${at}.${f}`));
+      const name = r.str(`${at}.name`, d.name, {
+        required: true,
+        // eslint-disable-next-line no-control-regex -- control characters are what the pattern rules out
+        pattern: /^[^\u0000-\u001f/]{1,63}$/,
+        hint: 'the PostgreSQL database name (1-63 characters, no "/"), e.g. "app".',
+      });
+      if (name !== undefined) {
+        // Names that differ only in punctuation would share construct IDs (and resources).
+        const id = name.toLowerCase().replace(/[^a-z0-9]+/g, '');
+        if (seen.has(id))
+          r.problems.push(`${at}.name ${show(name)} appears twice (ignoring case and punctuation): each database is listed once.`);
+        seen.add(id);
+      }
+      const secret = r.str(`${at}.secret`, d.secret, {
+        required: true,
+        pattern: /^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@!-]+|[A-Za-z0-9/_+=.@!-]{1,512})$/,
+        hint: "the secret's complete ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>-AbCdEf) or its name.",
+      });
+      const secretFormat = d.secretFormat ?? 'rds';
+      if (secretFormat !== 'rds' && secretFormat !== 'url') {
+        r.problems.push(
+          `${at}.secretFormat must be "rds" (JSON with host, port, username, password, dbname) or "url" (a postgres:// URL), got ${show(d.secretFormat)}.`,
+        );
+      }
+      const secretField = r.str(`${at}.secretField`, d.secretField);
+      if (secretField !== undefined && secretFormat !== 'url')
+        r.problems.push(`${at}.secretField applies only with "secretFormat": "url"; remove it or set the format.`);
+      const sslMode = d.sslMode;
+      if (sslMode !== undefined && !(SSL_MODES as readonly unknown[]).includes(sslMode))
+        r.problems.push(`${at}.sslMode must be one of ${SSL_MODES.join(', ')}, got ${show(sslMode)}.`);
+      const host = r.str(`${at}.host`, d.host, {
+        pattern: /^[A-Za-z0-9.-]{1,253}$/,
+        hint: "a host name such as 'mydb.abc123.eu-west-1.rds.amazonaws.com'.",
+      });
+      if (host !== undefined && secretFormat === 'url')
+        r.problems.push(`${at}.host applies only to "rds" secrets (a URL names its host); remove it.`);
+      const securityGroupId = r.str(`${at}.securityGroupId`, d.securityGroupId, {
+        pattern: /^sg-[0-9a-f]{8,17}$/,
+        hint: "the database's security group ID, e.g. 'sg-0123456789abcdef0'.",
+      });
+      const secretKmsKeyArn = r.str(`${at}.secretKmsKeyArn`, d.secretKmsKeyArn, {
+        pattern: /^arn:aws[a-z-]*:kms:/,
+        hint: 'a KMS key ARN.',
+      });
+      const prefix = r.str(`${at}.prefix`, d.prefix) ?? defaultPrefix;
+      r.problems.push(...prefixProblems(prefix, `${at}.prefix (default: the project's prefix)`));
+      // Unset: the project's schedule, staggered by position, or (neither given) the construct's own default.
+      let dbSchedule = d.schedule === undefined ? schedule : (scheduleExpression(`${at}.schedule`, d.schedule, r.problems) ?? schedule);
+      if (d.schedule === undefined && stagger > 0 && i > 0)
+        dbSchedule = staggered(schedule ?? DEFAULT_SCHEDULE, stagger * i, r.problems, i);
+      databases.push({
+        name: name ?? `invalid-${i}`,
+        secret: secret ?? '',
+        secretFormat: secretFormat === 'url' ? 'url' : 'rds',
+        secretField,
+        secretKmsKeyArn,
+        sslMode: (SSL_MODES as readonly unknown[]).includes(sslMode) ? (sslMode as SslMode) : undefined,
+        sslRootCert: r.str(`${at}.sslRootCert`, d.sslRootCert, {
+          pattern: /^\/[^\0]*$/,
+          hint: "an absolute path in the container, e.g. '/usr/local/share/pg-s3-backup/rds-global-bundle.pem' (the default for verify-ca/verify-full).",
+        }),
+        host,
+        securityGroupId,
+        port: r.int(`${at}.port`, d.port, 1, 65535, { default: 5432 }),
+        prefix,
+        schedule: dbSchedule,
+        compress: r.str(`${at}.compress`, d.compress, {
+          pattern: COMPRESSION_PATTERN,
+          hint: 'a pg_dump -Z value: 0-9, gzip:N, lz4[:N], zstd[:N].',
+        }),
+        selection,
+      });
+    });
+  }
+
+  return databases;
+}
