@@ -14,7 +14,9 @@ import {
   actionsOf,
   allowStatementsOf,
   backupFixture,
+  containerEnvironment,
   containerNamed,
+  expectFailureAlerts,
   kmsBucketFixture,
   SECRET_ARN,
   templateJsonWithoutPlaceholder,
@@ -127,8 +129,7 @@ describe('PostgresBackup task', () => {
         image: TEST_IMAGE,
         drill: { enabled: false },
       });
-      const env = containerNamed(Template.fromStack(stack), 'backup').Environment as Array<{ Name: string; Value: unknown }>;
-      const byName = Object.fromEntries(env.map((e) => [e.Name, e.Value]));
+      const byName = containerEnvironment(Template.fromStack(stack), 'backup');
       expect({ mode: byName.PGSSLMODE, rootCert: byName.PGSSLROOTCERT }).toEqual({
         mode: 'sslMode' in tls ? tls.sslMode : 'require',
         rootCert,
@@ -138,8 +139,7 @@ describe('PostgresBackup task', () => {
 
   test('passes the task contract: bucket, prefix, project, namespace, JSON logs, memory limit, globals', () => {
     const { template } = backupFixture({ compress: 'zstd:3' });
-    const env = containerNamed(template, 'backup').Environment as Array<{ Name: string; Value: unknown }>;
-    const byName = Object.fromEntries(env.map((e) => [e.Name, e.Value]));
+    const byName = containerEnvironment(template, 'backup');
     expect(byName).toEqual({
       PGDATABASE: 'app',
       PGSSLMODE: 'require',
@@ -399,30 +399,7 @@ describe('PostgresBackup policies it cannot write', () => {
 describe('PostgresBackup alerts', () => {
   test('a task that stops with a non-zero exit code or fails to start notifies the topic', () => {
     const { template } = backupFixture({ drill: { enabled: false } });
-    const familyPrefix = Match.objectLike({
-      prefix: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('task-definition/.*-backup:$')])] }),
-    });
-    template.hasResourceProperties('AWS::Events::Rule', {
-      EventPattern: {
-        source: ['aws.ecs'],
-        'detail-type': ['ECS Task State Change'],
-        detail: { lastStatus: ['STOPPED'], taskDefinitionArn: [familyPrefix], containers: { exitCode: [{ 'anything-but': [0] }] } },
-      },
-      Targets: [
-        Match.objectLike({
-          Arn: { Ref: Match.stringLikeRegexp('AlarmTopic') },
-          InputTransformer: Match.objectLike({ InputTemplate: Match.stringLikeRegexp('FAILED') }),
-        }),
-      ],
-    });
-    template.hasResourceProperties('AWS::Events::Rule', {
-      EventPattern: {
-        source: ['aws.ecs'],
-        'detail-type': ['ECS Task State Change'],
-        detail: { lastStatus: ['STOPPED'], taskDefinitionArn: [familyPrefix], stopCode: ['TaskFailedToStart'] },
-      },
-      Targets: [Match.objectLike({ Arn: { Ref: Match.stringLikeRegexp('AlarmTopic') } })],
-    });
+    expectFailureAlerts(template, 'backup', 'Backup of shop/app');
   });
 
   test('missed-backup alarm: no BackupSuccess in 26 hourly periods, missing data breaching, on the task dimensions', () => {

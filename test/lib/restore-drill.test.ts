@@ -1,7 +1,7 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { DRILL_TARGET_URL } from '../../lib';
-import { actionsOf, allowStatementsOf, backupFixture, containerNamed } from './support';
+import { actionsOf, allowStatementsOf, backupFixture, containerEnvironment, containerNamed, expectFailureAlerts } from './support';
 
 const DRILL_FAMILY = /-drill$/;
 
@@ -52,12 +52,7 @@ describe('RestoreDrill', () => {
       ]),
     });
     expect(DRILL_TARGET_URL).toBe('postgres://postgres@localhost:5432/drill');
-    const env = Object.fromEntries(
-      (containerNamed(template, 'verify', DRILL_FAMILY).Environment as Array<{ Name: string; Value: unknown }>).map((e) => [
-        e.Name,
-        e.Value,
-      ]),
-    );
+    const env = containerEnvironment(template, 'verify', DRILL_FAMILY);
     expect(env).toMatchObject({
       BACKUP_PREFIX: 'myapp',
       BACKUP_PROJECT: 'shop',
@@ -113,23 +108,7 @@ describe('RestoreDrill', () => {
   });
 
   test('a failed or unstartable drill task alerts like a backup task', () => {
-    const { template } = backupFixture();
-    template.hasResourceProperties('AWS::Events::Rule', {
-      EventPattern: Match.objectLike({
-        detail: Match.objectLike({
-          taskDefinitionArn: [{ prefix: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('-drill:$')])] }) }],
-          containers: { exitCode: [{ 'anything-but': [0] }] },
-        }),
-      }),
-    });
-    template.hasResourceProperties('AWS::Events::Rule', {
-      EventPattern: Match.objectLike({
-        detail: Match.objectLike({
-          stopCode: ['TaskFailedToStart'],
-          taskDefinitionArn: [{ prefix: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('-drill:$')])] }) }],
-        }),
-      }),
-    });
+    expectFailureAlerts(backupFixture().template, 'drill', 'Backup of shop/app restore drill');
   });
 
   test('schedule, size and overdue window are configurable, and the drill can be turned off', () => {

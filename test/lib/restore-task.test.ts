@@ -10,8 +10,10 @@ import {
   actionsOf,
   allowStatementsOf,
   backupFixture,
+  containerEnvironment,
   containerNamed,
   exampleContext,
+  expectFailureAlerts,
   kmsBucketFixture,
   problemsOf,
   SECRET_ARN,
@@ -58,12 +60,7 @@ describe('RestoreTask definition', () => {
 
   test('passes the storage contract, JSON logs and TMPDIR on the scratch volume, and nothing else in plain environment', () => {
     const { template } = backupFixture();
-    const env = Object.fromEntries(
-      (containerNamed(template, 'restore', RESTORE_FAMILY).Environment as Array<{ Name: string; Value: unknown }>).map((e) => [
-        e.Name,
-        e.Value,
-      ]),
-    );
+    const env = containerEnvironment(template, 'restore', RESTORE_FAMILY);
     expect(env).toEqual({
       BACKUP_BUCKET: { Ref: expect.stringMatching(/^BackupBucket/) },
       BACKUP_PREFIX: 'myapp',
@@ -226,29 +223,7 @@ describe('RestoreTask least privilege', () => {
 
 describe('RestoreTask alerts and outputs', () => {
   test('a failed or unstartable restore alerts on the topic as "Restore of <project>/<db>"', () => {
-    const { template } = backupFixture();
-    const familyPrefix = Match.objectLike({
-      prefix: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('task-definition/.*-restore:$')])] }),
-    });
-    template.hasResourceProperties('AWS::Events::Rule', {
-      Description: 'Restore of shop/app: a task stopped with a non-zero exit code',
-      EventPattern: Match.objectLike({
-        detail: { lastStatus: ['STOPPED'], taskDefinitionArn: [familyPrefix], containers: { exitCode: [{ 'anything-but': [0] }] } },
-      }),
-      Targets: [
-        Match.objectLike({
-          Arn: { Ref: Match.stringLikeRegexp('AlarmTopic') },
-          InputTransformer: Match.objectLike({ InputTemplate: Match.stringLikeRegexp('Restore of shop/app FAILED') }),
-        }),
-      ],
-    });
-    template.hasResourceProperties('AWS::Events::Rule', {
-      Description: 'Restore of shop/app: a task failed to start',
-      EventPattern: Match.objectLike({
-        detail: { lastStatus: ['STOPPED'], taskDefinitionArn: [familyPrefix], stopCode: ['TaskFailedToStart'] },
-      }),
-      Targets: [Match.objectLike({ Arn: { Ref: Match.stringLikeRegexp('AlarmTopic') } })],
-    });
+    expectFailureAlerts(backupFixture().template, 'restore', 'Restore of shop/app');
   });
 
   test('outputs RestoreNowCommand (run-task on the restore family and security group), RestoreTargetSecretArn and RestoreSecurityGroupId', () => {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -85,6 +85,48 @@ export function containerNamed(template: Template, name: string, family?: RegExp
   const found = defs.flatMap((d) => d.Properties.ContainerDefinitions).filter((c: { Name: string }) => c.Name === name);
   if (found.length !== 1) throw new Error(`expected one container '${name}', found ${found.length}`);
   return found[0];
+}
+
+/** The plain environment of the container named `name`, as `{ NAME: value }`. */
+export function containerEnvironment(template: Template, name: string, family?: RegExp): Record<string, unknown> {
+  const env = (containerNamed(template, name, family).Environment ?? []) as Array<{ Name: string; Value: unknown }>;
+  return Object.fromEntries(env.map((e) => [e.Name, e.Value]));
+}
+
+/**
+ * Asserts the two failure alerts of a task definition family (`…-<familySuffix>`): an
+ * EventBridge rule for a task that stopped with a non-zero exit code and one for a task that
+ * never started, both on "ECS Task State Change" for every revision of the family, both
+ * notifying the alarm topic; `description` (e.g. "Restore of shop/app") names them.
+ */
+export function expectFailureAlerts(template: Template, familySuffix: string, description?: string): void {
+  const familyPrefix = Match.objectLike({
+    prefix: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp(`task-definition/.*-${familySuffix}:$`)])] }),
+  });
+  const topic = { Ref: Match.stringLikeRegexp('AlarmTopic') };
+  template.hasResourceProperties('AWS::Events::Rule', {
+    ...(description ? { Description: `${description}: a task stopped with a non-zero exit code` } : {}),
+    EventPattern: {
+      source: ['aws.ecs'],
+      'detail-type': ['ECS Task State Change'],
+      detail: { lastStatus: ['STOPPED'], taskDefinitionArn: [familyPrefix], containers: { exitCode: [{ 'anything-but': [0] }] } },
+    },
+    Targets: [
+      Match.objectLike({
+        Arn: topic,
+        InputTransformer: Match.objectLike({ InputTemplate: Match.stringLikeRegexp(`${description ?? ''} FAILED`) }),
+      }),
+    ],
+  });
+  template.hasResourceProperties('AWS::Events::Rule', {
+    ...(description ? { Description: `${description}: a task failed to start` } : {}),
+    EventPattern: {
+      source: ['aws.ecs'],
+      'detail-type': ['ECS Task State Change'],
+      detail: { lastStatus: ['STOPPED'], taskDefinitionArn: [familyPrefix], stopCode: ['TaskFailedToStart'] },
+    },
+    Targets: [Match.objectLike({ Arn: topic })],
+  });
 }
 
 /**
