@@ -134,3 +134,9 @@ export function formatBytes(bytes: number): string {
   }
   return i === 0 ? `${bytes} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
 }
+
+/** Rows (the first is the header) as aligned columns for people; the last column is not padded. */
+export function renderColumns(table: readonly (readonly string[])[]): string {
+  const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
+  return table.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n');
+}

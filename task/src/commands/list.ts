@@ -1,6 +1,6 @@
 import { BackupEntry, listBackups } from '../storage/catalog';
 import { ListConfig } from '../config/readers';
-import { formatBytes, Logger } from '../log';
+import { formatBytes, Logger, renderColumns } from '../log';
 import { createS3Client } from '../storage/s3';
 import { describeError } from '../errors';
 import { describeSelection, DumpSelection } from '../postgres/selection';
@@ -53,8 +53,7 @@ export function renderTable(rows: readonly ListedBackup[]): string {
       r.partial === null ? '-' : r.partial ? `partial: ${describeSelection(r.selection ?? undefined)}` : 'whole database',
     ]),
   ];
-  const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
-  return table.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n');
+  return renderColumns(table);
 }
 
 /** Prints the backups of a database, newest first (JSON with --json). */

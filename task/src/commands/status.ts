@@ -1,7 +1,7 @@
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { BackupEntry, newestBackup } from '../storage/catalog';
 import { describeError, ExitCode, TaskError } from '../errors';
-import { formatBytes, Logger } from '../log';
+import { formatBytes, Logger, renderColumns } from '../log';
 import { StatusConfig } from '../config/readers';
 import { createS3Client, StorageConfig, storageError } from '../storage/s3';
 import { describeSelection, DumpSelection } from '../postgres/selection';
@@ -80,8 +80,7 @@ export function renderStatusTable(rows: readonly DatabaseStatus[], maxAgeHours: 
       ];
     }),
   ];
-  const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
-  return table.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n');
+  return renderColumns(table);
 }
 
 /**
