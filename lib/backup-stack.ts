@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, Stack, StackProps, Validations } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, Stack, StackProps, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -17,7 +17,7 @@ import { BackupBucketOptions, createBackupBuckets } from './bucket-defaults';
 import { DatabaseConfig, ProjectConfig, TransitionClass } from './config';
 import { BackupMonitoring } from './dashboard';
 import { DatabaseConnection } from './database-connection';
-import { BACKUP_TASK_DEFAULTS, PostgresBackup } from './postgres-backup';
+import { BACKUP_TASK_DEFAULTS, DEFAULT_BACKUP_SCHEDULE, PostgresBackup } from './postgres-backup';
 import { backupTaskImage } from './task-image';
 
 /** Props of {@link BackupStack}. */
@@ -76,12 +76,7 @@ export class BackupStack extends Stack {
     });
     const cluster = new ecs.Cluster(this, 'Cluster', { vpc });
     acknowledgeContainerInsights(cluster);
-    const cpuArchitecture =
-      config.cpuArchitecture === undefined
-        ? undefined
-        : config.cpuArchitecture === 'ARM64'
-          ? ecs.CpuArchitecture.ARM64
-          : ecs.CpuArchitecture.X86_64;
+    const cpuArchitecture = config.cpuArchitecture && ecs.CpuArchitecture[config.cpuArchitecture];
     const image = backupTaskImage({ postgresMajorVersion: config.postgresMajorVersion, cpuArchitecture });
     const deadLetterQueue = new sqs.Queue(this, 'SchedulerDeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
@@ -133,6 +128,13 @@ export class BackupStack extends Stack {
             ephemeralStorageGiB: config.restoreTask.ephemeralStorageGiB,
           },
         }),
+    );
+
+    // Say when each database is backed up, as staggering computed it (cdk synth prints it).
+    config.databases.forEach((db, i) =>
+      Annotations.of(this.backups[i]).addInfo(
+        `${db.name} is backed up on ${db.schedule ?? DEFAULT_BACKUP_SCHEDULE.expressionString} (UTC).`,
+      ),
     );
 
     const monitoring = new BackupMonitoring(this, 'Monitoring', {

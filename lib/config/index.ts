@@ -142,7 +142,7 @@ export function parseProjectConfig(ctx: Raw, problems: string[] = []): ProjectCo
   const defaultPrefix = r.str('prefix', ctx.prefix) ?? project;
   const schedule = ctx.schedule === undefined ? undefined : scheduleExpression('schedule', ctx.schedule, problems);
   const stagger =
-    r.int('staggerMinutes', ctx.staggerMinutes, 0, 59, {
+    r.int('staggerMinutes', ctx.staggerMinutes, 0, 1440, {
       default: 0,
       hint: 'Minutes between the starts of databases that share a server.',
     }) ?? 0;

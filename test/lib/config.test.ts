@@ -1,7 +1,8 @@
 import { App } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { buildApp } from '../../bin/app';
 import { loadProjectConfig, parseProjectConfig } from '../../lib';
+import { staggered } from '../../lib/config/schedule';
 import { exampleContext, problemsOf } from './support';
 
 describe('project configuration', () => {
@@ -145,19 +146,43 @@ describe('project configuration', () => {
     );
   });
 
-  test('staggering past minute 59 and bucket settings beside an existing bucket are refused with the fix', () => {
+  test('staggered starts roll over into later hours, as 20 databases 30 minutes apart need; bucket settings beside an existing bucket are refused', () => {
     const ctx = exampleContext();
-    const problems = problemsOf({
-      ...ctx,
-      staggerMinutes: 45,
-      databases: [...(ctx.databases as object[]), { name: 'third', secret: 'third/db' }],
-      existingBucket: { name: 'my-backups' },
-    });
-    expect(problems).toEqual([
-      expect.stringMatching(
-        /^staggerMinutes puts databases\[2\] at minute 90, past 59\. Lower staggerMinutes or give databases\[2\]\.schedule/,
-      ),
+    const databases = Array.from({ length: 20 }, (_, i) => ({ name: `db${i}`, secret: `db${i}/postgres` }));
+    const config = parseProjectConfig({ ...ctx, staggerMinutes: 30, databases });
+    expect(config.databases.map((d) => d.schedule).slice(0, 3)).toEqual(['cron(0 4 * * ? *)', 'cron(30 4 * * ? *)', 'cron(0 5 * * ? *)']);
+    expect(config.databases[19].schedule).toBe('cron(30 13 * * ? *)');
+    expect(problemsOf({ ...ctx, existingBucket: { name: 'my-backups' } })).toEqual([
       expect.stringMatching(/^retention configure a bucket the stack creates, but existingBucket is set/),
     ]);
+  });
+
+  test('staggering moves a schedule as a person would, and says when it cannot', () => {
+    const move = (schedule: string, minutes: number) => {
+      const problems: string[] = [];
+      const moved = staggered(schedule, minutes, problems, 3);
+      return problems.length > 0 ? problems : moved;
+    };
+    expect(move('cron(0 4 * * ? *)', 45)).toBe('cron(45 4 * * ? *)');
+    expect(move('cron(0 22 * * ? *)', 180)).toBe('cron(0 1 * * ? *)'); // still daily, at the later time
+    expect(move('cron(0 23 ? * MON *)', 90)).toBe('cron(30 0 ? * TUE *)');
+    expect(move('cron(30 23 ? * SAT,3 *)', 60)).toBe('cron(30 0 ? * SUN,WED *)');
+    expect(move('cron(0 23 1 * ? *)', 120)).toBe('cron(0 1 2 * ? *)');
+    expect(move('cron(0 4 ? * MON *)', 7 * 24 * 60)).toBe('cron(0 4 ? * MON *)');
+    expect(move('cron(50 */6 * * ? *)', 5)).toBe('cron(55 */6 * * ? *)');
+    expect(move('cron(50 */6 * * ? *)', 20)).toEqual([
+      expect.stringMatching(/hour field '\*\/6' is not a plain number\. Give databases\[3\]\.schedule instead\./),
+    ]);
+    expect(move('cron(0 23 ? * MON-FRI *)', 120)).toEqual([expect.stringMatching(/day-of-week field 'MON-FRI' is not a list of days/)]);
+    expect(move('cron(0 23 28 * ? *)', 120)).toEqual([
+      expect.stringMatching(/day of the month '28' cannot move 1 day\(s\) in every month/),
+    ]);
+    expect(move('rate(1 day)', 10)).toEqual([expect.stringMatching(/minute field is a plain number/)]);
+  });
+
+  test('synth says when each database is backed up', () => {
+    const annotations = Annotations.fromStack(buildApp(new App({ context: exampleContext() })).stack);
+    annotations.hasInfo('/PgS3Backup-orders/DatabaseOrders', 'orders is backed up on cron(0 4 * * ? *) (UTC).');
+    annotations.hasInfo('/PgS3Backup-orders/DatabaseBilling', 'billing is backed up on cron(30 4 * * ? *) (UTC).');
   });
 });
