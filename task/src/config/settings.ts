@@ -1,6 +1,6 @@
 /**
  * Every setting of the CLI in one table: its flag, its environment variable, its type and
- * default, which commands use it and its help text. `config.ts` parses and validates from
+ * default, which commands use it and its help text. `parse.ts` parses and types the values from
  * this table and `help.ts` renders `--help` from it, so the two cannot drift apart.
  */
 import { DEFAULT_METRICS_NAMESPACE, ENV, EnvName, SSL_MODES } from '../contract';
