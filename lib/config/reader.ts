@@ -1,3 +1,5 @@
+import { integerProblem } from '../private/validation';
+
 /** Reading CDK context values: each reader appends a problem naming the key, the value and the fix. */
 export type Raw = Record<string, unknown>;
 
@@ -29,14 +31,16 @@ export class ContextReader {
   }
 
   public int(key: string, v: unknown, min: number, max: number, opts: { default: number; hint?: string }): number | undefined {
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-      this.problems.push(
-        `${key} must be an integer ${min}-${max}, got ${show(v)}.${opts.hint ? ` ${opts.hint}` : ''} Leave it out for the default (${opts.default}).`,
-      );
-      return undefined;
-    }
-    return v;
+    const problem = integerProblem(
+      key,
+      v,
+      min,
+      max,
+      '',
+      `${opts.hint ? `${opts.hint} ` : ''}Leave it out for the default (${opts.default}).`,
+    );
+    if (problem) this.problems.push(problem);
+    return problem || v === undefined || v === null ? undefined : (v as number);
   }
 
   public bool(key: string, v: unknown): boolean | undefined {

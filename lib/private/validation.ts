@@ -1,6 +1,18 @@
 import { Token } from 'aws-cdk-lib';
 
 /**
+ * The range check every validator shares: undefined when `value` is unset, a token, or an
+ * integer from `min` to `max`; otherwise "<name> must be an integer <min>-<max><why>, got
+ * <value>.<fix>".
+ */
+export function integerProblem(name: string, value: unknown, min: number, max: number, why = '', fix = ''): string | undefined {
+  if (value === undefined || value === null || Token.isUnresolved(value)) return undefined;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max) return undefined;
+  const shown = typeof value === 'string' ? `'${value}'` : JSON.stringify(value);
+  return `${name} must be an integer ${min}-${max}${why}, got ${shown}.${fix ? ` ${fix}` : ''}`;
+}
+
+/**
  * The problems of one construct's props, collected so that every one is reported at once.
  * Token values (unknown until deploy) are never judged.
  */
@@ -18,8 +30,8 @@ export class Problems {
    * <min>-<max><why>, got <value>.<fix>".
    */
   public integer(name: string, value: number | undefined, min: number, max: number, why = '', fix = ''): this {
-    if (value !== undefined && !Token.isUnresolved(value) && (!Number.isInteger(value) || value < min || value > max))
-      this.list.push(`${name} must be an integer ${min}-${max}${why}, got ${JSON.stringify(value)}.${fix ? ` ${fix}` : ''}`);
+    const problem = integerProblem(name, value, min, max, why, fix);
+    if (problem) this.list.push(problem);
     return this;
   }
 
