@@ -9,12 +9,13 @@
  *   backup-s3rver  the real CLI against s3rver;
  *   cron-s3rver    `pg_dump -Fc | aws s3 cp -` (awscli v2 at /usr/bin/aws) against the same s3rver.
  * Each target is the median of per-round ratios (absolute times on a shared machine are
- * noisy; ratios taken side by side hold). Then one run per `--levels` gzip level.
+ * noisy; ratios taken side by side hold). Then one run per `--levels` compression: a gzip
+ * level, or with a PostgreSQL 16+ client a method (`gzip:1`, `lz4`, `zstd:3`…).
  * Prints tables and writes bench-results/bench-<time>.json and bench-results/latest.json.
  * Server and client are one toolchain: the 18 that task/dev/build-postgres.sh caches (the
  * image's major) when built, else the system's newest; the output and the JSON name it.
  *
- * Options: --size-gb 1.5, --rounds 3, --levels 0,1,6,9 (or "none"), --cache-dir, --out-dir.
+ * Options: --size-gb 1.5, --rounds 3, --levels 0,1,6,9 (or "none", or methods: 6,lz4,zstd:1), --cache-dir, --out-dir.
  */
 import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -27,6 +28,7 @@ import { startDiscardS3 } from './bench/discard-s3';
 import { computeFigures, renderFigures } from './bench/figures';
 import { machineInfo, median, round, table, versionOf } from './bench/report';
 import { describeClient, startLocalPostgres } from './local-postgres';
+import { COMPRESSION_PATTERN } from '../src/contract';
 import { LocalS3, startLocalS3 } from './local-s3';
 
 // The in-process S3 client (s3rver clean-up) would warn that future SDKs need Node 22.
@@ -52,8 +54,10 @@ function options() {
   const sizeGb = Number(values['size-gb']);
   const rounds = Number(values.rounds);
   const levels = values.levels === 'none' ? [] : values.levels.split(',').map((l) => l.trim());
-  if (!(sizeGb > 0) || !Number.isInteger(rounds) || rounds < 1 || levels.some((l) => !/^\d$/.test(l))) {
-    throw new Error(`Usage: npm run bench -- [--size-gb 1.5] [--rounds 3] [--levels 0,1,6,9|none]; got ${JSON.stringify(values)}`);
+  if (!(sizeGb > 0) || !Number.isInteger(rounds) || rounds < 1 || levels.some((l) => !COMPRESSION_PATTERN.test(l))) {
+    throw new Error(
+      `Usage: npm run bench -- [--size-gb 1.5] [--rounds 3] [--levels 0,1,6,9|lz4,zstd:3|none]; got ${JSON.stringify(values)}`,
+    );
   }
   return { sizeGb, rounds, levels, cacheDir: values['cache-dir'], outDir: values['out-dir'] };
 }
@@ -70,7 +74,7 @@ async function main(): Promise<void> {
   const opts = options();
   const loadAtStart = loadavg();
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run bench' (it builds first).`);
-  say(`pg-s3-backup bench: ${opts.sizeGb} GB database, ${opts.rounds} rounds, gzip levels ${opts.levels.join(',') || 'none'}`);
+  say(`pg-s3-backup bench: ${opts.sizeGb} GB database, ${opts.rounds} rounds, compression ${opts.levels.join(',') || 'none'}`);
 
   const pg = await startLocalPostgres();
   cleanups.push(() => pg.stop());
@@ -135,7 +139,7 @@ async function main(): Promise<void> {
 
   const levels: { level: string; pgDump: RunResult; backup: RunResult }[] = [];
   for (const level of opts.levels) {
-    say(`gzip level ${level}`);
+    say(`compression ${level}`);
     const pgDump = await runPgDump(ctx, 0, level);
     show(pgDump);
     const backup = await runBackup(ctx, 'discard', 0, level);
@@ -147,7 +151,7 @@ async function main(): Promise<void> {
   const discardRuns = runs.filter((r) => r.command === 'backup-discard');
   const marginalCpuSecondsPerGb = median(discardRuns.map((r) => (r.nodeCpuSeconds! - empty.nodeCpuSeconds!) / (r.archiveBytes! / 1e9)));
   const levelRows = levels.map(({ level, pgDump, backup }) => ({
-    level: Number(level),
+    level: /^\d$/.test(level) ? Number(level) : level,
     archiveBytes: backup.archiveBytes!,
     archivePercentOfDatabase: round((backup.archiveBytes! / db.sizeBytes) * 100, 1),
     pgDumpWallSeconds: round(pgDump.wallSeconds),
@@ -163,7 +167,7 @@ async function main(): Promise<void> {
       ? [
           table(
             [
-              'gzip level (one run each)',
+              'compression (one run each)',
               'archive MB',
               '% of DB',
               'pg_dump wall s',
