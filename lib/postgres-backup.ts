@@ -163,7 +163,7 @@ export interface PostgresBackupProps {
    */
   readonly stopTimeout?: Duration;
 
-  /** pg_dump compression (BACKUP_COMPRESS), e.g. `zstd:3`. @default - pg_dump's default (gzip 6) */
+  /** pg_dump compression (BACKUP_COMPRESS), e.g. `zstd:3`. @default - zstd:1 with the image's PostgreSQL 18 client (the task's default for pg_dump 16+) */
   readonly compress?: string;
 
   /**

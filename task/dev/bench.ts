@@ -29,6 +29,8 @@ import { computeFigures, renderFigures } from './bench/figures';
 import { machineInfo, median, round, table, versionOf } from './bench/report';
 import { describeClient, startLocalPostgres } from './local-postgres';
 import { COMPRESSION_PATTERN } from '../src/contract';
+import { defaultCompression } from '../src/postgres/dump';
+import { clientVersion } from '../src/postgres/tools';
 import { LocalS3, startLocalS3 } from './local-s3';
 
 // The in-process S3 client (s3rver clean-up) would warn that future SDKs need Node 22.
@@ -105,11 +107,16 @@ async function main(): Promise<void> {
     awsVersion,
     loadAtStart,
   );
+  // The rounds compare like with like: the CLI's default compression for this client, given
+  // to pg_dump, the backup and the cron pipeline alike (zstd:1 with pg_dump 16+ built with it).
+  const pgDump = join(pg.binDir, 'pg_dump');
+  const compress = (await defaultCompression(pgDump, (await clientVersion(pgDump, 'pg_dump', {})).num)) ?? 'default';
+  say(`rounds' compression: ${compress} (the CLI's default for this client)`);
   say('warm-up: one untimed pg_dump (page cache)');
-  await runPgDump(ctx, 0, 'default');
+  await runPgDump(ctx, 0, compress);
   // What every run costs whatever the size (Node start, connecting, listing, the manifest).
   await pg.createDatabase('bench_empty');
-  const empty = await runBackup({ ...ctx, pgEnv: pg.env('bench_empty') }, 'discard', 0, 'default');
+  const empty = await runBackup({ ...ctx, pgEnv: pg.env('bench_empty') }, 'discard', 0, compress);
   say(`fixed cost of a backup (empty database): ${empty.nodeCpuSeconds!.toFixed(2)} s CPU, ${empty.wallSeconds.toFixed(2)} s wall`);
 
   const runs: RunResult[] = [];
@@ -124,12 +131,12 @@ async function main(): Promise<void> {
       if (command === 'cron-s3rver' && !aws) continue;
       const run =
         command === 'pg_dump'
-          ? await runPgDump(ctx, r, 'default')
+          ? await runPgDump(ctx, r, compress)
           : command === 'backup-discard'
-            ? await runBackup(ctx, 'discard', r, 'default')
+            ? await runBackup(ctx, 'discard', r, compress)
             : command === 'backup-s3rver'
-              ? await runBackup(ctx, 's3rver', r, 'default')
-              : await runCron(ctx, r, 'default', `cron/r${r}.dump`);
+              ? await runBackup(ctx, 's3rver', r, compress)
+              : await runCron(ctx, r, compress, `cron/r${r}.dump`);
       show(run);
       runs.push(command === 'cron-s3rver' ? { ...run, archiveBytes: (await drain(s3, 'cron/'))[0] } : run);
       if (command === 'backup-s3rver') await drain(s3);
@@ -190,7 +197,7 @@ async function main(): Promise<void> {
         ]
       : []),
     `Backup process CPU: ${empty.nodeCpuSeconds!.toFixed(2)} s per run whatever the size (empty database), plus ${marginalCpuSecondsPerGb.toFixed(2)} s per GB of archive.`,
-    `Database ${(db.sizeBytes / 1e9).toFixed(2)} GB, archive ${(figures.archiveBytes / 1e9).toFixed(2)} GB (gzip default), ${opts.rounds} rounds; ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.pgDump}.`,
+    `Database ${(db.sizeBytes / 1e9).toFixed(2)} GB, archive ${(figures.archiveBytes / 1e9).toFixed(2)} GB (${compress === 'default' ? 'gzip 6, the default' : `${compress}, the default`}), ${opts.rounds} rounds; ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.pgDump}.`,
     ...(aws ? [] : ['The cron pipeline was skipped: awscli v2 is not installed (Debian: apt-get install awscli).']),
   ].join('\n\n');
   say(`\n${text}\n`);

@@ -129,3 +129,33 @@ describe('a pg_restore built without the archive’s compression method', () => 
     expect(dumpGets().map((r) => r.headers.range)).toEqual(['bytes=0-4095']);
   });
 });
+
+/**
+ * BACKUP_COMPRESS unset: zstd:1 with a pg_dump 16+ that has zstd (the README's Compression
+ * table measured it fastest at an archive no larger than gzip 6's), and pg_dump's own gzip 6
+ * with one built without zstd (task/dev/build-postgres.sh --without-compression), which is
+ * told apart by a probe before the dump starts instead of failing it.
+ */
+describe('the default compression', () => {
+  test('is zstd:1 with pg_dump 18: the manifest, the log and the archive header say so', async () => {
+    const run = await runCli(['backup'], env.cliEnv('app', 'default-z'));
+    expectOk(run);
+    expect(eventOf(run, 'backup.start')).toMatchObject({ compression: 'zstd:1' });
+    const key = String(eventOf(run, 'backup.complete').key);
+    const manifest = JSON.parse((await env.get(key.replace(/\.dump$/, '.manifest.json'))).toString('utf8'));
+    expect(manifest.compression).toBe('zstd:1');
+    expect(headerCompression(await env.get(key))).toBe('zstd');
+  });
+
+  test('is pg_dump’s gzip with a pg_dump 18 built without zstd, and the backup still completes', async () => {
+    const bin = spawnSync('bash', [join(__dirname, '..', '..', 'task', 'dev', 'build-postgres.sh'), '--print', '--without-compression'], {
+      encoding: 'utf8',
+    }).stdout.trim();
+    const run = await runCli(['backup'], env.cliEnv('app', 'default-gzip', { PG_BIN_DIR: bin }));
+    expectOk(run);
+    expect(eventOf(run, 'backup.start')).toMatchObject({ compression: 'default', pgDumpVersion: expect.stringMatching(/18\./) });
+    const key = String(eventOf(run, 'backup.complete').key);
+    expect(JSON.parse((await env.get(key.replace(/\.dump$/, '.manifest.json'))).toString('utf8')).compression).toBe('default');
+    expect(headerCompression(await env.get(key))).toBe('gzip');
+  });
+});

@@ -3,7 +3,7 @@ import { reportFailure } from './report-failure';
 import { chooseStem, databaseFolder, EVENTS, keysFor, metricDimensions, METRICS, tierFor, timestampOf } from '../contract';
 import { BackupConfig } from '../config/backup';
 import { createHash } from 'node:crypto';
-import { compressionProblem } from '../postgres/dump';
+import { compressionProblem, defaultCompression } from '../postgres/dump';
 import { ExitCode, InterruptedError, Stage, TaskError } from '../errors';
 import { captureGlobals, Globals } from '../postgres/globals';
 import { formatBytes, Logger } from '../log';
@@ -61,7 +61,9 @@ export async function runBackup(
     );
     stage = 'version-check';
     checkVersions(server, pgDump);
-    const compressProblem = compressionProblem(config.compress, pgDump.num);
+    // Unset: zstd:1 where this pg_dump can (README, Compression), else pg_dump's gzip 6.
+    const compress = config.compress ?? (await step('version-check', defaultCompression(config.tools.pgDump, pgDump.num)));
+    const compressProblem = compressionProblem(compress, pgDump.num);
     if (compressProblem) throw new TaskError(compressProblem, { exitCode: ExitCode.CONFIG, stage: 'version-check' });
 
     stage = 'plan';
@@ -119,13 +121,13 @@ export async function runBackup(
       databaseSizeBytes: server.databaseSizeBytes,
       partSizeBytes: plan.partSizeBytes,
       queueSize: plan.queueSize,
-      compression: config.compress ?? 'default',
+      compression: compress ?? 'default',
       selection: config.selection,
     });
 
     stage = 'dump';
     const streamed = await streamIntoS3({
-      config,
+      config: { ...config, compress },
       client,
       key: keys.dump,
       tier,
@@ -187,7 +189,7 @@ export async function runBackup(
       versionId: streamed.outcome.versionId,
       partSizeBytes: plan.partSizeBytes,
       archiveFormat: 'custom',
-      compression: config.compress ?? 'default',
+      compression: compress ?? 'default',
       selection: config.selection,
       server: { version: server.version, versionNum: server.versionNum, databaseSizeBytes: server.databaseSizeBytes },
       pgDump: { version: pgDump.text },

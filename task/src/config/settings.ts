@@ -161,8 +161,9 @@ export const SETTINGS = {
     type: 'string',
     commands: ['backup'],
     group: 'Backup',
-    help: 'pg_dump compression, passed as -Z: a gzip level 0-9, or gzip:N, lz4[:N], zstd[:N], none (these method forms need pg_dump 16+). Level 1 dumps much faster than the default 6 for somewhat more bytes (see README, Performance).',
-    defaultText: "pg_dump's default (gzip level 6)",
+    help: 'pg_dump compression, passed as -Z: a gzip level 0-9, or gzip:N, lz4[:N], zstd[:N], none (these method forms need pg_dump 16+). With pg_dump 15 or older, level 1 dumps much faster than gzip 6 for somewhat more bytes (see README, Compression).',
+    defaultText:
+      "zstd:1 with pg_dump 16+ built with zstd (fastest measured at an archive no larger than gzip 6's: README, Compression); else pg_dump's own, gzip level 6",
   },
   schema: {
     flag: 'schema',
