@@ -87,28 +87,17 @@ export function parseTasks(r: ContextReader, ctx: Raw): TasksConfig {
     }),
   };
 
-  // Fargate's CPU and memory pairs, judged with what the constructs will use.
-  r.problems.push(
-    ...fargateSizeProblems('cpu', cpu ?? BACKUP_TASK_DEFAULTS.cpu, 'memoryMiB', memoryMiB ?? BACKUP_TASK_DEFAULTS.memoryLimitMiB),
-  );
-  if (drill.enabled !== false)
-    r.problems.push(
-      ...fargateSizeProblems(
-        'drill.cpu',
-        drill.cpu ?? DRILL_DEFAULTS.cpu,
-        'drill.memoryMiB',
-        drill.memoryMiB ?? DRILL_DEFAULTS.memoryLimitMiB,
-      ),
-    );
-  if (restoreTask.enabled !== false)
-    r.problems.push(
-      ...fargateSizeProblems(
-        'restoreTask.cpu',
-        restoreTask.cpu ?? RESTORE_TASK_DEFAULTS.cpu,
-        'restoreTask.memoryMiB',
-        restoreTask.memoryMiB ?? RESTORE_TASK_DEFAULTS.memoryLimitMiB,
-      ),
-    );
+  // Fargate's CPU and memory pairs, judged with what the constructs will use (a disabled task has none).
+  const sizes = [
+    { at: '', size: { cpu, memoryMiB }, defaults: BACKUP_TASK_DEFAULTS, enabled: true },
+    { at: 'drill.', size: drill, defaults: DRILL_DEFAULTS, enabled: drill.enabled !== false },
+    { at: 'restoreTask.', size: restoreTask, defaults: RESTORE_TASK_DEFAULTS, enabled: restoreTask.enabled !== false },
+  ];
+  for (const { at, size, defaults, enabled } of sizes)
+    if (enabled)
+      r.problems.push(
+        ...fargateSizeProblems(`${at}cpu`, size.cpu ?? defaults.cpu, `${at}memoryMiB`, size.memoryMiB ?? defaults.memoryLimitMiB),
+      );
 
   return {
     cpu,

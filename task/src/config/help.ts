@@ -1,4 +1,4 @@
-import { ExitCode } from '../errors';
+import { EXIT_CODES } from '../contract';
 import { CommandName, defaultShown, SETTINGS, SettingSpec } from './settings';
 import { TOOL_VERSION } from '../version';
 
@@ -29,17 +29,7 @@ export function mainHelp(): string {
 
 /** The exit code table, shared by every help page. */
 export function exitCodesHelp(): string {
-  const rows: [number, string][] = [
-    [ExitCode.OK, 'success'],
-    [ExitCode.INTERNAL, 'unexpected internal error (a bug: please report it with the log)'],
-    [ExitCode.CONFIG, 'bad configuration or usage; nothing was connected to or written'],
-    [ExitCode.DATABASE, 'database or PostgreSQL client failure (connection, version check, pg_dump, pg_restore)'],
-    [ExitCode.STORAGE, 'storage (S3) failure after retries'],
-    [ExitCode.INTEGRITY, 'integrity failure: size or SHA-256 mismatch, unreadable archive'],
-    [ExitCode.STALE, 'status --max-age-hours: a database has no complete backup that recent'],
-    [ExitCode.INTERRUPTED, 'interrupted by SIGTERM or SIGINT'],
-  ];
-  return ['Exit codes:', ...rows.map(([c, d]) => `  ${String(c).padStart(3)}  ${d}`)].join('\n');
+  return ['Exit codes:', ...EXIT_CODES.map((e) => `  ${String(e.code).padStart(3)}  ${e.meaning}`)].join('\n');
 }
 
 /** Help for one command, generated from the settings table. */

@@ -23,13 +23,27 @@ export const ExitCode = {
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
-/** One word per failing exit code, for alert messages ("3 database"); 137 is ECS's SIGKILL after stopTimeout. */
+/** Every exit code with one word (for alerts) and its meaning (for --help). */
+export const EXIT_CODES: ReadonlyArray<{ readonly code: ExitCodeValue; readonly word: string; readonly meaning: string }> = [
+  { code: ExitCode.OK, word: 'success', meaning: 'success' },
+  { code: ExitCode.INTERNAL, word: 'internal', meaning: 'unexpected internal error (a bug: please report it with the log)' },
+  { code: ExitCode.CONFIG, word: 'configuration', meaning: 'bad configuration or usage; nothing was connected to or written' },
+  {
+    code: ExitCode.DATABASE,
+    word: 'database',
+    meaning: 'database or PostgreSQL client failure (connection, version check, pg_dump, pg_restore)',
+  },
+  { code: ExitCode.STORAGE, word: 'storage', meaning: 'storage (S3) failure after retries' },
+  { code: ExitCode.INTEGRITY, word: 'integrity', meaning: 'integrity failure: size or SHA-256 mismatch, unreadable archive' },
+  { code: ExitCode.STALE, word: 'stale', meaning: 'status --max-age-hours: a database has no complete backup that recent' },
+  { code: ExitCode.INTERRUPTED, word: 'interrupted', meaning: 'interrupted by SIGTERM or SIGINT' },
+];
+
+/**
+ * One word per exit code a stack task can stop with, for alert messages ("3 database"):
+ * the failing codes except status's, plus 137, ECS's SIGKILL after stopTimeout.
+ */
 export const EXIT_CODE_WORDS: ReadonlyArray<readonly [number, string]> = [
-  [ExitCode.INTERNAL, 'internal'],
-  [ExitCode.CONFIG, 'configuration'],
-  [ExitCode.DATABASE, 'database'],
-  [ExitCode.STORAGE, 'storage'],
-  [ExitCode.INTEGRITY, 'integrity'],
-  [ExitCode.INTERRUPTED, 'interrupted'],
+  ...EXIT_CODES.filter((e) => e.code !== ExitCode.OK && e.code !== ExitCode.STALE).map((e) => [e.code, e.word] as const),
   [137, 'killed'],
 ];
