@@ -15,7 +15,9 @@
  * Server and client are one toolchain: the 18 that task/dev/build-postgres.sh caches (the
  * image's major) when built, else the system's newest; the output and the JSON name it.
  *
- * Options: --size-gb 1.5, --rounds 3, --levels 0,1,6,9 (or "none", or methods: 6,lz4,zstd:1), --cache-dir, --out-dir.
+ * Then restores of one stored backup into new databases (single job and --jobs 2, each against
+ * pg_restore of the archive on local disk), --restore-rounds times.
+ * Options: --size-gb 1.5, --rounds 3, --restore-rounds 2, --levels 0,1,6,9 (or "none", or methods: 6,lz4,zstd:1), --cache-dir, --out-dir.
  */
 import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -31,6 +33,7 @@ import { describeClient, startLocalPostgres } from './local-postgres';
 import { COMPRESSION_PATTERN } from '../src/contract';
 import { defaultCompression } from '../src/postgres/dump';
 import { clientVersion } from '../src/postgres/tools';
+import { measureRestores, RestoreFigures } from './bench/restores';
 import { LocalS3, startLocalS3 } from './local-s3';
 
 // The in-process S3 client (s3rver clean-up) would warn that future SDKs need Node 22.
@@ -49,6 +52,7 @@ function options() {
       'size-gb': { type: 'string', default: process.env.BENCH_SIZE_GB ?? '1.5' },
       rounds: { type: 'string', default: process.env.BENCH_ROUNDS ?? '3' },
       levels: { type: 'string', default: process.env.BENCH_LEVELS ?? '0,1,6,9' },
+      'restore-rounds': { type: 'string', default: process.env.BENCH_RESTORE_ROUNDS ?? '2' },
       'cache-dir': { type: 'string', default: join(ROOT, '.bench-cache') },
       'out-dir': { type: 'string', default: join(ROOT, 'bench-results') },
     },
@@ -56,12 +60,20 @@ function options() {
   const sizeGb = Number(values['size-gb']);
   const rounds = Number(values.rounds);
   const levels = values.levels === 'none' ? [] : values.levels.split(',').map((l) => l.trim());
-  if (!(sizeGb > 0) || !Number.isInteger(rounds) || rounds < 1 || levels.some((l) => !COMPRESSION_PATTERN.test(l))) {
+  const restoreRounds = Number(values['restore-rounds']);
+  if (
+    !(sizeGb > 0) ||
+    !Number.isInteger(rounds) ||
+    rounds < 1 ||
+    !Number.isInteger(restoreRounds) ||
+    restoreRounds < 0 ||
+    levels.some((l) => !COMPRESSION_PATTERN.test(l))
+  ) {
     throw new Error(
-      `Usage: npm run bench -- [--size-gb 1.5] [--rounds 3] [--levels 0,1,6,9|lz4,zstd:3|none]; got ${JSON.stringify(values)}`,
+      `Usage: npm run bench -- [--size-gb 1.5] [--rounds 3] [--levels 0,1,6,9|lz4,zstd:3|none] [--restore-rounds 2|0]; got ${JSON.stringify(values)}`,
     );
   }
-  return { sizeGb, rounds, levels, cacheDir: values['cache-dir'], outDir: values['out-dir'] };
+  return { sizeGb, rounds, restoreRounds, levels, cacheDir: values['cache-dir'], outDir: values['out-dir'] };
 }
 
 /** Sizes of the objects under `prefix`, then deletes them (s3rver keeps everything on disk). */
@@ -144,6 +156,16 @@ async function main(): Promise<void> {
     }
   }
 
+  // Restores of one stored backup (the rounds' default compression), against their limits.
+  let restores: RestoreFigures | undefined;
+  if (opts.restoreRounds > 0) {
+    await runBackup(ctx, 's3rver', 0, compress);
+    const listed = await s3.client().send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `s3rver-r0-${compress}/` }));
+    const key = listed.Contents!.map((o) => o.Key!).find((k) => k.endsWith('.dump'))!;
+    restores = await measureRestores(ctx, pg, s3.client(), key, opts.restoreRounds, say);
+    await drain(s3);
+  }
+
   const levels: { level: string; pgDump: RunResult; backup: RunResult }[] = [];
   for (const level of opts.levels) {
     say(`compression ${level}`);
@@ -196,6 +218,32 @@ async function main(): Promise<void> {
           ),
         ]
       : []),
+    ...(restores
+      ? [
+          table(
+            ['restore into a new database (median of rounds)', 'wall s'],
+            Object.entries(restores.medianWallSeconds).map(([c, w]) => [c, w]),
+          ),
+          table(
+            ['restore target', 'measured', 'limit', 'per round'],
+            [
+              [
+                'single-job restore / pg_restore --single-transaction -d new <local file>',
+                restores.singleJobOverLocalFile,
+                1.05,
+                restores.perRound.singleJob.join(', '),
+              ],
+              [
+                'restore --jobs 2 / pg_restore -j 2 -d new <local file>',
+                restores.jobs2OverLocalFile,
+                1.05,
+                restores.perRound.jobs2.join(', '),
+              ],
+              ['single-job restore / aws s3 cp - | pg_restore -d new (by hand)', '–', 1.0, 'needs awscli v2'],
+            ],
+          ),
+        ]
+      : []),
     `Backup process CPU: ${empty.nodeCpuSeconds!.toFixed(2)} s per run whatever the size (empty database), plus ${marginalCpuSecondsPerGb.toFixed(2)} s per GB of archive.`,
     `Database ${(db.sizeBytes / 1e9).toFixed(2)} GB, archive ${(figures.archiveBytes / 1e9).toFixed(2)} GB (${compress === 'default' ? 'gzip 6, the default' : `${compress}, the default`}), ${opts.rounds} rounds; ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.pgDump}.`,
     ...(aws ? [] : ['The cron pipeline was skipped: awscli v2 is not installed (Debian: apt-get install awscli).']),
@@ -217,6 +265,7 @@ async function main(): Promise<void> {
     },
     marginalNodeCpuSecondsPerGb: round(marginalCpuSecondsPerGb),
     levels: levelRows,
+    restores,
     runs: runs.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'number' ? round(v) : v]))),
     medianWallSeconds: Object.fromEntries(
       ORDER.map((c) => [c, round(median(runs.filter((r) => r.command === c).map((r) => r.wallSeconds)))]),

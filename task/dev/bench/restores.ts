@@ -1,0 +1,113 @@
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { LocalPostgres } from '../local-postgres';
+import { BenchContext } from './commands';
+import { eventOf, timeCommand } from './measure';
+import { median, round } from './report';
+
+/** The restores the benchmark compares, each into a new database. */
+export type RestoreCommand = 'pg_restore-file' | 'restore' | 'pg_restore-j2-file' | 'restore-j2';
+const ORDER: readonly RestoreCommand[] = ['pg_restore-file', 'restore', 'pg_restore-j2-file', 'restore-j2'];
+
+export interface RestoreRun {
+  readonly command: RestoreCommand;
+  readonly round: number;
+  readonly wallSeconds: number;
+  readonly treeCpuSeconds: number;
+}
+
+/** What the restore rows report: medians, and each project restore over its limit (median of per-round ratios). */
+export interface RestoreFigures {
+  readonly archiveBytes: number;
+  readonly medianWallSeconds: Record<RestoreCommand, number>;
+  readonly singleJobOverLocalFile: number;
+  readonly jobs2OverLocalFile: number;
+  readonly perRound: { readonly singleJob: number[]; readonly jobs2: number[] };
+  readonly runs: readonly RestoreRun[];
+}
+
+/**
+ * Restores one stored backup, `rounds` times in a rotating order, four ways into a new database:
+ * - `pg_restore-file`: the limit, `pg_restore --single-transaction -d new <local file>` (the
+ *   archive already on disk, one transaction, as the CLI's single-job restore runs);
+ * - `restore`: the CLI's `restore --key … --target new` (download, size, SHA-256, full read, restore);
+ * - `pg_restore-j2-file` and `restore-j2`: the same with two jobs.
+ * By hand (`aws s3 cp … - | pg_restore -d new`) needs awscli v2 and is not measured here.
+ */
+export async function measureRestores(
+  ctx: BenchContext,
+  pg: LocalPostgres,
+  client: S3Client,
+  key: string,
+  rounds: number,
+  say: (line: string) => void,
+): Promise<RestoreFigures> {
+  const dir = mkdtempSync(join(tmpdir(), 'pg-s3-backup-bench-restore-'));
+  try {
+    const file = join(dir, 'archive.dump');
+    const body = (await client.send(new GetObjectCommand({ Bucket: ctx.s3.bucket, Key: key }))).Body as Readable;
+    await pipeline(body, createWriteStream(file));
+    const prefix = key.split('/').slice(0, -2).join('/');
+    const base = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: process.env.HOME ?? '/tmp',
+      ...ctx.pgEnv,
+    };
+    const cliEnv = {
+      ...base,
+      ...ctx.s3.env,
+      PG_BIN_DIR: ctx.pgBinDir,
+      BACKUP_PREFIX: prefix,
+      RESTORE_TEMP_DIR: dir,
+      BACKUP_PROGRESS_SECONDS: '3600',
+      LOG_FORMAT: 'json',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    };
+    const target = (db: string) => `postgres://${pg.user}@127.0.0.1:${pg.port}/${db}`;
+    const runs: RestoreRun[] = [];
+    for (let r = 1; r <= rounds; r++) {
+      say(`restore round ${r}/${rounds}`);
+      const order = [...ORDER.slice((r - 1) % ORDER.length), ...ORDER.slice(0, (r - 1) % ORDER.length)];
+      for (const command of order) {
+        const db = `bench_restore_${command.replace(/\W/g, '_')}_${r}`;
+        let t;
+        if (command === 'pg_restore-file' || command === 'pg_restore-j2-file') {
+          await pg.createDatabase(db);
+          const jobs = command === 'pg_restore-j2-file' ? ['--jobs=2'] : ['--single-transaction'];
+          t = await timeCommand(
+            join(ctx.pgBinDir, 'pg_restore'),
+            ['--no-password', '--exit-on-error', ...jobs, '--dbname', db, file],
+            base,
+          );
+        } else {
+          const jobs = command === 'restore-j2' ? ['--jobs', '2'] : [];
+          t = await timeCommand(process.execPath, [ctx.cli, 'restore', '--key', key, '--target', target(db), ...jobs], cliEnv);
+          eventOf(t.stdout, 'restore.complete');
+        }
+        runs.push({ command, round: r, wallSeconds: t.wallSeconds, treeCpuSeconds: t.treeCpuSeconds });
+        say(`  ${command.padEnd(19)} ${t.wallSeconds.toFixed(1).padStart(6)} s`);
+        await pg.dropDatabase(db);
+      }
+    }
+    const wall = (c: RestoreCommand, r: number) => runs.find((x) => x.command === c && x.round === r)!.wallSeconds;
+    const rs = Array.from({ length: rounds }, (_, i) => i + 1);
+    const singleJob = rs.map((r) => round(wall('restore', r) / wall('pg_restore-file', r), 3));
+    const jobs2 = rs.map((r) => round(wall('restore-j2', r) / wall('pg_restore-j2-file', r), 3));
+    return {
+      archiveBytes: statSync(file).size,
+      medianWallSeconds: Object.fromEntries(
+        ORDER.map((c) => [c, round(median(runs.filter((x) => x.command === c).map((x) => x.wallSeconds)))]),
+      ) as Record<RestoreCommand, number>,
+      singleJobOverLocalFile: median(singleJob),
+      jobs2OverLocalFile: median(jobs2),
+      perRound: { singleJob, jobs2 },
+      runs,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
