@@ -1,10 +1,19 @@
 import { cgroupMemoryLimitMib, parseInput, settingLabel } from './parse';
-import { SETTINGS } from './settings';
+import { SettingName, SETTINGS } from './settings';
 import { commonConfig, CommonConfig, readSystemFile } from './shared';
 import { DbConnection, passwordInFlagProblem, resolveConnection } from '../postgres/connection';
 import { ConfigError } from '../errors';
 import { COMPRESSION_PATTERN, Tier } from '../contract';
 import { DumpSelection, normalizeSelection, selectionProblems } from '../postgres/selection';
+
+/** Each field of the dump selection and the setting that gives it. */
+const SELECTION_SETTINGS = {
+  schemas: 'schema',
+  excludeSchemas: 'excludeSchema',
+  tables: 'table',
+  excludeTables: 'excludeTable',
+  excludeTableData: 'excludeTableData',
+} as const satisfies Record<keyof DumpSelection, SettingName>;
 
 /** Everything `backup` needs, validated. */
 export interface BackupConfig extends CommonConfig {
@@ -39,21 +48,8 @@ export function backupConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
       `BACKUP_COMPRESS '${compress}' is not a pg_dump compression: use a level 0-9, or gzip:N, lz4[:N], zstd[:N], none (the method forms need pg_dump 16+).`,
     );
   }
-  const selection = normalizeSelection({
-    schemas: v.schema,
-    excludeSchemas: v.excludeSchema,
-    tables: v.table,
-    excludeTables: v.excludeTable,
-    excludeTableData: v.excludeTableData,
-  });
-  const setting = {
-    schemas: 'schema',
-    excludeSchemas: 'excludeSchema',
-    tables: 'table',
-    excludeTables: 'excludeTable',
-    excludeTableData: 'excludeTableData',
-  } as const;
-  problems.push(...selectionProblems(selection, (field) => settingLabel(SETTINGS[setting[field]])));
+  const selection = normalizeSelection(Object.fromEntries(Object.entries(SELECTION_SETTINGS).map(([field, name]) => [field, v[name]])));
+  problems.push(...selectionProblems(selection, (field) => settingLabel(SETTINGS[SELECTION_SETTINGS[field]])));
   if (problems.length > 0 || !conn) throw new ConfigError(problems);
   return {
     ...common,
