@@ -27,7 +27,7 @@ import { AlarmTopic } from './alarm-topic';
 import { deadLetterAlarm, missedBackupAlarm } from './private/alarms';
 import { BackupBucketOptions, createBackupBuckets } from './bucket-defaults';
 import { DatabaseConnection } from './database-connection';
-import { fargateSizeProblems } from './private/fargate-size';
+import { taskSizeProblems } from './private/fargate-size';
 import {
   grantStatements,
   readerStatements,
@@ -530,14 +530,7 @@ function validateProps(props: PostgresBackupProps): void {
   if (props.prefix !== undefined && !Token.isUnresolved(props.prefix)) {
     problems.add(...prefixProblems(props.prefix, 'prefix'));
   }
-  problems.add(
-    ...fargateSizeProblems(
-      'cpu',
-      props.cpu ?? BACKUP_TASK_DEFAULTS.cpu,
-      'memoryLimitMiB',
-      props.memoryLimitMiB ?? BACKUP_TASK_DEFAULTS.memoryLimitMiB,
-    ),
-  );
+  problems.add(...taskSizeProblems('', { cpu: props.cpu, memory: props.memoryLimitMiB }, BACKUP_TASK_DEFAULTS));
   problems.add(
     ...patternProblems(props.selection, (f) => `selection.${f}`),
     ...selectionProblems(props.selection, (f) => `selection.${f}`),

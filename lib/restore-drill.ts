@@ -9,7 +9,7 @@ import { Construct } from 'constructs';
 import { ENV } from '../task/src/contract';
 import { addCliContainer, cliTaskDefinition, logStreamSafe } from './private/cli-container';
 import { drillFailedAlarm, drillOverdueAlarm } from './private/alarms';
-import { fargateSizeProblems } from './private/fargate-size';
+import { taskSizeProblems } from './private/fargate-size';
 import type { IBackupSource } from './backup-source';
 import { acknowledgeExecutionRole, acknowledgeFolderWildcard, acknowledgeTaskDefinition } from './private/acknowledgements';
 import { runTaskCommand } from './private/run-task-command';
@@ -187,14 +187,7 @@ export class RestoreDrill extends Construct {
 
 function validate(props: RestoreDrillProps): void {
   new Problems()
-    .add(
-      ...fargateSizeProblems(
-        'drill.cpu',
-        props.cpu ?? DRILL_DEFAULTS.cpu,
-        'drill.memoryLimitMiB',
-        props.memoryLimitMiB ?? DRILL_DEFAULTS.memoryLimitMiB,
-      ),
-    )
+    .add(...taskSizeProblems('drill.', { cpu: props.cpu, memory: props.memoryLimitMiB }, DRILL_DEFAULTS))
     .integer('drill.ephemeralStorageGiB', props.ephemeralStorageGiB, 21, 200, '', 'It must hold the archive and the restored database.')
     .integer('drill.overdueAfterDays', props.overdueAfterDays, 1, 7, ' (CloudWatch evaluates at most 7 days)')
     .throwIfAny('restore drill');

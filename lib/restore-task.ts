@@ -12,7 +12,7 @@ import {
   acknowledgeRestoreTargetSecret,
   acknowledgeTaskDefinition,
 } from './private/acknowledgements';
-import { fargateSizeProblems } from './private/fargate-size';
+import { taskSizeProblems } from './private/fargate-size';
 import type { IBackupSource } from './backup-source';
 import { runTaskCommand } from './private/run-task-command';
 import { TaskFailureRules } from './private/task-failure-rules';
@@ -153,14 +153,7 @@ export class RestoreTask extends Construct {
 export function restoreTaskProblems(options: RestoreTaskOptions): readonly string[] {
   if (options.enabled === false) return [];
   return new Problems()
-    .add(
-      ...fargateSizeProblems(
-        'restoreTask.cpu',
-        options.cpu ?? RESTORE_TASK_DEFAULTS.cpu,
-        'restoreTask.memoryLimitMiB',
-        options.memoryLimitMiB ?? RESTORE_TASK_DEFAULTS.memoryLimitMiB,
-      ),
-    )
+    .add(...taskSizeProblems('restoreTask.', { cpu: options.cpu, memory: options.memoryLimitMiB }, RESTORE_TASK_DEFAULTS))
     .integer(
       'restoreTask.ephemeralStorageGiB',
       options.ephemeralStorageGiB,

@@ -1,5 +1,5 @@
 import { BACKUP_TASK_DEFAULTS } from '../postgres-backup';
-import { fargateSizeProblems } from '../private/fargate-size';
+import { taskSizeProblems } from '../private/fargate-size';
 import { DRILL_DEFAULTS } from '../restore-drill';
 import { RESTORE_TASK_DEFAULTS } from '../restore-task';
 import { DEFAULT_POSTGRES_MAJOR } from '../task-image';
@@ -94,10 +94,7 @@ export function parseTasks(r: ContextReader, ctx: Raw): TasksConfig {
     { at: 'restoreTask.', size: restoreTask, defaults: RESTORE_TASK_DEFAULTS, enabled: restoreTask.enabled !== false },
   ];
   for (const { at, size, defaults, enabled } of sizes)
-    if (enabled)
-      r.problems.push(
-        ...fargateSizeProblems(`${at}cpu`, size.cpu ?? defaults.cpu, `${at}memoryMiB`, size.memoryMiB ?? defaults.memoryLimitMiB),
-      );
+    if (enabled) r.problems.push(...taskSizeProblems(at, { cpu: size.cpu, memory: size.memoryMiB }, defaults, 'memoryMiB'));
 
   return {
     cpu,

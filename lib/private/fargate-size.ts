@@ -28,3 +28,17 @@ export function fargateSizeProblems(cpuName: string, cpu: number, memoryName: st
   }
   return [];
 }
+
+/**
+ * {@link fargateSizeProblems} for a task whose `cpu` and memory may be unset, judged with the
+ * values its construct will use (`defaults`); `at` prefixes the names (`drill.`), and
+ * `memoryName` is how the memory setting is called where it was read.
+ */
+export function taskSizeProblems(
+  at: string,
+  size: { readonly cpu?: number; readonly memory?: number },
+  defaults: { readonly cpu: number; readonly memoryLimitMiB: number },
+  memoryName = 'memoryLimitMiB',
+): string[] {
+  return fargateSizeProblems(`${at}cpu`, size.cpu ?? defaults.cpu, `${at}${memoryName}`, size.memory ?? defaults.memoryLimitMiB);
+}
