@@ -36,8 +36,8 @@ export interface RestoreDrillOptions {
   /** Memory for PostgreSQL and the verifier together. @default 4096 */
   readonly memoryLimitMiB?: number;
   /**
-   * Task storage: holds the downloaded archive and the restored database (the task checks
-   * free space before it downloads). 21-200.
+   * Task storage: holds the restored database (the drill streams the archive into it, with
+   * no copy on disk). 21-200.
    * @default 50
    */
   readonly ephemeralStorageGiB?: number;
@@ -188,7 +188,7 @@ export class RestoreDrill extends Construct {
 function validate(props: RestoreDrillProps): void {
   new Problems()
     .add(...taskSizeProblems('drill.', { cpu: props.cpu, memory: props.memoryLimitMiB }, DRILL_DEFAULTS))
-    .integer('drill.ephemeralStorageGiB', props.ephemeralStorageGiB, 21, 200, '', 'It must hold the archive and the restored database.')
+    .integer('drill.ephemeralStorageGiB', props.ephemeralStorageGiB, 21, 200, '', 'It must hold the restored database.')
     .integer('drill.overdueAfterDays', props.overdueAfterDays, 1, 7, ' (CloudWatch evaluates at most 7 days)')
     .throwIfAny('restore drill');
 }

@@ -40,8 +40,9 @@ export interface RestoreTaskOptions {
   /** Task memory. @default 2048 */
   readonly memoryLimitMiB?: number;
   /**
-   * Task storage: the archive is downloaded and checked before it is applied, so this must
-   * hold the archive (the task checks free space before it downloads). 21-200.
+   * Task storage. A single-job restore streams the archive into one transaction and needs
+   * none; `restore --jobs N` downloads and checks the archive first, so this must hold it for
+   * that (the task checks free space before it downloads). 21-200.
    * @default 50
    */
   readonly ephemeralStorageGiB?: number;
@@ -109,7 +110,7 @@ export class RestoreTask extends Construct {
       allowAllOutbound: true,
     });
 
-    // The archive is downloaded to the scratch volume (task storage) before it is applied.
+    // `restore --jobs N` downloads the archive to the scratch volume (task storage) before it applies it.
     this.taskDefinition = cliTaskDefinition(this, {
       familySuffix: 'restore',
       cpu: props.cpu ?? RESTORE_TASK_DEFAULTS.cpu,

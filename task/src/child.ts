@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { Readable } from 'node:stream';
 
 /** Keeps the last `limit` bytes a child wrote to stderr, for error messages. */
 export class OutputTail {
@@ -54,11 +55,13 @@ export interface CapturedRun extends ExitStatus {
  * Runs a program to completion and captures its output. Rejects only when it cannot be
  * started (the error event that comes before `spawn`, e.g. ENOENT); a non-zero exit is
  * returned for the caller to judge. Arguments never carry secrets: pass them in `env`.
+ * A stream `input` is piped to stdin and destroyed when the program exits: a reader that
+ * stops early (pg_restore after an archive's table of contents) ends the transfer.
  */
 export function runCaptured(
   program: string,
   args: readonly string[],
-  options: { env: Readonly<Record<string, string>>; input?: string | Buffer; maxStdoutBytes?: number; signal?: AbortSignal },
+  options: { env: Readonly<Record<string, string>>; input?: string | Buffer | Readable; maxStdoutBytes?: number; signal?: AbortSignal },
 ): Promise<CapturedRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(program, args, { env: options.env, stdio: ['pipe', 'pipe', 'pipe'], signal: options.signal });
@@ -70,9 +73,16 @@ export function runCaptured(
       if (options.maxStdoutBytes === undefined || outSize <= options.maxStdoutBytes) out.push(c);
     });
     child.stderr.on('data', (c: Buffer) => err.push(c));
+    const input = options.input;
     child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout: Buffer.concat(out), stderr: err.text(40) }));
+    child.on('close', (code, signal) => {
+      if (input instanceof Readable) input.destroy();
+      resolve({ code, signal, stdout: Buffer.concat(out), stderr: err.text(40) });
+    });
     child.stdin.on('error', () => undefined); // a child that exits early closes its stdin: not our failure
-    child.stdin.end(options.input ?? '');
+    if (input instanceof Readable) {
+      input.on('error', () => child.stdin.destroy()); // a failed transfer is an early end of input: the child's exit says what it saw
+      input.pipe(child.stdin);
+    } else child.stdin.end(input ?? '');
   });
 }

@@ -26,9 +26,16 @@ export type FaultAction =
   /**
    * Forward to the server. `rewriteBody` changes what comes back; `bytesPerSecond` sends the
    * response body slowly (64 KiB at a time), as a slow link to S3 would, so that a transfer
-   * can outlast a stop timeout without a huge archive.
+   * can outlast a stop timeout without a huge archive. `cutAfterBytes` sends the headers (the
+   * full length) and that much of the body, then drops the connection: a transfer that breaks
+   * mid-body, which the SDK does not retry.
    */
-  | { readonly kind: 'forward'; readonly rewriteBody?: (body: string) => string; readonly bytesPerSecond?: number }
+  | {
+      readonly kind: 'forward';
+      readonly rewriteBody?: (body: string) => string;
+      readonly bytesPerSecond?: number;
+      readonly cutAfterBytes?: number;
+    }
   | { readonly kind: 'respond'; readonly status: number; readonly body?: string }
   | { readonly kind: 'reset' };
 
@@ -138,6 +145,10 @@ export class FaultProxy {
       headers['content-length'] = String(resBody.length);
     }
     res.writeHead(upstreamRes.statusCode ?? 502, headers);
+    if (action.cutAfterBytes !== undefined) {
+      res.write(resBody.subarray(0, action.cutAfterBytes), () => res.socket?.destroy());
+      return;
+    }
     if (!action.bytesPerSecond) {
       res.end(resBody);
       return;

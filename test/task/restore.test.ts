@@ -39,15 +39,15 @@ async function exists(db: string): Promise<boolean> {
   return (await env.pg.psql(`select count(*) from pg_database where datname = '${db}'`)).trim() === '1';
 }
 
-/** Copies the good backup to a new stem with the dump altered by `mutate` (manifest kept as it was). */
-async function corruptCopy(stamp: string, mutate: (b: Buffer) => Buffer): Promise<string> {
-  const dump = await env.get(goodKey);
-  const manifest = (await env.get(goodKey.replace(/\.dump$/, '.manifest.json'))).toString('utf8');
-  const key = `${PREFIX}/app/${stamp}.dump`;
+/** Copies a backup (the good one unless `from` is given) to a new stem in its folder, with the dump altered by `mutate` (manifest kept as it was). */
+async function corruptCopy(stamp: string, mutate: (b: Buffer) => Buffer, from = goodKey): Promise<string> {
+  const dump = await env.get(from);
+  const manifest = (await env.get(from.replace(/\.dump$/, '.manifest.json'))).toString('utf8');
+  const key = `${from.split('/').slice(0, -1).join('/')}/${stamp}.dump`;
   await env.client.send(
     new (await import('@aws-sdk/client-s3')).PutObjectCommand({ Bucket: env.s3.bucket, Key: key, Body: mutate(Buffer.from(dump)) }),
   );
-  await env.put(key.replace(/\.dump$/, '.manifest.json'), manifest.replace(JSON.stringify(goodKey), JSON.stringify(key)));
+  await env.put(key.replace(/\.dump$/, '.manifest.json'), manifest.replace(JSON.stringify(from), JSON.stringify(key)));
   return key;
 }
 
@@ -168,7 +168,7 @@ describe('restore', () => {
       const key = await corruptCopy(stamp, mutate);
       const run = await runCli(['restore', '--key', key, '--target', target('untouched')], readEnv());
       expectIntegrityFailure(run, 'restore.failed', /failed verification/);
-      expect(String(eventOf(run, 'restore.target').msg)).toMatch(/was not touched/);
+      expect(String(eventOf(run, 'restore.target').msg)).toMatch(/one transaction, never committed: 'untouched' is as it was/);
     }
     expect(diffFingerprints(before, await fingerprintDatabase(env.pg, 'untouched'))).toEqual([]);
   });
@@ -190,7 +190,9 @@ describe('restore', () => {
     await env.pg.psql('drop database owned_src; drop role app_owner_gone;');
     const run = await runCli(['restore', '--latest', '--dbname', 'owned_src', '--target', target('owned_dst')], readEnv());
     expect(run.code).toBe(3);
-    expect(String(eventOf(run, 'restore.failed').cause)).toMatch(/pg_restore exited with code 1: .*role "app_owner_gone" does not exist/s);
+    expect(String(eventOf(run, 'restore.failed').cause)).toMatch(
+      /psql applying pg_restore's script exited with code 3: .*role "app_owner_gone" does not exist/s,
+    );
     expect(eventOf(run, 'restore.rollback').msg).toMatch(/Dropped the database 'owned_dst'/);
     expect(await exists('owned_dst')).toBe(false);
     // And with --no-owner the same backup restores.
@@ -216,6 +218,99 @@ describe('restore', () => {
     expect(run.code).toBe(2);
     expect(run.stdout).toMatch(/--target holds a password.*RESTORE_TARGET_URL/s);
     expect(run.stdout + run.stderr).not.toContain(env.pg.password);
+  });
+});
+
+describe('a single-job restore is one pass from storage, and commits only what matched the manifest', () => {
+  // An uncompressed archive (BACKUP_COMPRESS=0): a changed byte in its table data is still a
+  // valid archive and valid SQL, so pg_restore reads it and psql applies it without complaint.
+  // Only the size and SHA-256, checked before the COMMIT is sent, can stop it.
+  const MARKER = 'gate-marker-0000';
+  let plainKey: string;
+  let plainBytes: number;
+  const gateTables = "select count(*) from pg_tables where schemaname = 'public'";
+
+  beforeAll(async () => {
+    await env.pg.createDatabase('gate_src');
+    await env.pg.psql(
+      `create table notes (id int primary key, body text);
+       insert into notes select g, repeat('x', 40) || g from generate_series(1, 20000) g;
+       insert into notes values (0, '${MARKER}');
+       create table lines (l text); insert into lines values ('COMMIT;'), ('after');`,
+      { database: 'gate_src' },
+    );
+    const run = await runCli(['backup'], env.cliEnv('gate_src', PREFIX, { BACKUP_COMPRESS: '0' }));
+    if (run.code !== 0) throw new Error(`backup failed:\n${run.stdout}\n${run.stderr}`);
+    plainKey = String(eventOf(run, 'backup.complete').key);
+    plainBytes = Number(eventOf(run, 'backup.complete').bytes);
+  });
+
+  test('it restores what the source holds, a data line "COMMIT;" included, and says it streamed', async () => {
+    const run = await runCli(['restore', '--key', plainKey, '--target', target('gate_ok')], readEnv());
+    expect(run.code).toBe(0);
+    expect(eventOf(run, 'restore.start').msg).toMatch(/in one transaction, streamed from storage/);
+    expect(run.events.some((e) => e.event === 'restore.download')).toBe(false);
+    expect(diffFingerprints(await fingerprintDatabase(env.pg, 'gate_src'), await fingerprintDatabase(env.pg, 'gate_ok'))).toEqual([]);
+    expect(await env.pg.psql("select string_agg(l, ',' order by l) from lines", { database: 'gate_ok' })).toMatch(/^COMMIT;,after$/m);
+  });
+
+  const changedByte = (b: Buffer) => {
+    const at = b.indexOf(MARKER);
+    if (at < 0) throw new Error('marker not in the uncompressed archive');
+    b.write('gate-marker-6666', at);
+    return b;
+  };
+  const appended = (b: Buffer) => Buffer.concat([b, Buffer.from('\n-- more bytes than the manifest counted\n')]);
+
+  test.each([
+    ['a changed byte in the table data', '200001010020', changedByte, /SHA-256: read [0-9a-f]{64}/],
+    ['bytes after the end of the archive', '200001010021', appended, /size: read \d+ bytes/],
+  ] as const)(
+    '%s: pg_restore and psql apply it, the gate never commits it (exit 5, targets as they were)',
+    async (_what, stamp, mutate, why) => {
+      const key = await corruptCopy(stamp, mutate, plainKey);
+      await env.pg.createDatabase(`gate_existing_${stamp}`);
+      const before = await fingerprintDatabase(env.pg, `gate_existing_${stamp}`);
+      for (const [db, existed] of [
+        [`gate_existing_${stamp}`, true],
+        [`gate_new_${stamp}`, false],
+      ] as const) {
+        const run = await runCli(['restore', '--key', key, '--target', target(db)], readEnv());
+        expectIntegrityFailure(run, 'restore.failed', why);
+        // The whole script applied cleanly: neither pg_restore nor psql is among the causes.
+        expect(String(eventOf(run, 'restore.failed').cause)).not.toMatch(/pg_restore|psql/);
+        expect(run.events.some((e) => e.event === 'restore.verified')).toBe(false);
+        if (existed) {
+          expect(String(eventOf(run, 'restore.target').msg)).toMatch(new RegExp(`never committed: '${db}' is as it was`));
+          expect((await env.pg.psql(gateTables, { database: db })).trim()).toBe('0');
+        } else {
+          expect(eventOf(run, 'restore.rollback').msg).toMatch(new RegExp(`Dropped the database '${db}'`));
+          expect(await exists(db)).toBe(false);
+        }
+      }
+      expect(diffFingerprints(before, await fingerprintDatabase(env.pg, `gate_existing_${stamp}`))).toEqual([]);
+    },
+  );
+
+  test('a transfer that breaks mid-body: exit 4, nothing committed', async () => {
+    // Stands in for a connection to S3 that drops during the download (s3rver does not). Only the
+    // restore's full read of the object is cut; its table-of-contents reads stop after a few kilobytes.
+    env.proxy.clear();
+    env.proxy.addRule((req) =>
+      req.operation === 'GetObject' && req.url.includes(plainKey.split('/').pop()!) && !req.headers.range
+        ? { kind: 'forward', cutAfterBytes: Math.floor(plainBytes * 0.6) }
+        : undefined,
+    );
+    try {
+      await env.pg.createDatabase('gate_cut');
+      const run = await runCli(['restore', '--key', plainKey, '--target', target('gate_cut')], readEnv());
+      expect(run.code).toBe(4);
+      expect(String(eventOf(run, 'restore.failed').cause)).toMatch(/Reading .* failed/);
+      expect(String(eventOf(run, 'restore.target').msg)).toMatch(/never committed: 'gate_cut' is as it was/);
+      expect((await env.pg.psql(gateTables, { database: 'gate_cut' })).trim()).toBe('0');
+    } finally {
+      env.proxy.clear();
+    }
   });
 });
 

@@ -77,12 +77,12 @@ async function terminate(args: string[], extra: Record<string, string>, ready: (
   await until('the CLI to start', () => pid !== 0);
   await until('the phase under test', () => ready(pid));
   await sleep(500);
-  const children = pgRestores(pid).map((c) => c.pid);
+  const children = [...pgRestores(pid).map((c) => c.pid), ...childPids(pid, 'psql')];
   const signalled = Date.now();
   process.kill(pid, 'SIGTERM');
   const run: CliRun = await running;
   const stoppedMs = Date.now() - signalled;
-  for (const c of children) expect(() => process.kill(c, 0)).toThrow(); // no pg_restore left behind
+  for (const c of children) expect(() => process.kill(c, 0)).toThrow(); // no pg_restore or psql left behind
   return { run, stoppedMs };
 }
 
@@ -101,23 +101,30 @@ describe('SIGTERM', () => {
     expect(run.events.find((e) => e.event === 'metrics')).toMatchObject({ DrillSuccess: 0, DrillFailure: 1 });
   });
 
-  test('the drill (verify --restore-into), while it downloads: exits 130, the scratch directory is empty, no database made', async () => {
-    const { run, stoppedMs } = await terminate(['verify', '--key', key, '--restore-into', target('drill_sigterm')], {}, downloading);
-    expectInterrupted(run, 'verify.failed', 'download');
+  test('the drill (verify --restore-into), while it streams the archive into its scratch database: exits 130, nothing left, no database', async () => {
+    const { run, stoppedMs } = await terminate(['verify', '--key', key, '--restore-into', target('drill_sigterm')], {}, (pid) =>
+      pgRestores(pid).some((c) => c.args.includes('--single-transaction')),
+    );
+    expectInterrupted(run, 'verify.failed', 'restore');
     expect(stoppedMs).toBeLessThan(DEADLINE_MS);
     expect(readdirSync(scratch)).toEqual([]);
     expect(await exists('drill_sigterm')).toBe(false);
   });
 
-  test('restore, while it downloads: exits 130, removes the partial download, leaves the target alone', async () => {
-    const { run, stoppedMs } = await terminate(['restore', '--key', key, '--target', target('restore_sigterm')], {}, downloading);
+  test('restore --jobs 2, while it downloads: exits 130, removes the partial download, leaves the target alone', async () => {
+    // Only a parallel restore downloads first; a single-job restore streams (the next test).
+    const { run, stoppedMs } = await terminate(
+      ['restore', '--key', key, '--jobs', '2', '--target', target('restore_sigterm')],
+      {},
+      downloading,
+    );
     expectInterrupted(run, 'restore.failed', 'download');
     expect(stoppedMs).toBeLessThan(DEADLINE_MS);
     expect(readdirSync(scratch)).toEqual([]);
     expect(await exists('restore_sigterm')).toBe(false);
   });
 
-  test('restore, while pg_restore applies the archive: pg_restore is stopped, its transaction rolls back, exit 130', async () => {
+  test('restore, while it streams the archive into the target: pg_restore and psql are stopped, the transaction rolls back, exit 130', async () => {
     // GIVEN a target whose table pg_restore --clean must drop, locked by another session, so that the
     // restore is held inside its one transaction for as long as the test needs.
     env.proxy.clear();
@@ -137,7 +144,7 @@ describe('SIGTERM', () => {
       // THEN
       expectInterrupted(run, 'restore.failed', 'restore');
       expect(stoppedMs).toBeLessThan(DEADLINE_MS);
-      expect(String(eventOf(run, 'restore.target').msg)).toMatch(/one transaction: 'applying' is as it was/);
+      expect(String(eventOf(run, 'restore.target').msg)).toMatch(/one transaction, never committed: 'applying' is as it was/);
       expect(readdirSync(scratch)).toEqual([]);
     } finally {
       holder.kill('SIGKILL');

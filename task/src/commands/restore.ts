@@ -5,7 +5,17 @@ import { EVENTS } from '../contract';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compareWithManifest, downloadTo, interruptedOr, startFullRead, throwIfCorrupt } from '../storage/archive';
+import {
+  compareWithManifest,
+  copyHashed,
+  downloadTo,
+  interruptedOr,
+  keepReadingSink,
+  openObject,
+  ReadResult,
+  startFullRead,
+  throwIfCorrupt,
+} from '../storage/archive';
 import { checkArchiveReadable } from '../storage/archive-header';
 import { BackupEntry, readText, resolveBackup } from '../storage/catalog';
 import { CommonConfig } from '../config/shared';
@@ -13,7 +23,7 @@ import { DbConnection } from '../postgres/connection';
 import { describeError, ExitCode, InterruptedError, TaskError } from '../errors';
 import { formatBytes, Logger } from '../log';
 import { Manifest } from '../storage/manifest';
-import { countTableData, needsPsqlPipe, runPgRestore } from '../postgres/pg-restore';
+import { ArchiveInput, countTableData, needsPsqlPipe, readTableOfContents, runPgRestore, startScriptRestore } from '../postgres/pg-restore';
 import { isFailedExit, runCaptured } from '../child';
 import { clientVersion, majorOf } from '../postgres/tools';
 import { RestoreConfig, RestoreOptions } from '../config/readers';
@@ -49,10 +59,18 @@ export interface RestoreInput extends CommonConfig, RestoreOptions {
 const refuse = (message: string) => new TaskError(message, { exitCode: ExitCode.CONFIG, stage: 'restore' });
 
 /**
- * Restores a backup so that a bad archive never touches the target: the archive is
- * downloaded and checked (size, SHA-256, full pg_restore read) before anything changes; then
- * one pg_restore transaction applies it (or, with --jobs, a database this run created and
- * drops again on failure).
+ * Restores a backup so that a bad archive is never committed to the target.
+ *
+ * One job (the default, and the drill's `verify --restore-into`): one pass, no disk. The
+ * object streams through a SHA-256 into pg_restore, whose --single-transaction script psql
+ * applies with its final COMMIT held back (startScriptRestore). Only when the whole stream has
+ * matched the manifest's size and SHA-256, and pg_restore has read every block, is COMMIT sent:
+ * a corrupt, truncated or interrupted archive leaves the transaction uncommitted, and the
+ * target as it was (a database this run created is dropped again).
+ *
+ * --jobs N: a parallel restore cannot run in one transaction, so the archive is downloaded and
+ * checked first (size, SHA-256, a full pg_restore read), then restored into a database this
+ * run creates and drops again on failure.
  */
 export async function restoreBackup(
   input: RestoreInput,
@@ -66,18 +84,19 @@ export async function restoreBackup(
     if (signal.aborted) throw new InterruptedError(String(signal.reason), 'restore');
   };
   log.addSecrets(...target.secrets);
+  const streamed = input.jobs === 1;
 
   // 1. Everything that can refuse, before the download. (Both callers, restore and verify
   // --restore-into, have checked that the directory is writable before contacting anything.)
   const dir = input.tempDir ?? tmpdir();
-  checkScratchSpace(dir, backup.manifest.bytes, input.tempDir ? RESTORE_DIR_SETTING : 'TMPDIR');
+  if (!streamed) checkScratchSpace(dir, backup.manifest.bytes, input.tempDir ? RESTORE_DIR_SETTING : 'TMPDIR');
   const state = await inspectTarget(tools, target);
   if (state.tables > 0 && !input.clean) {
     throw refuse(
       `The target ${target.display} already holds ${state.tables} tables. Restore into a new database name, or add --clean to drop and replace the objects the backup contains.`,
     );
   }
-  if (input.jobs > 1 && state.exists) {
+  if (!streamed && state.exists) {
     throw refuse(
       `--jobs ${input.jobs} cannot restore atomically into the existing database '${target.database}' (a parallel restore cannot run in one transaction). Restore into a new database name (it is created, and dropped again if the restore fails), then rename it; or use --jobs 1.`,
     );
@@ -98,8 +117,8 @@ export async function restoreBackup(
     backup.manifest.pgDump?.version,
     signal,
   );
-  const viaPsql = needsPsqlPipe(pgRestore.num, state.serverVersionNum);
-  if (viaPsql && input.jobs > 1) {
+  const viaOldServer = needsPsqlPipe(pgRestore.num, state.serverVersionNum);
+  if (viaOldServer && !streamed) {
     throw refuse(
       `${pgRestore.text} cannot restore with --jobs ${input.jobs} into PostgreSQL ${majorOf(state.serverVersionNum)}: pg_restore 17 and later send SET transaction_timeout, which servers before 17 lack, and only a single-job restore can go around it (through psql). Use --jobs 1, or restore into a PostgreSQL 17+ server.`,
     );
@@ -110,20 +129,36 @@ export async function restoreBackup(
   // What a failure leaves behind, said in the log so that nobody has to guess under stress.
   let leftAs = `The target ${target.display} was not touched.`;
   try {
-    // 2. Download and check. The target is untouched if anything here fails.
-    const file = join(work, 'archive.dump');
-    log.info('restore.download', `Downloading ${backup.dumpKey} (${formatBytes(backup.manifest.bytes)})`, {
-      key: backup.dumpKey,
-      bytes: backup.manifest.bytes,
-    });
-    const read = await downloadTo(client, input.storage, backup.dumpKey, file, signal);
+    // 2. With --jobs: download and check. The target is untouched if anything here fails.
+    let archive: ArchiveInput = () => openObject(client, input.storage, backup.dumpKey, signal);
+    let downloaded: ReadResult | undefined;
+    if (!streamed) {
+      const file = join(work, 'archive.dump');
+      log.info('restore.download', `Downloading ${backup.dumpKey} (${formatBytes(backup.manifest.bytes)})`, {
+        key: backup.dumpKey,
+        bytes: backup.manifest.bytes,
+      });
+      downloaded = await downloadTo(client, input.storage, backup.dumpKey, file, signal);
+      checkSignal();
+      throwIfCorrupt(backup.dumpKey, [
+        ...compareWithManifest(downloaded, backup.manifest),
+        await startFullRead(tools, toolEnv, file, signal).done,
+      ]);
+      log.info(
+        'restore.verified',
+        `Archive verified: ${formatBytes(downloaded.bytes)}, SHA-256 matches the manifest, every block readable`,
+        {
+          sha256: downloaded.sha256,
+        },
+      );
+      archive = file;
+    }
     checkSignal();
-    throwIfCorrupt(backup.dumpKey, [...compareWithManifest(read, backup.manifest), await startFullRead(tools, toolEnv, file, signal).done]);
-    log.info('restore.verified', `Archive verified: ${formatBytes(read.bytes)}, SHA-256 matches the manifest, every block readable`, {
-      sha256: read.sha256,
-    });
-    checkSignal();
-    const props = input.databaseProperties ? await readDatabaseProperties(tools, file, work, toolEnv, { noAcl: input.noAcl }) : undefined;
+    // The table of contents (from the front of the stored object when streaming): table count, the database's own entries.
+    const toc = await readTableOfContents(tools, archive, toolEnv);
+    const props = input.databaseProperties
+      ? await readDatabaseProperties(tools, toc, archive, work, toolEnv, { noAcl: input.noAcl })
+      : undefined;
     // Into an existing database, pg_restore commits before the properties can be applied: check first that they will apply.
     if (props && state.exists) await applyDatabaseProperties(tools, target, props, true);
 
@@ -136,30 +171,35 @@ export async function restoreBackup(
       await createDatabase(tools, target, state);
       created = true;
     }
-    if (input.jobs === 1)
-      leftAs += ` The restore ran in one transaction: ${state.exists ? `'${target.database}' is as it was.` : 'nothing of it remains.'}`;
-    const total = await countTableData(tools, file, toolEnv);
+    if (streamed)
+      leftAs = `${input.globals ? `${leftAs} ` : ''}The restore ran in one transaction, never committed: ${state.exists ? `'${target.database}' is as it was.` : 'nothing of it remains.'}`;
+    const total = countTableData(toc);
     let done = 0;
     let last = Date.now();
-    const how = input.jobs > 1 ? ` with ${input.jobs} jobs` : ' in one transaction';
-    const through = viaPsql
-      ? ` through psql (${pgRestore.text} into PostgreSQL ${majorOf(state.serverVersionNum)}, which lacks transaction_timeout)`
+    const onTable = (table: string) => {
+      done++;
+      if (Date.now() - last >= input.progressSeconds * 1000) {
+        last = Date.now();
+        log.info('restore.progress', `Restoring data: ${done}/${total} tables (now ${table})`, { done, total });
+      }
+    };
+    const how = streamed
+      ? ` in one transaction, streamed from storage (it commits only once size and SHA-256 match the manifest)`
+      : ` with ${input.jobs} jobs`;
+    const around = viaOldServer
+      ? ` (${pgRestore.text} into PostgreSQL ${majorOf(state.serverVersionNum)}: without SET transaction_timeout, which that server lacks)`
       : '';
-    log.info('restore.start', `Restoring into ${target.display}${how}${through}`, { target: target.display, tables: total, viaPsql });
-    await runPgRestore(
-      tools,
-      target,
-      file,
-      input,
-      signal,
-      (table) => {
-        done++;
-        if (Date.now() - last >= input.progressSeconds * 1000) {
-          last = Date.now();
-          log.info('restore.progress', `Restoring data: ${done}/${total} tables (now ${table})`, { done, total });
-        }
-      },
-      viaPsql,
+    log.info('restore.start', `Restoring ${backup.dumpKey} (${formatBytes(backup.manifest.bytes)}) into ${target.display}${how}${around}`, {
+      key: backup.dumpKey,
+      target: target.display,
+      tables: total,
+      streamed,
+      viaPsql: streamed,
+    });
+    const read = await (
+      streamed
+        ? applyStreamed(input, client, backup, viaOldServer, onTable, log, signal)
+        : runPgRestore(tools, target, archive as string, input, signal, onTable).then(() => downloaded!)
     ).catch((err: unknown) => {
       throw input.clean && err instanceof TaskError && err.stage === 'restore' && !signal.aborted
         ? withCleanAdvice(err, target.database)
@@ -220,6 +260,55 @@ export async function restoreBackup(
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * The single-job restore's one pass (see {@link restoreBackup}): streams the object into
+ * pg_restore and psql, and commits only when every byte has matched the manifest and the script
+ * applied without error. Returns what was read.
+ */
+async function applyStreamed(
+  input: RestoreInput,
+  client: S3Client,
+  backup: BackupEntry & { manifest: Manifest },
+  dropTransactionTimeout: boolean,
+  onTable: (table: string) => void,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<ReadResult> {
+  const body = await openObject(client, input.storage, backup.dumpKey, signal);
+  const pass = startScriptRestore(input.tools, input.target, input, signal, onTable, dropTransactionTimeout);
+  // pg_restore may stop reading early (a damaged block): the download goes on, so that size and digest are still judged.
+  const read = await copyHashed(body, keepReadingSink(pass.archive), signal).catch(async (err: unknown) => {
+    await pass.abandon();
+    throw interruptedOr(
+      new TaskError(`Reading ${backup.dumpKey} failed: ${describeError(err)}`, {
+        exitCode: ExitCode.STORAGE,
+        stage: 'download',
+        cause: err,
+      }),
+      signal,
+      // Stopped while streaming: the restore itself was stopped (its transaction rolled back).
+      'restore',
+    );
+  });
+  const failed = await pass.applied.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  const problems = compareWithManifest(read, backup.manifest);
+  if (problems.length > 0 || failed !== undefined || signal.aborted) {
+    await pass.abandon();
+    if (signal.aborted) throw new InterruptedError(String(signal.reason), 'restore');
+    // Bytes that differ from the manifest are the cause; what pg_restore or psql made of them is a detail.
+    throwIfCorrupt(backup.dumpKey, [...problems, ...(problems.length > 0 && failed ? [describeError(failed)] : [])]);
+    throw failed;
+  }
+  log.info('restore.verified', `Archive verified: ${formatBytes(read.bytes)}, SHA-256 matches the manifest, every block read; committing`, {
+    sha256: read.sha256,
+  });
+  await pass.commit();
+  return read;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isFailedExit, runCaptured } from '../child';
+import { ArchiveInput, readArchive } from './pg-restore';
 import { DbConnection } from './connection';
 import { ExitCode, TaskError } from '../errors';
 import { PgTools, query } from './tools';
@@ -38,17 +39,19 @@ function fmtId(name: string): string {
   return /^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replace(/"/g, '""')}"`;
 }
 
-/** Reads the database-level entries of `file` (none when `noAcl` drops the ACL and nothing else is there). */
+/**
+ * Reads the database-level entries of an archive, given its table of contents (`pg_restore
+ * --list --create`, {@link readTableOfContents}); none when `noAcl` drops the ACL and nothing
+ * else is there.
+ */
 export async function readDatabaseProperties(
   tools: PgTools,
-  file: string,
+  toc: readonly string[],
+  input: ArchiveInput,
   workDir: string,
   env: Readonly<Record<string, string>>,
   options: { noAcl: boolean },
 ): Promise<DatabaseProperties> {
-  const list = await runCaptured(tools.pgRestore, ['--list', '--create', file], { env, maxStdoutBytes: 256 * 1024 * 1024 });
-  if (isFailedExit(list)) throw fail(`pg_restore --list could not read the archive's database entries: ${list.stderr}`);
-  const toc = list.stdout.toString('utf8').split('\n');
   const sourceDatabase = /^;\s+dbname: (.*)$/m.exec(toc.join('\n'))?.[1];
   if (sourceDatabase === undefined) throw fail('The archive names no database (no "dbname" in its table of contents).');
   const entries = toc.filter((l) => DATABASE_ENTRY.test(l) && !(options.noAcl && l.includes(' ACL - DATABASE ')));
@@ -56,7 +59,7 @@ export async function readDatabaseProperties(
 
   const listFile = join(workDir, 'database-entries.list');
   writeFileSync(listFile, entries.join('\n') + '\n', { mode: 0o600 });
-  const sql = await runCaptured(tools.pgRestore, ['--create', '--use-list', listFile, '--file', '-', file], { env });
+  const sql = await readArchive(tools, ['--create', '--use-list', listFile, '--file', '-'], input, env);
   if (isFailedExit(sql)) throw fail(`pg_restore could not print the archive's database entries: ${sql.stderr}`);
 
   // The statements name the source database; each is re-aimed at the target, once, at its start

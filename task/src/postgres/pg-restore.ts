@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
-import { Transform } from 'node:stream';
-import { describeExit, isFailedExit, runCaptured, spawnErrorMessage } from '../child';
+import { ChildProcess, spawn } from 'node:child_process';
+import { Readable, Transform, TransformCallback, Writable } from 'node:stream';
+import { CapturedRun, describeExit, ExitStatus, isFailedExit, OutputTail, runCaptured, spawnErrorMessage } from '../child';
 import { DbConnection, toolEnvironment } from './connection';
 import { ExitCode, InterruptedError, TaskError } from '../errors';
 import { PgTools } from './tools';
@@ -17,7 +17,7 @@ export interface PgRestoreOptions {
  * the target as it was; several jobs cannot (pg_restore forbids it), which is why the
  * caller allows them only into a database it created and drops on failure.
  */
-export function pgRestoreArgs(file: string, o: PgRestoreOptions): string[] {
+export function pgRestoreArgs(file: string | undefined, o: PgRestoreOptions): string[] {
   return [
     '--no-password',
     '--exit-on-error',
@@ -26,18 +26,57 @@ export function pgRestoreArgs(file: string, o: PgRestoreOptions): string[] {
     ...(o.clean ? ['--clean', '--if-exists'] : []),
     ...(o.noOwner ? ['--no-owner'] : []),
     ...(o.noAcl ? ['--no-acl'] : []),
-    file,
+    ...(file === undefined ? [] : [file]),
   ];
 }
 
-/** Number of TABLE DATA entries in the archive's table of contents (for progress). */
-export async function countTableData(tools: PgTools, file: string, env: Readonly<Record<string, string>>): Promise<number> {
-  const run = await runCaptured(tools.pgRestore, ['--list', file], { env, maxStdoutBytes: 256 * 1024 * 1024 }).catch(() => undefined);
-  if (!run || isFailedExit(run)) return 0;
-  return run.stdout
-    .toString('utf8')
-    .split('\n')
-    .filter((l) => / TABLE DATA /.test(l)).length;
+/**
+ * Where pg_restore reads an archive: a local file, or the stored object, opened anew for each
+ * read. A table of contents is at the front of the archive, so a read of it from the stored
+ * object stops the transfer as soon as pg_restore has it (a few kilobytes of a large archive).
+ */
+export type ArchiveInput = string | (() => Promise<Readable>);
+
+/** Runs pg_restore with `args` on the archive in `input` and captures what it prints. */
+export async function readArchive(
+  tools: PgTools,
+  args: readonly string[],
+  input: ArchiveInput,
+  env: Readonly<Record<string, string>>,
+): Promise<CapturedRun> {
+  const options = { env, maxStdoutBytes: 256 * 1024 * 1024 };
+  if (typeof input === 'string') return runCaptured(tools.pgRestore, [...args, input], options);
+  const body = await input();
+  let transferError: Error | undefined;
+  body.on('error', (err: Error) => (transferError ??= err));
+  const run = await runCaptured(tools.pgRestore, args, { ...options, input: body });
+  // A transfer that broke before pg_restore had what it needed is the reason it failed.
+  if (isFailedExit(run) && transferError !== undefined)
+    throw new TaskError(`Reading the archive's table of contents failed: ${transferError.message}`, {
+      exitCode: ExitCode.STORAGE,
+      stage: 'download',
+      cause: transferError,
+    });
+  return run;
+}
+
+/**
+ * The archive's table of contents as `pg_restore --list --create` prints it: the database's own
+ * entries included, one line per entry. Throws when pg_restore cannot read it.
+ */
+export async function readTableOfContents(tools: PgTools, input: ArchiveInput, env: Readonly<Record<string, string>>): Promise<string[]> {
+  const run = await readArchive(tools, ['--list', '--create'], input, env);
+  if (isFailedExit(run))
+    throw new TaskError(`pg_restore could not read the archive's table of contents: ${run.stderr}`, {
+      exitCode: ExitCode.DATABASE,
+      stage: 'restore',
+    });
+  return run.stdout.toString('utf8').split('\n');
+}
+
+/** Number of TABLE DATA entries in a table of contents (for progress). */
+export function countTableData(toc: readonly string[]): number {
+  return toc.filter((l) => / TABLE DATA /.test(l)).length;
 }
 
 /**
@@ -70,30 +109,9 @@ function withoutTransactionTimeout(): Transform {
   });
 }
 
-/**
- * Runs pg_restore into the target, reporting each table whose data it starts. Rejects with
- * pg_restore's error lines (not its verbose chatter) when it fails. With `viaPsql`
- * ({@link needsPsqlPipe}), pg_restore writes its script (still one transaction) and psql
- * applies it with ON_ERROR_STOP, without the one setting the older server lacks.
- */
-export async function runPgRestore(
-  tools: PgTools,
-  target: DbConnection,
-  file: string,
-  options: PgRestoreOptions,
-  signal: AbortSignal,
-  onTable: (name: string) => void,
-  viaPsql = false,
-): Promise<void> {
-  const psql = viaPsql ? startPsqlScript(tools, target, signal) : undefined;
-  const restoring = new Promise<void>((resolve, reject) => {
-    const child = spawn(tools.pgRestore, [...(psql ? ['--file', '-'] : ['--dbname', target.database]), ...pgRestoreArgs(file, options)], {
-      // Writing SQL for psql, pg_restore connects to nothing: psql alone gets the connection.
-      env: psql ? toolEnvironment(process.env) : target.childEnv,
-      stdio: ['ignore', psql ? 'pipe' : 'ignore', 'pipe'],
-      signal,
-    });
-    if (psql) child.stdout!.pipe(withoutTransactionTimeout()).pipe(psql.stdin);
+/** Follows a running pg_restore: reports each table whose data it starts; rejects with its error lines (not its verbose chatter) when it fails. */
+function watchPgRestore(child: ChildProcess, signal: AbortSignal, onTable: (name: string) => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     const errors: string[] = [];
     let partial = '';
     child.stderr!.on('data', (c: Buffer) => {
@@ -123,51 +141,176 @@ export async function runPgRestore(
       );
     });
   });
-  if (!psql) return restoring;
-  // Both must succeed; psql's error (the statement that failed) says more than pg_restore's broken pipe.
-  const [restored, applied] = await Promise.allSettled([restoring, psql.done]);
-  if (signal.aborted) throw new InterruptedError(String(signal.reason), 'restore');
-  if (applied.status === 'rejected') throw applied.reason;
-  if (restored.status === 'rejected') throw restored.reason;
 }
 
-/** psql applying a script from stdin to the target, in the script's own transaction, stopping at the first error. */
-function startPsqlScript(tools: PgTools, target: DbConnection, signal: AbortSignal) {
-  const child = spawn(tools.psql, ['-X', '--no-password', '-q', '-v', 'ON_ERROR_STOP=1'], {
+/**
+ * Runs pg_restore from a local file straight into the target (the parallel restore, --jobs),
+ * reporting each table whose data it starts.
+ */
+export function runPgRestore(
+  tools: PgTools,
+  target: DbConnection,
+  file: string,
+  options: PgRestoreOptions,
+  signal: AbortSignal,
+  onTable: (name: string) => void,
+): Promise<void> {
+  const child = spawn(tools.pgRestore, ['--dbname', target.database, ...pgRestoreArgs(file, options)], {
+    env: target.childEnv,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    signal,
+  });
+  return watchPgRestore(child, signal, onTable);
+}
+
+/** pg_restore --single-transaction's last statement, and what may follow it: comments, blank lines, psql's \unrestrict. */
+const FINAL_COMMIT = /(?:^|\n)COMMIT;\n((?:[ \t]*\n|--[^\n]*\n|\\unrestrict [A-Za-z0-9]+\n)*)$/;
+
+/**
+ * Passes pg_restore's --single-transaction script through without its final COMMIT, so that
+ * the transaction stays open for the caller to commit. The end of the script is held back
+ * until it has ended; a script that does not end with pg_restore's COMMIT (pg_restore died, or
+ * wrote something this does not know) errors instead, and its end is never passed on.
+ */
+export class WithoutFinalCommit extends Transform {
+  /** At least this much of the end is held back: more than the COMMIT and its epilogue. */
+  private static readonly HOLD = 16 * 1024;
+  private readonly held: Buffer[] = [];
+  private heldBytes = 0;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    // Whole chunks are passed on once enough follows them: no copies, whatever the chunk sizes.
+    this.held.push(chunk);
+    this.heldBytes += chunk.length;
+    while (this.heldBytes - this.held[0].length >= WithoutFinalCommit.HOLD) {
+      const out = this.held.shift()!;
+      this.heldBytes -= out.length;
+      this.push(out);
+    }
+    callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    const tail = Buffer.concat(this.held).toString('latin1');
+    const end = FINAL_COMMIT.exec(tail);
+    if (!end) return callback(new Error("pg_restore's script did not end with its COMMIT"));
+    callback(null, Buffer.from(tail.slice(0, end.index) + (end[0].startsWith('\n') ? '\n' : '') + end[1], 'latin1'));
+  }
+}
+
+/** A single-job restore in flight, from the archive's bytes to an open transaction in the target. */
+export interface ScriptRestore {
+  /** pg_restore's stdin: the archive goes here. */
+  readonly archive: Writable;
+  /**
+   * Settles once pg_restore has exited and psql has been handed its whole script, with the
+   * transaction still open; rejects with the first failure (psql's failed statement says more
+   * than the broken pipe pg_restore then sees).
+   */
+  readonly applied: Promise<void>;
+  /** Commits: psql runs COMMIT and exits 0, else this rejects with psql's error. */
+  commit(): Promise<void>;
+  /** Ends psql's input without COMMIT and waits for it to exit: the server rolls the transaction back. */
+  abandon(): Promise<void>;
+}
+
+/**
+ * Starts a restore that commits only when the caller says so. pg_restore reads the archive from
+ * stdin and writes its --single-transaction script; psql applies it to the target with
+ * ON_ERROR_STOP, without the script's final COMMIT ({@link WithoutFinalCommit}). The caller
+ * feeds the archive, checks what it fed (size and SHA-256 against the manifest), and only then
+ * calls `commit()`; anything else (`abandon()`, a failure, a signal, a crash of this process)
+ * ends the session without COMMIT, and the target is as it was. With `dropTransactionTimeout`
+ * ({@link needsPsqlPipe}) the one setting an older server lacks is left out of the script.
+ */
+export function startScriptRestore(
+  tools: PgTools,
+  target: DbConnection,
+  options: PgRestoreOptions,
+  signal: AbortSignal,
+  onTable: (name: string) => void,
+  dropTransactionTimeout: boolean,
+): ScriptRestore {
+  const psql = spawn(tools.psql, ['-X', '--no-password', '-q', '-v', 'ON_ERROR_STOP=1'], {
     env: target.childEnv,
     stdio: ['pipe', 'ignore', 'pipe'],
     signal,
   });
-  const errors: string[] = [];
-  child.stderr.on('data', (c: Buffer) =>
-    errors.push(
-      ...c
-        .toString('utf8')
-        .split('\n')
-        .filter((l) => /ERROR|FATAL|DETAIL|HINT/.test(l)),
-    ),
-  );
-  child.stdin.on('error', () => undefined); // psql that stopped at an error closes its stdin: its exit says why
-  const done = new Promise<void>((resolve, reject) => {
-    let spawnError: NodeJS.ErrnoException | undefined;
-    child.on('error', (err: NodeJS.ErrnoException) => (spawnError = err));
-    child.on('close', (code, signalName) => {
-      if (spawnError && !signal.aborted)
-        return reject(
-          new TaskError(spawnErrorMessage('psql', spawnError), { exitCode: ExitCode.DATABASE, stage: 'restore', cause: spawnError }),
-        );
-      if (!isFailedExit({ code, signal: signalName })) return resolve();
-      reject(
-        new TaskError(
-          `psql applying pg_restore's script ${describeExit({ code, signal: signalName })}: ${errors.slice(-6).join('\n') || '(no error text)'}`,
-          {
-            exitCode: ExitCode.DATABASE,
-            stage: 'restore',
-          },
-        ),
-      );
-    });
+  // Writing SQL for psql, pg_restore connects to nothing: psql alone gets the connection.
+  const pgRestore = spawn(tools.pgRestore, ['--file', '-', ...pgRestoreArgs(undefined, { ...options, jobs: 1 })], {
+    env: toolEnvironment(process.env),
+    stdio: ['pipe', 'pipe', 'pipe'],
+    signal,
   });
-  done.catch(() => undefined);
-  return { stdin: child.stdin, done };
+  const psqlErrors = new OutputTail(8192);
+  psql.stderr.on('data', (c: Buffer) => psqlErrors.push(c));
+  psql.stdin.on('error', () => undefined); // psql that stopped at an error closes its stdin: its exit says why
+  let inputEnded = false;
+  let psqlStatus: ExitStatus | undefined;
+  let spawnError: NodeJS.ErrnoException | undefined;
+  psql.on('error', (err: NodeJS.ErrnoException) => (spawnError = err));
+  const script = new WithoutFinalCommit();
+  const psqlExit = new Promise<ExitStatus>((resolve) =>
+    psql.on('close', (code, signalName) => {
+      psqlStatus = { code, signal: signalName };
+      if (!inputEnded) {
+        // psql gone before its input ended has failed (a statement, the connection): stop pg_restore,
+        // let its script run out into nothing, and the download drains (keepReadingSink).
+        script.unpipe(psql.stdin);
+        script.resume();
+        pgRestore.kill('SIGTERM');
+      }
+      resolve(psqlStatus);
+    }),
+  );
+  const psqlFailure = (status: ExitStatus): TaskError => {
+    if (signal.aborted) return new InterruptedError(String(signal.reason), 'restore');
+    if (spawnError)
+      return new TaskError(spawnErrorMessage('psql', spawnError), { exitCode: ExitCode.DATABASE, stage: 'restore', cause: spawnError });
+    const lines = psqlErrors
+      .text(40)
+      .split('\n')
+      .filter((l) => /ERROR|FATAL|DETAIL|HINT/.test(l));
+    return new TaskError(
+      `psql applying pg_restore's script ${describeExit(status)}${inputEnded ? '' : ' before the end of the script'}: ${lines.slice(-6).join('\n') || '(no error text)'}`,
+      { exitCode: ExitCode.DATABASE, stage: 'restore' },
+    );
+  };
+
+  const handedOver = new Promise<void>((resolve, reject) => {
+    script.on('end', resolve);
+    script.on('error', reject);
+  });
+  (dropTransactionTimeout ? pgRestore.stdout.pipe(withoutTransactionTimeout()) : pgRestore.stdout).pipe(script);
+  script.pipe(psql.stdin, { end: false });
+  pgRestore.stdin.on('error', () => undefined); // pg_restore stopped reading: keepReadingSink drains the rest, its exit says why
+  const restored = watchPgRestore(pgRestore, signal, onTable);
+
+  const applied = (async () => {
+    const [r, h] = await Promise.allSettled([restored, handedOver]);
+    if (psqlStatus) throw psqlFailure(psqlStatus);
+    if (r.status === 'rejected') throw r.reason;
+    if (h.status === 'rejected')
+      throw new TaskError(`${(h.reason as Error).message}: not applying it.`, { exitCode: ExitCode.DATABASE, stage: 'restore' });
+  })();
+  applied.catch(() => undefined);
+  const endInput = (text: string) => {
+    inputEnded = true;
+    script.unpipe(psql.stdin);
+    psql.stdin.end(text);
+  };
+  return {
+    archive: pgRestore.stdin,
+    applied,
+    async commit() {
+      endInput('COMMIT;\n');
+      const status = await psqlExit;
+      if (isFailedExit(status) || signal.aborted) throw psqlFailure(status);
+    },
+    async abandon() {
+      if (!inputEnded) endInput('');
+      pgRestore.kill('SIGTERM');
+      await psqlExit;
+    },
+  };
 }

@@ -58,8 +58,14 @@ export async function createDatabase(tools: PgTools, target: DbConnection, state
   });
 }
 
+/**
+ * Drops the database this run created. WITH (FORCE) (PostgreSQL 13+): the session of an
+ * abandoned restore may still be on its way out (its server process finishes the statement it
+ * was running before it notices psql has gone), and must not make the drop fail.
+ */
 export async function dropDatabase(tools: PgTools, target: DbConnection, state: TargetState): Promise<void> {
-  await query(tools, target, 'drop database if exists :"target"', state.maintenanceDb, { target: target.database });
+  const force = state.serverVersionNum >= 130000 ? ' with (force)' : '';
+  await query(tools, target, `drop database if exists :"target"${force}`, state.maintenanceDb, { target: target.database });
 }
 
 /**

@@ -1,0 +1,71 @@
+/**
+ * WithoutFinalCommit, the part of the one-pass restore that keeps pg_restore's transaction open
+ * for the caller: it must drop exactly the script's last COMMIT, however the script is cut into
+ * chunks, and never pass on the end of a script that does not end with one. (The restore suites
+ * prove the whole gate with real archives; this covers the chunkings a pipe may produce.)
+ */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import { WithoutFinalCommit } from '../../task/src/postgres/pg-restore';
+
+/** pg_restore --single-transaction's script shape: BEGIN, a COPY whose data has a "COMMIT;" line, the final COMMIT, its epilogue. */
+function script(dataRows: number): string {
+  const rows = Array.from({ length: dataRows }, (_, i) => `row ${i}`).join('\n');
+  return [
+    '--\n-- PostgreSQL database dump\n--\n\n\\restrict AbC123\n\nBEGIN;\n\n',
+    'COPY public.lines (l) FROM stdin;\nCOMMIT;\n',
+    rows,
+    '\n\\.\n\n',
+    'COMMIT;\n\n--\n-- Completed on 2026-12-01 12:00:00 UTC\n--\n\n--\n-- PostgreSQL database dump complete\n--\n\n\\unrestrict AbC123\n\n',
+  ].join('');
+}
+
+async function run(text: string, chunkSize: number): Promise<{ out: string; error?: Error }> {
+  const input = Buffer.from(text, 'latin1');
+  const chunks = Array.from({ length: Math.ceil(input.length / chunkSize) }, (_, i) => input.subarray(i * chunkSize, (i + 1) * chunkSize));
+  const out: Buffer[] = [];
+  const error = await pipeline(
+    Readable.from(chunks),
+    new WithoutFinalCommit(),
+    new Writable({
+      write(c: Buffer, _e, cb) {
+        out.push(c);
+        cb();
+      },
+    }),
+  ).then(
+    () => undefined,
+    (err: Error) => err,
+  );
+  return { out: Buffer.concat(out).toString('latin1'), error };
+}
+
+describe('WithoutFinalCommit', () => {
+  test.each([1, 7, 4096, 16 * 1024, 64 * 1024, 1 << 20])('drops only the final COMMIT, in chunks of %i bytes', async (size) => {
+    for (const rows of size < 1024 ? [0, 2000] : [0, 50_000]) {
+      const text = script(rows);
+      const { out, error } = await run(text, size);
+      expect(error).toBeUndefined();
+      const at = text.lastIndexOf('COMMIT;\n');
+      expect(out).toBe(text.slice(0, at) + text.slice(at + 'COMMIT;\n'.length));
+      // The data line stays; the only COMMIT statement left is none.
+      expect(out).toContain('FROM stdin;\nCOMMIT;\n');
+      expect(out.match(/^COMMIT;$/gm)).toHaveLength(1);
+    }
+  });
+
+  test.each([
+    ['cut off in the data (pg_restore died)', (t: string) => t.slice(0, t.indexOf('\\.'))],
+    ['cut off inside the final COMMIT', (t: string) => t.slice(0, t.lastIndexOf('COMMIT;') + 4)],
+    ['something after the epilogue', (t: string) => `${t}SELECT 1;\n`],
+  ])('a script %s errors, and its held-back end is never passed on', async (_what, cut) => {
+    for (const size of [7, 64 * 1024]) {
+      const text = cut(script(size < 1024 ? 5000 : 50_000));
+      const { out, error } = await run(text, size);
+      expect(error?.message).toMatch(/did not end with its COMMIT/);
+      expect(out.length).toBeLessThanOrEqual(Math.max(0, text.length - 16 * 1024));
+      expect(text.startsWith(out)).toBe(true);
+    }
+  });
+});
