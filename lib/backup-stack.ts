@@ -1,4 +1,4 @@
-import { Annotations, CfnOutput, Duration, Stack, StackProps, Validations } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, NestedStack, Stack, StackProps, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -42,6 +42,8 @@ const STORAGE_CLASSES: Record<TransitionClass, s3.StorageClass> = {
  */
 export class BackupStack extends Stack {
   public readonly backups: PostgresBackup[];
+  /** The nested stack of each database, in the order of `backups`. */
+  public readonly databaseStacks: NestedStack[];
   /** Read-only access for operators and monitors outside the tasks (list, status, verify, restore); attach it to their role or user. */
   public readonly operatorPolicy: iam.ManagedPolicy;
 
@@ -86,49 +88,58 @@ export class BackupStack extends Stack {
     acknowledgeDeadLetterQueue(deadLetterQueue);
     deadLetterAlarm(this, 'SchedulerDeadLetterAlarm', { queue: deadLetterQueue, topic });
 
-    this.backups = config.databases.map(
+    // Each database in a nested stack of its own (about 30 resources): a project of any size
+    // stays within CloudFormation's limits per template (500 resources, 200 outputs), and this
+    // stack holds only what the databases share, one nested stack each, and its outputs.
+    this.databaseStacks = config.databases.map(
       (db) =>
-        new PostgresBackup(this, `Database${constructIdOf(db.name)}`, {
-          vpc,
-          connection: connectionOf(this, db),
-          databaseName: db.name,
-          databaseSecurityGroup: db.securityGroupId
-            ? ec2.SecurityGroup.fromSecurityGroupId(this, `DatabaseSecurityGroup${constructIdOf(db.name)}`, db.securityGroupId)
-            : undefined,
-          databasePort: db.port,
-          bucket,
-          prefix: db.prefix,
-          project: config.project,
-          schedule: db.schedule === undefined ? undefined : scheduler.ScheduleExpression.expression(db.schedule),
-          deadLetterQueue,
-          cluster,
-          image,
-          postgresMajorVersion: config.postgresMajorVersion,
-          cpu: config.cpu,
-          memoryLimitMiB: config.memoryMiB,
-          cpuArchitecture,
-          compress: db.compress,
-          selection: db.selection,
-          globals: config.globals,
-          logGroup,
-          alarmTopic: topic,
-          missedBackupAlarmHours: config.missedBackupAlarmHours,
-          drill: {
-            enabled: config.drill.enabled,
-            schedule: config.drill.schedule === undefined ? undefined : scheduler.ScheduleExpression.expression(config.drill.schedule),
-            cpu: config.drill.cpu,
-            memoryLimitMiB: config.drill.memoryMiB,
-            ephemeralStorageGiB: config.drill.ephemeralStorageGiB,
-            overdueAfterDays: config.drill.overdueAfterDays,
-          },
-          restoreTask: {
-            enabled: config.restoreTask.enabled,
-            cpu: config.restoreTask.cpu,
-            memoryLimitMiB: config.restoreTask.memoryMiB,
-            ephemeralStorageGiB: config.restoreTask.ephemeralStorageGiB,
-          },
+        new NestedStack(this, `Database${constructIdOf(db.name)}Stack`, {
+          description: `pg-s3-backup ${config.project}: backups of the database ${db.name}`,
         }),
     );
+    this.backups = config.databases.map((db, i) => {
+      const scope = this.databaseStacks[i];
+      return new PostgresBackup(scope, `Database${constructIdOf(db.name)}`, {
+        vpc,
+        connection: connectionOf(scope, db),
+        databaseName: db.name,
+        databaseSecurityGroup: db.securityGroupId
+          ? ec2.SecurityGroup.fromSecurityGroupId(scope, `DatabaseSecurityGroup${constructIdOf(db.name)}`, db.securityGroupId)
+          : undefined,
+        databasePort: db.port,
+        bucket,
+        prefix: db.prefix,
+        project: config.project,
+        schedule: db.schedule === undefined ? undefined : scheduler.ScheduleExpression.expression(db.schedule),
+        deadLetterQueue,
+        cluster,
+        image,
+        postgresMajorVersion: config.postgresMajorVersion,
+        cpu: config.cpu,
+        memoryLimitMiB: config.memoryMiB,
+        cpuArchitecture,
+        compress: db.compress,
+        selection: db.selection,
+        globals: config.globals,
+        logGroup,
+        alarmTopic: topic,
+        missedBackupAlarmHours: config.missedBackupAlarmHours,
+        drill: {
+          enabled: config.drill.enabled,
+          schedule: config.drill.schedule === undefined ? undefined : scheduler.ScheduleExpression.expression(config.drill.schedule),
+          cpu: config.drill.cpu,
+          memoryLimitMiB: config.drill.memoryMiB,
+          ephemeralStorageGiB: config.drill.ephemeralStorageGiB,
+          overdueAfterDays: config.drill.overdueAfterDays,
+        },
+        restoreTask: {
+          enabled: config.restoreTask.enabled,
+          cpu: config.restoreTask.cpu,
+          memoryLimitMiB: config.restoreTask.memoryMiB,
+          ephemeralStorageGiB: config.restoreTask.ephemeralStorageGiB,
+        },
+      });
+    });
 
     // Say when each database is backed up, as staggering computed it (cdk synth prints it).
     config.databases.forEach((db, i) =>
@@ -162,6 +173,14 @@ export class BackupStack extends Stack {
       description: 'Managed policy to attach to an operator role or user for pg-s3-backup list/status/verify/restore (read-only)',
       value: this.operatorPolicy.managedPolicyArn,
     });
+    // A database's commands and IDs (BackupNowCommand, RestoreNowCommand, …) are outputs of its nested stack.
+    config.databases.forEach(
+      (db, i) =>
+        new CfnOutput(this, `Database${constructIdOf(db.name)}StackName`, {
+          description: `${db.name}: the nested stack whose outputs are this database's commands and IDs (aws cloudformation describe-stacks --stack-name <this>)`,
+          value: this.databaseStacks[i].stackName,
+        }),
+    );
   }
 }
 

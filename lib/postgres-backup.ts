@@ -33,6 +33,7 @@ import {
   readerStatements,
   secretKeyStatements,
   writerEnforcementStatements,
+  BACKUP_WRITER_ROLE_PATH,
   writerStatements,
 } from './private/permissions';
 import { RestoreDrill, RestoreDrillOptions } from './restore-drill';
@@ -422,14 +423,14 @@ export class PostgresBackup extends Construct implements IBackupSource {
    * imported by name has no policy this stack can change: a warning says so.
    */
   private enforceCreateOnly(): void {
-    const added = writerEnforcementStatements(this.bucket, this.taskDefinition.taskRole).map(
-      (s) => this.bucket.addToResourcePolicy(s).statementAdded,
-    );
+    // The rules name the writer by its role's path (one pair for every database of the bucket).
+    (this.taskDefinition.taskRole.node.defaultChild as iam.CfnRole).path = BACKUP_WRITER_ROLE_PATH;
+    const added = writerEnforcementStatements(this.bucket).map((s) => this.bucket.addToResourcePolicy(s).statementAdded);
     if (added.includes(false)) {
       Annotations.of(this).addWarningV2(
         'pg-s3-backup:createOnlyNotEnforced',
         `The bucket ${this.bucket.node.path} is imported, so its bucket policy cannot be extended: nothing but the task role's own policy keeps the backup task from overwriting ` +
-          'an existing backup (a new version) or re-tagging it. Add to that bucket policy the two Deny statements of writerEnforcementStatements() for the backup task role, or turn on Object Lock.',
+          'an existing backup (a new version) or re-tagging it. Add to that bucket policy the two Deny statements of writerEnforcementStatements() (they name the backup task roles by their path, /pg-s3-backup/backup-writer/), or turn on Object Lock.',
       );
     }
   }

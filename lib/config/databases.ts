@@ -61,6 +61,15 @@ const DATABASE_KEYS = [
 const SELECTION_KEYS = ['schemas', 'excludeSchemas', 'tables', 'excludeTables', 'excludeTableData'] as const;
 
 /**
+ * The most databases one project (one stack) holds. Each database is a nested stack of its own
+ * (about 30 resources), so CloudFormation's 500 resources per template are not the limit. The
+ * project's dashboard is: 4 widgets per database beside its 2, and CloudWatch allows 500 per
+ * dashboard (next come the stack's outputs: 5 and one per database, of 200 allowed).
+ * test/evaluate/limits.test.ts synthesizes a project of exactly this many and checks every limit.
+ */
+export const MAX_DATABASES = 124;
+
+/**
  * Validates `databases`: each entry's name, secret and its form, TLS, network, prefix, schedule
  * (staggered by position when the project asks for it) and dump selection.
  */
@@ -74,6 +83,10 @@ export function parseDatabases(
   if (!Array.isArray(ctx.databases) || ctx.databases.length === 0) {
     r.problems.push(`databases must be a non-empty list of {"name": "<database>", "secret": "<secret ARN>"}, got ${show(ctx.databases)}.`);
   } else {
+    if (ctx.databases.length > MAX_DATABASES)
+      r.problems.push(
+        `databases: ${ctx.databases.length} databases, but a project holds at most ${MAX_DATABASES} (its dashboard has 4 widgets per database, and CloudWatch allows 500 per dashboard). Split them into two projects.`,
+      );
     const seen = new Set<string>();
     ctx.databases.forEach((d: unknown, i: number) => {
       const at = `databases[${i}]`;

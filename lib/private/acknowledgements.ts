@@ -1,4 +1,4 @@
-import { Stack, Validations } from 'aws-cdk-lib';
+import { CfnElement, Names, Stack, Validations } from 'aws-cdk-lib';
 import { ENV } from '../../task/src/contract';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { IConstruct } from 'constructs';
@@ -61,9 +61,23 @@ export function acknowledgeFolderWildcard(role: iam.IRole, bucket: s3.IBucket, f
 
 /**
  * How cdk-nag names a resource in a finding: the resolved ARN with `Fn::GetAtt` as
- * `<Logical.Attr>`, `Ref` as `<Logical>` and `Fn::Join` concatenated.
+ * `<Logical.Attr>`, `Ref` as `<Logical>` and `Fn::Join` concatenated. In a nested stack, a
+ * resource of its parent stack arrives as a parameter, which cdk-nag names `<parameter>`:
+ * CDK names it `reference-to-<unique ID of the resource><attribute>` (core's refs.ts), here
+ * without the characters a logical ID drops.
  */
 export function nagResourceName(scope: IConstruct, value: string): string {
+  const stack = Stack.of(scope);
+  const parent = stack.nestedStackParent;
+  const fromParent = (logicalId: string, attribute: string): string | undefined => {
+    if (!parent) return undefined;
+    const own = (c: IConstruct) => CfnElement.isCfnElement(c) && Stack.of(c) === stack && stack.getLogicalId(c) === logicalId;
+    if (stack.node.findAll().some(own)) return undefined;
+    const element = parent.node
+      .findAll()
+      .find((c) => CfnElement.isCfnElement(c) && Stack.of(c) === parent && parent.getLogicalId(c) === logicalId);
+    return element ? `<${`reference-to-${Names.nodeUniqueId(element.node)}${attribute}`.replace(/[^A-Za-z0-9]/g, '')}>` : undefined;
+  };
   const flatten = (v: unknown): string => {
     if (typeof v === 'string') return v;
     if (v && typeof v === 'object') {
@@ -72,12 +86,15 @@ export function nagResourceName(scope: IConstruct, value: string): string {
         const [sep, parts] = o['Fn::Join'] as [string, unknown[]];
         return parts.map(flatten).join(sep);
       }
-      if ('Fn::GetAtt' in o) return `<${(o['Fn::GetAtt'] as string[]).join('.')}>`;
-      if ('Ref' in o) return `<${String(o.Ref)}>`;
+      if ('Fn::GetAtt' in o) {
+        const [id, attribute] = o['Fn::GetAtt'] as string[];
+        return fromParent(id, attribute) ?? `<${id}.${attribute}>`;
+      }
+      if ('Ref' in o) return fromParent(String(o.Ref), 'Ref') ?? `<${String(o.Ref)}>`;
     }
     return JSON.stringify(v);
   };
-  return flatten(Stack.of(scope).resolve(value));
+  return flatten(stack.resolve(value));
 }
 
 /** The scheduler's dead-letter queue has no dead-letter queue of its own. */

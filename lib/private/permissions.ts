@@ -1,4 +1,4 @@
-import { Stack } from 'aws-cdk-lib';
+import { Aws, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -175,26 +175,39 @@ export function secretKeyStatements(secret: secretsmanager.ISecret): iam.PolicyS
  *   (`x-amz-tagging` on a new key) is unaffected. Removing tags needs
  *   `s3:DeleteObjectTagging`, which no backup role has.
  */
-export function writerEnforcementStatements(bucket: s3.IBucket, writer: iam.IRole): iam.PolicyStatement[] {
-  const principals = [new iam.ArnPrincipal(writer.roleArn)];
+export function writerEnforcementStatements(bucket: s3.IBucket): iam.PolicyStatement[] {
+  // Every backup task role (any database, any project) by its path: one pair of statements
+  // for a bucket of any number of databases (S3 allows 20 KB of bucket policy), identical for
+  // each database, so that the policy merges them.
+  const writers = {
+    ArnLike: { 'aws:PrincipalArn': `arn:${Aws.PARTITION}:iam::${Stack.of(bucket).account}:role${BACKUP_WRITER_ROLE_PATH}*` },
+  };
   const objects = bucket.arnForObjects('*');
   return [
     new iam.PolicyStatement({
+      sid: 'BackupWritersCreateOnly',
       effect: iam.Effect.DENY,
-      principals,
+      principals: [new iam.AnyPrincipal()],
       actions: ['s3:PutObject'],
       resources: [objects],
-      conditions: { Null: { 's3:if-none-match': 'true' }, Bool: { 's3:ObjectCreationOperation': 'true' } },
+      conditions: { ...writers, Null: { 's3:if-none-match': 'true' }, Bool: { 's3:ObjectCreationOperation': 'true' } },
     }),
     new iam.PolicyStatement({
+      sid: 'BackupWritersNoRetagging',
       effect: iam.Effect.DENY,
-      principals,
+      principals: [new iam.AnyPrincipal()],
       actions: ['s3:PutObjectTagging'],
       resources: [objects],
-      conditions: { Null: { 's3:ExistingObjectTag/tier': 'false' } },
+      conditions: { ...writers, Null: { 's3:ExistingObjectTag/tier': 'false' } },
     }),
   ];
 }
+
+/**
+ * The IAM path of every backup task role: the bucket policy's create-only rules
+ * ({@link writerEnforcementStatements}) name the writers by it (`aws:PrincipalArn`).
+ */
+export const BACKUP_WRITER_ROLE_PATH = '/pg-s3-backup/backup-writer/';
 
 /** Adds `statements` to `grantee`'s policy and returns the grant. */
 export function grantStatements(grantee: iam.IGrantable, statements: readonly iam.PolicyStatement[]): iam.Grant {

@@ -1,5 +1,5 @@
 import { App } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { appTemplate } from '../evaluate/template';
 import { buildApp } from '../../bin/app';
 import { exampleContext } from '../lib/support';
 import { IMAGE_PATH, IMAGE_USERS, ImageConfig, readImageConfig } from './dockerfile';
@@ -35,7 +35,7 @@ type ContainerDef = Record<string, any>;
 /** The committed cdk.json, synthesized as `cdk synth` would, and its ECS container definitions. */
 export function synthesizedContainers(): ContainerDef[] {
   const { stack } = buildApp(new App({ context: exampleContext() }));
-  const resources = Object.values(Template.fromStack(stack).toJSON().Resources as Record<string, ContainerDef>);
+  const resources = Object.values(appTemplate(stack).Resources as Record<string, ContainerDef>);
   return resources.filter((r) => r.Type === 'AWS::ECS::TaskDefinition').flatMap((r) => r.Properties.ContainerDefinitions as ContainerDef[]);
 }
 

@@ -23,7 +23,7 @@ import { runCli } from '../support/cli';
 import type { SeenRequest } from '../support/fault-proxy';
 import { Authorization, decide, decisions } from './iam';
 import { authorizationsOf, bucketKey, Caller } from './s3-requests';
-import { ACCOUNT, ResolvedTemplate } from './template';
+import { ACCOUNT, appTemplate, ResolvedTemplate } from './template';
 
 /** `operator`: a person or monitor outside AWS tasks, with the stack's read-only managed policy. */
 type Role = 'backup' | 'verify' | 'restore' | 'operator';
@@ -111,7 +111,7 @@ afterAll(async () => {
 
 /** The app templates, plus a construct whose bucket key is in the stack (so its key policy is evaluated, not assumed). */
 function templates(): Array<[string, ResolvedTemplate]> {
-  const app = (context: Record<string, unknown>) => new ResolvedTemplate(Template.fromStack(buildApp(new App({ context })).stack).toJSON());
+  const app = (context: Record<string, unknown>) => new ResolvedTemplate(appTemplate(buildApp(new App({ context })).stack));
   const { stack, vpc } = testStack();
   const bucket = new s3.Bucket(stack, 'Backups', { encryption: s3.BucketEncryption.KMS, encryptionKey: new kms.Key(stack, 'BucketKey') });
   for (const name of ['orders', 'billing'])
@@ -294,7 +294,7 @@ describe.each(templates())('%s', (_, t) => {
       const dump = [...stored().keys()].find((k) => k.startsWith(`${PREFIX}/orders/`) && k.endsWith('.dump'))!;
       const object = `arn:aws:s3:::${bucket}/${dump}`;
       const base = {
-        principal: t.sessionOf(writer),
+        ...t.callerOf(writer),
         identityPolicies: t.identityPolicies(writer),
         resourcePolicy: t.resourcePolicy('AWS::S3::BucketPolicy', 'Bucket', 'PolicyDocument', bucketOf(t)),
       };

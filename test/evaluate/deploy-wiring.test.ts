@@ -7,8 +7,8 @@
  *   logs), found by walking the template and decided by `@cloud-copilot/iam-simulate`.
  * Both the committed cdk.json and a configuration with every option on.
  */
+import { appTemplate } from './template';
 import { App } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
 import { validateIdentityPolicy, validateResourcePolicy, validateTrustPolicy } from '@cloud-copilot/iam-policy';
 import { buildApp } from '../../bin/app';
 import { loadProjectConfig } from '../../lib';
@@ -28,7 +28,7 @@ function synthesize(context: Record<string, unknown>): {
   const config = loadProjectConfig((k) => app.node.tryGetContext(k));
   const keyOfImportedSecret = (arn: string) =>
     config.databases.find((d) => (d.secret.startsWith('arn:') ? arn === d.secret : arn.endsWith(`:secret:${d.secret}`)))?.secretKmsKeyArn;
-  return { json: Template.fromStack(stack).toJSON(), keyOfImportedSecret };
+  return { json: appTemplate(stack), keyOfImportedSecret };
 }
 
 const APPS: Array<[string, () => Record<string, unknown>]> = [

@@ -12,6 +12,12 @@ export interface Authorization {
   readonly description: string;
   /** A role session ARN (`arn:aws:sts::…:assumed-role/…`) or a service principal (`cloudwatch.amazonaws.com`). */
   readonly principal: string;
+  /**
+   * The role ARN behind a role session, path included: AWS sets it as `aws:PrincipalArn` on
+   * every request (the evaluator does not derive it). Without it, a session's role is taken to
+   * have no path.
+   */
+  readonly principalArn?: string;
   readonly action: string;
   readonly resource: string;
   readonly context: Record<string, string | string[]>;
@@ -41,7 +47,7 @@ export async function decide(auth: Authorization): Promise<Decision> {
         principal: auth.principal,
         action: auth.action,
         resource: { resource: auth.resource, accountId: ACCOUNT },
-        contextVariables: auth.context,
+        contextVariables: { ...principalArnContext(auth), ...auth.context },
       },
       identityPolicies: auth.identityPolicies.map((p) => ({ name: p.name, policy: p.policy })),
       serviceControlPolicies: [],
@@ -53,6 +59,13 @@ export async function decide(auth: Authorization): Promise<Decision> {
   if (result.resultType === 'error')
     throw new Error(`${auth.description}: the evaluator refused the request: ${JSON.stringify(result.errors)}`);
   return result.overallResult;
+}
+
+/** `aws:PrincipalArn` of a role session (given, or the session's role with no path); none for a service principal. */
+function principalArnContext(auth: Authorization): Record<string, string> {
+  const session = /^arn:aws:sts::(\d{12}):assumed-role\/([^/]+)\//.exec(auth.principal);
+  if (!session) return {};
+  return { 'aws:PrincipalArn': auth.principalArn ?? `arn:aws:iam::${session[1]}:role/${session[2]}` };
 }
 
 /** `decide` for many, as `description: decision` lines (easy to read in a failed expectation). */

@@ -2,6 +2,7 @@
  * The README's read-only policy for operators (for a bucket outside the stack) is the one the
  * stack synthesizes as OperatorReadOnlyPolicy, whose requests cli-requests.test.ts evaluates.
  */
+import { appTemplate } from './template';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { readFileSync } from 'node:fs';
@@ -19,7 +20,7 @@ function readmePolicy(): unknown {
 
 function synthesized(context: Record<string, unknown>): { template: Template; policy: unknown } {
   delete context.retention; // a setting of a bucket the stack creates
-  const template = Template.fromStack(buildApp(new App({ context })).stack);
+  const template = Template.fromJSON(appTemplate(buildApp(new App({ context })).stack));
   const t = new ResolvedTemplate(template.toJSON());
   const [[, policy]] = t.ofType('AWS::IAM::ManagedPolicy').filter(([id]) => id.startsWith('OperatorReadOnlyPolicy'));
   return { template, policy: t.resolve(policy.Properties!.PolicyDocument) };

@@ -51,6 +51,7 @@ export function authorizationsOf(
   const t = target.template;
   const bucket = t.attribute(target.bucketId, 'Ref');
   const principal = typeof who === 'string' ? t.sessionOf(who) : who.principal;
+  const principalArn = typeof who === 'string' ? t.attribute(who, 'Arn') : undefined;
   const identityPolicies = typeof who === 'string' ? t.identityPolicies(who) : who.identityPolicies;
   const callerAccount = principal.split(':')[4];
   const bucketPolicy = t.resourcePolicy('AWS::S3::BucketPolicy', 'Bucket', 'PolicyDocument', target.bucketId);
@@ -70,6 +71,7 @@ export function authorizationsOf(
       out.push({
         description: `${what} ${objectKey || `?prefix=${q.get('prefix') ?? ''}`} (${action})`,
         principal,
+        principalArn,
         action,
         resource,
         context: { ...TLS, ...context },

@@ -110,7 +110,7 @@ export function servicePaths(t: ResolvedTemplate, options: ServicePathOptions = 
     // Scheduler names the schedule group, not the schedule, as the source (its "confused deputy" guidance).
     const group = schedule.Properties!.GroupName ? t.string(schedule.Properties!.GroupName) : 'default';
     assume(what, 'scheduler.amazonaws.com', roleId, `arn:aws:scheduler:${REGION}:${ACCOUNT}:schedule-group/${group}`);
-    const as = { principal: t.sessionOf(roleId, 'scheduler'), identityPolicies: t.identityPolicies(roleId) };
+    const as = { ...t.callerOf(roleId, 'scheduler'), identityPolicies: t.identityPolicies(roleId) };
     const taskDefRef = target.EcsParameters?.TaskDefinitionArn;
     if (!taskDefRef) {
       problems.push(`${what}: its target is not an ECS task`);
@@ -155,7 +155,7 @@ export function servicePaths(t: ResolvedTemplate, options: ServicePathOptions = 
     const executionRole = t.roleId(p.ExecutionRoleArn);
     for (const roleRef of [p.TaskRoleArn, p.ExecutionRoleArn].filter(Boolean))
       assume(what, 'ecs-tasks.amazonaws.com', t.roleId(roleRef), taskDefArn.replace(/:\d+$/, ':*').replace(':task-definition/', ':task/'));
-    const as = { principal: t.sessionOf(executionRole, 'ecs'), identityPolicies: t.identityPolicies(executionRole) };
+    const as = { ...t.callerOf(executionRole, 'ecs'), identityPolicies: t.identityPolicies(executionRole) };
     for (const container of p.ContainerDefinitions ?? []) {
       const where = `${what} container ${container.Name}`;
       for (const secret of container.Secrets ?? []) {

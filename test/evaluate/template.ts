@@ -10,6 +10,9 @@
  * evaluated by accident with a wrong value.
  */
 
+import { CfnElement, NestedStack, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+
 export const ACCOUNT = '111122223333';
 export const REGION = 'eu-west-1';
 export const PARTITION = 'aws';
@@ -37,7 +40,8 @@ const ATTRIBUTES: Record<string, (id: string, p: Record<string, any>, name: (v: 
   },
   'AWS::IAM::Role': (id, p, n) => {
     const role = p.RoleName ? n(p.RoleName) : id;
-    return { Ref: role, Arn: `arn:aws:iam::${ACCOUNT}:role/${role}`, RoleId: `AROA${id.toUpperCase().slice(0, 16)}` };
+    const path = p.Path ? n(p.Path) : '/';
+    return { Ref: role, Arn: `arn:aws:iam::${ACCOUNT}:role${path}${role}`, RoleId: `AROA${id.toUpperCase().slice(0, 16)}` };
   },
   'AWS::SNS::Topic': (id) => ({ Ref: `arn:aws:sns:${REGION}:${ACCOUNT}:${id}`, TopicArn: `arn:aws:sns:${REGION}:${ACCOUNT}:${id}` }),
   'AWS::KMS::Key': (id) => ({ Ref: `key-${id}`, Arn: `arn:aws:kms:${REGION}:${ACCOUNT}:key/key-${id}`, KeyId: `key-${id}` }),
@@ -61,6 +65,9 @@ const ATTRIBUTES: Record<string, (id: string, p: Record<string, any>, name: (v: 
   'AWS::Scheduler::Schedule': (id) => ({ Ref: id, Arn: `arn:aws:scheduler:${REGION}:${ACCOUNT}:schedule/default/${id}` }),
   'AWS::EC2::SecurityGroup': (id) => ({ Ref: `sg-${id.toLowerCase().slice(0, 17)}`, GroupId: `sg-${id.toLowerCase().slice(0, 17)}` }),
   'AWS::CloudWatch::Dashboard': (id) => ({ Ref: id }),
+  'AWS::CloudFormation::Stack': (id) => ({
+    Ref: `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/TestStack-${id}/00000000-0000-0000-0000-000000000001`,
+  }),
 };
 
 /** A template whose values can be resolved, with the lookups the evaluators need. */
@@ -162,6 +169,11 @@ export class ResolvedTemplate {
     return [...inline, ...attached];
   }
 
+  /** Who a task running as `roleId` is to an evaluator: its session ARN and its role's ARN (path included). */
+  public callerOf(roleId: string, session?: string): { principal: string; principalArn: string } {
+    return { principal: this.sessionOf(roleId, session), principalArn: this.attribute(roleId, 'Arn') };
+  }
+
   /** The ARN a task running as `roleId` makes requests with. */
   public sessionOf(roleId: string, session = 'task-0123456789abcdef'): string {
     return `arn:aws:sts::${ACCOUNT}:assumed-role/${this.attribute(roleId, 'Ref')}/${session}`;
@@ -191,4 +203,92 @@ export class ResolvedTemplate {
       return this.attribute(id, attr ?? 'Ref');
     });
   }
+}
+
+/**
+ * The template of `stack` with the resources of its nested stacks merged in, as one template
+ * whose references resolve as CloudFormation would resolve them across the stacks: a nested
+ * template's `Ref` to one of its parameters becomes the value the parent passes, and the
+ * parent's `Fn::GetAtt <nested>.Outputs.<name>` becomes that output's value. Each nested
+ * stack's own resources keep their logical IDs (the stack puts each database under its own
+ * construct, so they are unique across nested stacks; a clash throws). The nested stack
+ * resources themselves stay, without their parameters. Policies and wiring are then evaluated
+ * over the whole app, whichever stack a resource landed in; the CloudFormation limits of
+ * each real template are checked on the templates themselves (test/evaluate/limits.test.ts).
+ */
+export function appTemplate(stack: Stack): Record<string, any> {
+  const parent = structuredClone(Template.fromStack(stack).toJSON()) as Record<string, any>;
+  const resources: Record<string, any> = parent.Resources ?? {};
+  const outputs: Record<string, any> = parent.Outputs ?? {};
+  const nestedOutputs = new Map<string, Record<string, any>>();
+  for (const nested of stack.node.findAll().filter((c): c is NestedStack => c instanceof NestedStack && c.nestedStackParent === stack)) {
+    const id = stack.getLogicalId(nested.nestedStackResource as CfnElement);
+    const template = Template.fromStack(nested).toJSON() as Record<string, any>;
+    const params: Record<string, unknown> = resources[id].Properties?.Parameters ?? {};
+    // What a nested stack holds outside the database's construct (e.g. the scheduler's one role per
+    // stack) has the same logical ID in every nested stack: such IDs get the nested stack's name in front.
+    const renames = new Map(
+      Object.keys(template.Resources ?? {})
+        .filter((rid) => rid in resources)
+        .map((rid) => [rid, `${nested.node.id}${rid}`]),
+    );
+    const rewrite = (v: unknown): unknown => rewriteNested(v, params, renames);
+    for (const [rid, r] of Object.entries<any>(template.Resources ?? {})) {
+      const to = renames.get(rid) ?? rid;
+      if (to in resources) throw new Error(`appTemplate: ${to} is in both ${id} and the stack (or another nested stack)`);
+      resources[to] = rewrite(r);
+    }
+    const out: Record<string, any> = {};
+    for (const [oid, o] of Object.entries<any>(template.Outputs ?? {})) {
+      out[oid] = rewrite(o.Value);
+      if (oid in outputs) throw new Error(`appTemplate: output ${oid} is in both ${id} and the stack`);
+      outputs[oid] = rewrite(o);
+    }
+    nestedOutputs.set(id, out);
+    delete resources[id].Properties.Parameters;
+  }
+  const fromParent = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(fromParent);
+    if (v === null || typeof v !== 'object') return v;
+    const att = (v as Record<string, unknown>)['Fn::GetAtt'];
+    if (Array.isArray(att) && nestedOutputs.has(att[0] as string) && String(att[1]).startsWith('Outputs.')) {
+      const value = nestedOutputs.get(att[0] as string)![String(att[1]).slice('Outputs.'.length)];
+      if (value === undefined) throw new Error(`appTemplate: ${att[0]} has no output ${att[1]}`);
+      return value;
+    }
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fromParent(x)]));
+  };
+  return { ...parent, Resources: fromParent(resources), Outputs: fromParent(outputs) };
+}
+
+/** A nested template's value with its parameters replaced by what the parent passes, and its `renames` applied. */
+function rewriteNested(v: unknown, params: Record<string, unknown>, renames: ReadonlyMap<string, string>): unknown {
+  const again = (x: unknown) => rewriteNested(x, params, renames);
+  if (Array.isArray(v)) return v.map(again);
+  if (v === null || typeof v !== 'object') return v;
+  const o = v as Record<string, unknown>;
+  if (Object.keys(o).length === 1) {
+    if (typeof o.Ref === 'string') return o.Ref in params ? params[o.Ref] : { Ref: renames.get(o.Ref) ?? o.Ref };
+    const att = o['Fn::GetAtt'];
+    if (att !== undefined) {
+      const [rid, ...attr] = Array.isArray(att) ? (att as string[]) : (att as string).split('.');
+      return { 'Fn::GetAtt': [renames.get(rid) ?? rid, attr.join('.')] };
+    }
+    if ('Fn::Sub' in o) {
+      const arg = o['Fn::Sub'];
+      const [text, vars] = Array.isArray(arg) ? (arg as [string, Record<string, unknown>]) : [arg as string, {}];
+      const names = [...text.matchAll(/\$\{([^}!]+)\}/g)].map((m) => m[1]).filter((n) => !(n in vars));
+      const used = Object.fromEntries(names.filter((n) => n in params).map((n) => [n, params[n]]));
+      const renamed = text.replace(/\$\{([^}.!]+)((?:\.[^}]+)?)\}/g, (all, rid: string, rest: string) =>
+        renames.has(rid) && !(rid in vars) ? `\${${renames.get(rid)}${rest}}` : all,
+      );
+      return { 'Fn::Sub': [renamed, { ...(again(vars) as Record<string, unknown>), ...used }] };
+    }
+  }
+  return Object.fromEntries(
+    Object.entries(o).map(([k, x]) => [
+      k,
+      k === 'DependsOn' ? (Array.isArray(x) ? x.map((d) => renames.get(d) ?? d) : (renames.get(x as string) ?? x)) : again(x),
+    ]),
+  );
 }

@@ -1,4 +1,5 @@
 import { App } from 'aws-cdk-lib';
+import { appTemplate } from '../evaluate/template';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { buildApp } from '../../bin/app';
 import { loadProjectConfig, parseProjectConfig } from '../../lib';
@@ -18,7 +19,7 @@ describe('project configuration', () => {
     expect(config.drill).toMatchObject({ enabled: true, schedule: 'cron(0 6 ? * MON *)', ephemeralStorageGiB: undefined });
 
     // …and the documented defaults are what is synthesized.
-    const template = Template.fromStack(buildApp(new App({ context: exampleContext() })).stack);
+    const template = Template.fromJSON(appTemplate(buildApp(new App({ context: exampleContext() })).stack));
     template.hasResourceProperties('AWS::ECS::TaskDefinition', { Family: Match.stringLikeRegexp('-backup$'), Cpu: '1024', Memory: '2048' });
     template.hasResourceProperties('AWS::ECS::TaskDefinition', {
       Family: Match.stringLikeRegexp('-drill$'),
@@ -182,7 +183,7 @@ describe('project configuration', () => {
 
   test('synth says when each database is backed up', () => {
     const annotations = Annotations.fromStack(buildApp(new App({ context: exampleContext() })).stack);
-    annotations.hasInfo('/PgS3Backup-orders/DatabaseOrders', 'orders is backed up on cron(0 4 * * ? *) (UTC).');
-    annotations.hasInfo('/PgS3Backup-orders/DatabaseBilling', 'billing is backed up on cron(30 4 * * ? *) (UTC).');
+    annotations.hasInfo('/PgS3Backup-orders/DatabaseOrdersStack/DatabaseOrders', 'orders is backed up on cron(0 4 * * ? *) (UTC).');
+    annotations.hasInfo('/PgS3Backup-orders/DatabaseBillingStack/DatabaseBilling', 'billing is backed up on cron(30 4 * * ? *) (UTC).');
   });
 });

@@ -3,8 +3,8 @@
  * gets (plain or as an ECS secret) is one the task reads, and every variable of the contract is
  * read by the task, either as a setting or as libpq's own (passed to the PostgreSQL clients).
  */
+import { appTemplate } from '../evaluate/template';
 import { App } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
 import { buildApp } from '../../bin/app';
 import { SETTINGS, SettingSpec } from '../../task/src/config/settings';
 import { ENV } from '../../task/src/contract';
@@ -15,7 +15,7 @@ const settingVariables = new Set((Object.values(SETTINGS) as SettingSpec[]).flat
 const readByTask = (name: string) => settingVariables.has(name as never) || /^PG[A-Z]/.test(name) || name === ENV.tmpdir;
 
 function cliContainers(context: Record<string, unknown>): Array<{ family: string; name: string; variables: string[] }> {
-  const t = Template.fromStack(buildApp(new App({ context })).stack).toJSON();
+  const t = appTemplate(buildApp(new App({ context })).stack);
   return Object.values(t.Resources as Record<string, any>)
     .filter((r) => r.Type === 'AWS::ECS::TaskDefinition')
     .flatMap((r) =>

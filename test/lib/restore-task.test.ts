@@ -1,4 +1,5 @@
 import { App, Stack } from 'aws-cdk-lib';
+import { appTemplate } from '../evaluate/template';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -298,7 +299,7 @@ describe('restoreTask configuration (cdk.json context)', () => {
     // Left out: the construct's defaults, as synthesized.
     const context = { ...exampleContext(), restoreTask: undefined };
     expect(parseProjectConfig(context).restoreTask).toEqual({});
-    Template.fromStack(buildApp(new App({ context })).stack).hasResourceProperties('AWS::ECS::TaskDefinition', {
+    Template.fromJSON(appTemplate(buildApp(new App({ context })).stack)).hasResourceProperties('AWS::ECS::TaskDefinition', {
       Family: Match.stringLikeRegexp('-restore$'),
       Cpu: '1024',
       Memory: '2048',
@@ -336,8 +337,10 @@ describe('restoreTask configuration (cdk.json context)', () => {
   });
 
   test('the stack gives every database a restore task sized by the configuration, or none', () => {
-    const sized = Template.fromStack(
-      buildApp(new App({ context: { ...exampleContext(), restoreTask: { memoryMiB: 4096, ephemeralStorageGiB: 120 } } })).stack,
+    const sized = Template.fromJSON(
+      appTemplate(
+        buildApp(new App({ context: { ...exampleContext(), restoreTask: { memoryMiB: 4096, ephemeralStorageGiB: 120 } } })).stack,
+      ),
     );
     sized.resourcePropertiesCountIs(
       'AWS::ECS::TaskDefinition',
@@ -354,7 +357,9 @@ describe('restoreTask configuration (cdk.json context)', () => {
       Object.keys(sized.findOutputs('*')).filter((id) => /^Database\w+Restore(NowCommand|TargetSecretArn|SecurityGroupId)/.test(id)),
     ).toHaveLength(6);
 
-    const off = Template.fromStack(buildApp(new App({ context: { ...exampleContext(), restoreTask: { enabled: false } } })).stack);
+    const off = Template.fromJSON(
+      appTemplate(buildApp(new App({ context: { ...exampleContext(), restoreTask: { enabled: false } } })).stack),
+    );
     off.resourcePropertiesCountIs('AWS::ECS::TaskDefinition', { Family: Match.stringLikeRegexp('-restore$') }, 0);
     off.resourceCountIs('AWS::SecretsManager::Secret', 0);
   });

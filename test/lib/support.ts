@@ -222,3 +222,15 @@ export function everyOptionContext(): Record<string, unknown> {
     restoreTask: { enabled: true, ephemeralStorageGiB: 100 },
   };
 }
+
+/** The committed example with `n` databases (db000, db001, …), each with its own secret, started 5 minutes apart. */
+export function projectOf(n: number): Record<string, unknown> {
+  return {
+    ...exampleContext(),
+    staggerMinutes: 5,
+    databases: Array.from({ length: n }, (_, i) => {
+      const name = `db${String(i).padStart(3, '0')}`;
+      return { name, secret: `arn:aws:secretsmanager:eu-west-1:111122223333:secret:${name}/postgres-AbCdEf` };
+    }),
+  };
+}
