@@ -162,7 +162,7 @@ async function main(): Promise<void> {
     await runBackup(ctx, 's3rver', 0, compress);
     const listed = await s3.client().send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `s3rver-r0-${compress}/` }));
     const key = listed.Contents!.map((o) => o.Key!).find((k) => k.endsWith('.dump'))!;
-    restores = await measureRestores(ctx, pg, s3.client(), key, opts.restoreRounds, say);
+    restores = await measureRestores(ctx, pg, s3.client(), key, opts.restoreRounds, say, aws);
     await drain(s3);
   }
 
@@ -239,9 +239,21 @@ async function main(): Promise<void> {
                 1.05,
                 restores.perRound.jobs2.join(', '),
               ],
-              ['single-job restore / aws s3 cp - | pg_restore -d new (by hand)', '–', 1.0, 'needs awscli v2'],
+              restores.singleJobOverByHand !== undefined
+                ? [
+                    'single-job restore / aws s3 cp - | pg_restore -1 -d new (by hand)',
+                    restores.singleJobOverByHand,
+                    1.0,
+                    restores.perRound.byHand!.join(', '),
+                  ]
+                : ['single-job restore / aws s3 cp - | pg_restore -1 -d new (by hand)', '–', 1.0, 'needs awscli v2'],
             ],
           ),
+        ]
+      : []),
+    ...(restores
+      ? [
+          `Download of the ${(restores.archiveBytes / 1e6).toFixed(0)} MB archive from the local S3 server (medians): one GET ${restores.downloadSeconds.oneGet.toFixed(2)} s, ranged GETs 4 at once (restore --jobs, verify) ${restores.downloadSeconds.parts.toFixed(2)} s.`,
         ]
       : []),
     `Backup process CPU: ${empty.nodeCpuSeconds!.toFixed(2)} s per run whatever the size (empty database), plus ${marginalCpuSecondsPerGb.toFixed(2)} s per GB of archive.`,

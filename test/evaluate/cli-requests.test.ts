@@ -194,6 +194,7 @@ describe.each(templates())('%s', (_, t) => {
         'CompleteMultipartUpload',
         'CreateMultipartUpload',
         'GetObject',
+        'HeadObject', // a full read's size, before its ranged GETs (openObjectInParts)
         'ListObjectsV2',
         'PutObject',
         'UploadPart',
@@ -240,7 +241,7 @@ describe.each(templates())('%s', (_, t) => {
       test('allows every request of list, status, verify and restore from outside AWS, and holds no action they do not use', async () => {
         const auths = operatorAuths();
         expect(new Set(recordings.filter((r) => r.role === 'operator').flatMap((r) => r.requests.map((q) => q.operation)))).toEqual(
-          new Set(['ListObjectsV2', 'GetObject']),
+          new Set(['ListObjectsV2', 'GetObject', 'HeadObject']),
         );
         const denied = (await decisions(auths)).filter((d) => !d.endsWith(': Allowed'));
         expect(denied).toEqual([]);

@@ -44,13 +44,13 @@ const target15 = (db: string) => `postgres://${env.pg.user}@127.0.0.1:${env.pg.p
  * bytes (format version, compression method) with a Range; anything more is a download.
  */
 function downloadsOf(key: string): string[] {
-  return env.proxy.seen
-    .filter((r) => r.operation === 'GetObject' && decodeURIComponent(new URL(r.url, 'http://s3').pathname).endsWith(`/${key}`))
-    .filter((r) => {
-      const m = /^bytes=0-(\d+)$/.exec(String(r.headers.range ?? ''));
-      return !m || Number(m[1]) >= 1024 * 1024;
-    })
-    .map((r) => `${r.method} ${r.url} range=${String(r.headers.range ?? 'none')}`);
+  return (
+    env.proxy.seen
+      .filter((r) => r.operation === 'GetObject' && decodeURIComponent(new URL(r.url, 'http://s3').pathname).endsWith(`/${key}`))
+      // Anything but the header probe (its first 4 KiB): a full read, in parts or not, or a table-of-contents read.
+      .filter((r) => r.headers.range !== 'bytes=0-4095')
+      .map((r) => `${r.method} ${r.url} range=${String(r.headers.range ?? 'none')}`)
+  );
 }
 
 /** Exit 3, a cause naming pg_dump 18, pg_restore 15 and the fix (PG_BIN_DIR), and the archive not downloaded. */

@@ -32,6 +32,9 @@ export interface BenchContext {
   readonly aws?: string;
 }
 
+/** Node/V8 flags for the CLI's backups (BENCH_NODE_FLAGS, space-separated): for measuring start-up flags before the image gets them. */
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+
 /** Nothing from the developer's shell leaks into a timed command (no AWS_PROFILE, no PG*). */
 function baseEnv(): Record<string, string> {
   return {
@@ -76,7 +79,7 @@ export async function runBackup(ctx: BenchContext, target: 'discard' | 's3rver',
     LOG_FORMAT: 'json',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
-  const t = await timeCommand(process.execPath, [ctx.cli, 'backup', ...compressArgs(compress)], env);
+  const t = await timeCommand(process.execPath, [...NODE_FLAGS, ctx.cli, 'backup', ...compressArgs(compress)], env);
   const done = eventOf(t.stdout, 'backup.complete');
   return {
     command: target === 'discard' ? 'backup-discard' : 'backup-s3rver',

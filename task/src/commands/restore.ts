@@ -12,6 +12,7 @@ import {
   interruptedOr,
   keepReadingSink,
   openObject,
+  openObjectInParts,
   ReadResult,
   startFullRead,
   throwIfCorrupt,
@@ -276,7 +277,7 @@ async function applyStreamed(
   log: Logger,
   signal: AbortSignal,
 ): Promise<ReadResult> {
-  const body = await openObject(client, input.storage, backup.dumpKey, signal);
+  const body = await openObjectInParts(client, input.storage, backup.dumpKey, signal);
   const pass = startScriptRestore(input.tools, input.target, input, signal, onTable, dropTransactionTimeout);
   // pg_restore may stop reading early (a damaged block): the download goes on, so that size and digest are still judged.
   const read = await copyHashed(body, keepReadingSink(pass.archive), signal).catch(async (err: unknown) => {

@@ -5,7 +5,7 @@ import {
   copyHashed,
   interruptedOr,
   keepReadingSink,
-  openObject,
+  openObjectInParts,
   startFullRead,
   throwIfCorrupt,
 } from '../storage/archive';
@@ -81,7 +81,7 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
         backup.manifest.pgDump?.version,
         signal,
       );
-      const body = await openObject(client, config.storage, backup.dumpKey, signal);
+      const body = await openObjectInParts(client, config.storage, backup.dumpKey, signal);
       const reader = startFullRead(config.tools, env, undefined, signal);
       // pg_restore may stop reading early (a damaged block): the download goes on, its exit says why.
       const read = await copyHashed(body, keepReadingSink(reader.stdin), signal).catch(async (err) => {

@@ -1,4 +1,4 @@
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
@@ -32,6 +32,74 @@ export async function openObject(client: S3Client, storage: StorageConfig, key: 
     throw interruptedOr(storageError(err, 'download', `Reading s3://${storage.bucket}/${key}`, storage), signal, 'download');
   });
   return r.Body as Readable;
+}
+
+/** How a full read fetches an object: ranged GETs of `partBytes`, `concurrency` at once. */
+export interface PartedRead {
+  readonly partBytes: number;
+  readonly concurrency: number;
+}
+
+/** 8 MiB parts, 4 at once: at most 32 MiB held, and four S3 streams instead of one. */
+export const PARTED_READ: PartedRead = { partBytes: 8 * 1024 * 1024, concurrency: 4 };
+
+/**
+ * Opens the whole stored object as one stream of its bytes in order, fetched as ranged GETs,
+ * several at once: a large archive is no longer limited by the bandwidth of one S3 stream.
+ * Parts are held until their turn (at most `concurrency` of them). The object's real size comes
+ * from a HEAD first, so an object shorter or longer than its manifest says is read exactly as
+ * it is, and the size and SHA-256 checks downstream see it. `signal` cancels every request; so
+ * does destroying the stream.
+ */
+export async function openObjectInParts(
+  client: S3Client,
+  storage: StorageConfig,
+  key: string,
+  signal?: AbortSignal,
+  read: PartedRead = PARTED_READ,
+): Promise<Readable> {
+  const failed = (err: unknown) =>
+    interruptedOr(storageError(err, 'download', `Reading s3://${storage.bucket}/${key}`, storage), signal, 'download');
+  const head = await client.send(new HeadObjectCommand({ Bucket: storage.bucket, Key: key }), { abortSignal: signal }).catch((err) => {
+    throw failed(err);
+  });
+  const total = head.ContentLength ?? 0;
+  const starts: number[] = [];
+  for (let at = 0; at < total; at += read.partBytes) starts.push(at);
+  const stop = new AbortController();
+  const onAbort = () => stop.abort(signal?.reason);
+  async function* bytes(): AsyncGenerator<Buffer> {
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const inFlight: Array<Promise<Buffer>> = [];
+    let next = 0;
+    let finished = false;
+    const launch = () => {
+      while (inFlight.length < read.concurrency && next < starts.length) {
+        const start = starts[next++];
+        const end = Math.min(start + read.partBytes, total) - 1;
+        const part = client
+          .send(new GetObjectCommand({ Bucket: storage.bucket, Key: key, Range: `bytes=${start}-${end}` }), { abortSignal: stop.signal })
+          .then(async (r) => Buffer.from(await r.Body!.transformToByteArray()));
+        part.catch(() => undefined); // observed when its turn comes
+        inFlight.push(part);
+      }
+    };
+    try {
+      launch();
+      while (inFlight.length > 0) {
+        const part = await inFlight.shift()!;
+        launch();
+        yield part;
+      }
+      finished = true;
+    } catch (err) {
+      throw failed(err);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      if (!finished) stop.abort(); // a consumer that stopped early, or a failed part: cancel what is still in flight
+    }
+  }
+  return Readable.from(bytes(), { objectMode: false, highWaterMark: read.partBytes });
 }
 
 /** Streams `body` into `sink` while counting and hashing it; `signal` destroys both. */
@@ -78,7 +146,7 @@ export async function downloadTo(
   file: string,
   signal?: AbortSignal,
 ): Promise<ReadResult> {
-  const body = await openObject(client, storage, key, signal);
+  const body = await openObjectInParts(client, storage, key, signal);
   return copyHashed(body, createWriteStream(file, { mode: 0o600 }), signal).catch((err) => {
     throw interruptedOr(storageError(err, 'download', `Downloading s3://${storage.bucket}/${key}`, storage), signal, 'download');
   });
