@@ -76,7 +76,8 @@ export async function measureRestores(
       checksum: 'none' as const,
     };
     for (let r = 1; r <= rounds; r++) {
-      for (const how of r % 2 ? ['one GET', 'parts'] : ['parts', 'one GET']) {
+      const ways: Array<DownloadRun['how']> = r % 2 ? ['one GET', 'parts'] : ['parts', 'one GET'];
+      for (const how of ways) {
         const started = process.hrtime.bigint();
         const body =
           how === 'parts'

@@ -12,7 +12,6 @@ import {
   interruptedOr,
   keepReadingSink,
   openObject,
-  openObjectInParts,
   ReadResult,
   startFullRead,
   throwIfCorrupt,
@@ -277,7 +276,8 @@ async function applyStreamed(
   log: Logger,
   signal: AbortSignal,
 ): Promise<ReadResult> {
-  const body = await openObjectInParts(client, input.storage, backup.dumpKey, signal);
+  // One GET: the restore (pg_restore, psql, the server) is slower than one S3 stream, so parts would only add work.
+  const body = await openObject(client, input.storage, backup.dumpKey, signal);
   const pass = startScriptRestore(input.tools, input.target, input, signal, onTable, dropTransactionTimeout);
   // pg_restore may stop reading early (a damaged block): the download goes on, so that size and digest are still judged.
   const read = await copyHashed(body, keepReadingSink(pass.archive), signal).catch(async (err: unknown) => {

@@ -79,7 +79,10 @@ export async function openObjectInParts(
         const end = Math.min(start + read.partBytes, total) - 1;
         const part = client
           .send(new GetObjectCommand({ Bucket: storage.bucket, Key: key, Range: `bytes=${start}-${end}` }), { abortSignal: stop.signal })
-          .then(async (r) => Buffer.from(await r.Body!.transformToByteArray()));
+          .then(async (r) => {
+            const bytes = await r.Body!.transformToByteArray();
+            return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength); // a view, not a second copy
+          });
         part.catch(() => undefined); // observed when its turn comes
         inFlight.push(part);
       }
