@@ -346,7 +346,7 @@ export const SETTINGS = {
     type: 'string',
     commands: ['restore'],
     group: 'Restore and verify',
-    help: 'Where restore downloads the archive before applying it (needs the archive size free).',
+    help: 'Where restore keeps its work files, and where restore --jobs N downloads the archive before applying it (needs the archive size free).',
     defaultText: 'the OS temp directory',
   },
   tier: {
