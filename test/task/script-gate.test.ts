@@ -7,7 +7,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { WithoutFinalCommit } from '../../task/src/postgres/pg-restore';
+import { HeldTail, WithoutFinalCommit } from '../../task/src/postgres/pg-restore';
 
 /** pg_restore --single-transaction's script shape: BEGIN, a COPY whose data has a "COMMIT;" line, the final COMMIT, its epilogue. */
 function script(dataRows: number): string {
@@ -67,5 +67,49 @@ describe('WithoutFinalCommit', () => {
       expect(out.length).toBeLessThanOrEqual(Math.max(0, text.length - 16 * 1024));
       expect(text.startsWith(out)).toBe(true);
     }
+  });
+});
+
+describe('HeldTail', () => {
+  /** Feeds `data` in chunks of `size` and returns what the inner stream got before and after release, and whether it had ended. */
+  async function feed(data: Buffer, expected: number, size: number, hold = 4096) {
+    const got: Buffer[] = [];
+    let ended = false;
+    const inner = new Writable({
+      write(c: Buffer, _e, cb) {
+        got.push(c);
+        cb();
+      },
+      final(cb) {
+        ended = true;
+        cb();
+      },
+    });
+    const tail = new HeldTail(inner, expected, hold);
+    const chunks = Array.from({ length: Math.ceil(data.length / size) }, (_, i) => data.subarray(i * size, (i + 1) * size));
+    await pipeline(Readable.from(chunks), tail);
+    const before = Buffer.concat(got);
+    const endedBefore = ended;
+    tail.release();
+    await new Promise((r) => setImmediate(r));
+    return { before, endedBefore, after: Buffer.concat(got), ended };
+  }
+  const data = Buffer.from(Array.from({ length: 100_000 }, (_, i) => i % 251));
+
+  test.each([1000, 4096, 65536, 200_000])('until release, all but the last 4 KiB, and no end of input (chunks of %i)', async (size) => {
+    const r = await feed(data, data.length, size);
+    expect(r.before.equals(data.subarray(0, data.length - 4096))).toBe(true);
+    expect(r.endedBefore).toBe(false);
+    expect(r.after.equals(data)).toBe(true);
+    expect(r.ended).toBe(true);
+  });
+
+  test('bytes beyond what the manifest promises are never passed on; a shorter object is held back the same way', async () => {
+    const longer = await feed(Buffer.concat([data, Buffer.from('appended')]), data.length, 7000);
+    expect(longer.before.equals(data.subarray(0, data.length - 4096))).toBe(true);
+    expect(longer.after.equals(data)).toBe(true);
+    const shorter = await feed(data.subarray(0, 50_000), data.length, 7000);
+    expect(shorter.before.length).toBe(50_000);
+    expect(shorter.endedBefore).toBe(false);
   });
 });

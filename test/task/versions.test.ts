@@ -4,6 +4,7 @@
  * older server; an older client is refused, with both versions and the fix, before anything is
  * uploaded, downloaded or changed. Runs in the pg18 jest project only (it needs both majors).
  */
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { diffFingerprints, fingerprintDatabase, loadSampleApp } from '../../task/dev/fingerprint';
 import { LocalPostgres, startLocalPostgres } from '../../task/dev/local-postgres';
 import { BackupTestEnv, startBackupTestEnv } from '../support/backup-env';
@@ -112,6 +113,31 @@ test('18’s pg_restore restores that archive into a 15 server, content identica
   const restore = await runCli(['restore', '--key', key15by18, '--target', target15('from18')], readEnv('c18s15', { PG_BIN_DIR: PG18 }));
   expectOk(restore);
   expect(diffFingerprints(await fingerprintDatabase(env.pg, 'app'), await fingerprintDatabase(env.pg, 'from18'))).toEqual([]);
+});
+
+test('through psql too, an archive that does not match its manifest is never committed (bytes appended: psql applies every statement)', async () => {
+  if (!key15by18) throw new Error('the backup test above failed');
+  // pg_restore reads a whole, valid archive and stops; only the size check, made before the
+  // COMMIT is sent, can refuse it.
+  const dump = await env.get(key15by18);
+  const manifest = (await env.get(key15by18.replace(/\.dump$/, '.manifest.json'))).toString('utf8');
+  const key = key15by18.replace(/\d{12}\.dump$/, '200001010030.dump');
+  await env.client.send(
+    new PutObjectCommand({ Bucket: env.s3.bucket, Key: key, Body: Buffer.concat([dump, Buffer.from('\n-- appended\n')]) }),
+  );
+  await env.put(key.replace(/\.dump$/, '.manifest.json'), manifest.replace(JSON.stringify(key15by18), JSON.stringify(key)));
+  await env.pg.createDatabase('from18_gate');
+  for (const db of ['from18_gate', 'from18_gate_new']) {
+    const run = await runCli(['restore', '--key', key, '--target', target15(db)], readEnv('c18s15', { PG_BIN_DIR: PG18 }));
+    expect(run.code).toBe(5);
+    expect(eventOf(run, 'restore.start').viaPsql).toBe(true);
+    expect(String(eventOf(run, 'restore.failed').cause)).toMatch(/size: read \d+ bytes/);
+    expect(String(eventOf(run, 'restore.failed').cause)).not.toMatch(/pg_restore|psql/);
+  }
+  const userTables =
+    "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'";
+  expect((await env.pg.psql(userTables, { database: 'from18_gate' })).trim()).toBe('0');
+  expect((await env.pg.psql("select count(*) from pg_database where datname = 'from18_gate_new'")).trim()).toBe('0');
 });
 
 test('a parallel restore by 18’s pg_restore into a 15 server is refused before any download (it cannot go through psql)', async () => {

@@ -10,7 +10,6 @@ import {
   copyHashed,
   downloadTo,
   interruptedOr,
-  keepReadingSink,
   openObject,
   ReadResult,
   startFullRead,
@@ -23,7 +22,15 @@ import { DbConnection } from '../postgres/connection';
 import { describeError, ExitCode, InterruptedError, TaskError } from '../errors';
 import { formatBytes, Logger } from '../log';
 import { Manifest } from '../storage/manifest';
-import { ArchiveInput, countTableData, needsPsqlPipe, readTableOfContents, runPgRestore, startScriptRestore } from '../postgres/pg-restore';
+import {
+  ArchiveInput,
+  countTableData,
+  needsPsqlPipe,
+  readTableOfContents,
+  runPgRestore,
+  startDirectRestore,
+  startScriptRestore,
+} from '../postgres/pg-restore';
 import { isFailedExit, runCaptured } from '../child';
 import { clientVersion, majorOf } from '../postgres/tools';
 import { RestoreConfig, RestoreOptions } from '../config/readers';
@@ -62,11 +69,13 @@ const refuse = (message: string) => new TaskError(message, { exitCode: ExitCode.
  * Restores a backup so that a bad archive is never committed to the target.
  *
  * One job (the default, and the drill's `verify --restore-into`): one pass, no disk. The
- * object streams through a SHA-256 into pg_restore, whose --single-transaction script psql
- * applies with its final COMMIT held back (startScriptRestore). Only when the whole stream has
- * matched the manifest's size and SHA-256, and pg_restore has read every block, is COMMIT sent:
- * a corrupt, truncated or interrupted archive leaves the transaction uncommitted, and the
- * target as it was (a database this run created is dropped again).
+ * object streams through a SHA-256 into `pg_restore --single-transaction --dbname`, all of it
+ * but its last bytes, without which pg_restore can neither finish nor commit (startDirectRestore).
+ * Only when the whole stream has matched the manifest's size and SHA-256 is the end passed on: a
+ * corrupt, truncated or interrupted archive leaves the transaction uncommitted, and the target
+ * as it was (a database this run created is dropped again). Into a server older than pg_restore
+ * 17 knows (needsPsqlPipe), psql applies pg_restore's script instead, its final COMMIT held back
+ * until the same check (startScriptRestore).
  *
  * --jobs N: a parallel restore cannot run in one transaction, so the archive is downloaded and
  * checked first (size, SHA-256, a full pg_restore read), then restored into a database this
@@ -194,7 +203,7 @@ export async function restoreBackup(
       target: target.display,
       tables: total,
       streamed,
-      viaPsql: streamed,
+      viaPsql: streamed && viaOldServer,
     });
     const read = await (
       streamed
@@ -278,9 +287,13 @@ async function applyStreamed(
 ): Promise<ReadResult> {
   // One GET: the restore (pg_restore, psql, the server) is slower than one S3 stream, so parts would only add work.
   const body = await openObject(client, input.storage, backup.dumpKey, signal);
-  const pass = startScriptRestore(input.tools, input.target, input, signal, onTable, dropTransactionTimeout);
+  // Straight into the target, the end of the archive held back until it is checked; through psql
+  // (the script's COMMIT held back) only where pg_restore's script needs a line left out.
+  const pass = dropTransactionTimeout
+    ? startScriptRestore(input.tools, input.target, input, signal, onTable, true)
+    : startDirectRestore(input.tools, input.target, input, backup.manifest.bytes, signal, onTable);
   // pg_restore may stop reading early (a damaged block): the download goes on, so that size and digest are still judged.
-  const read = await copyHashed(body, keepReadingSink(pass.archive), signal).catch(async (err: unknown) => {
+  const read = await copyHashed(body, pass.archive, signal).catch(async (err: unknown) => {
     await pass.abandon();
     throw interruptedOr(
       new TaskError(`Reading ${backup.dumpKey} failed: ${describeError(err)}`, {

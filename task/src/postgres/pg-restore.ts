@@ -4,6 +4,7 @@ import { CapturedRun, describeExit, ExitStatus, isFailedExit, OutputTail, runCap
 import { DbConnection, toolEnvironment } from './connection';
 import { ExitCode, InterruptedError, TaskError } from '../errors';
 import { PgTools } from './tools';
+import { keepReadingSink } from '../storage/archive';
 
 export interface PgRestoreOptions {
   readonly jobs: number;
@@ -200,7 +201,7 @@ export class WithoutFinalCommit extends Transform {
 
 /** A single-job restore in flight, from the archive's bytes to an open transaction in the target. */
 export interface ScriptRestore {
-  /** pg_restore's stdin: the archive goes here. */
+  /** Where the archive goes (pg_restore's stdin; it goes on accepting bytes if pg_restore stops reading). */
   readonly archive: Writable;
   /**
    * Settles once pg_restore has exited and psql has been handed its whole script, with the
@@ -300,7 +301,7 @@ export function startScriptRestore(
     psql.stdin.end(text);
   };
   return {
-    archive: pgRestore.stdin,
+    archive: keepReadingSink(pgRestore.stdin),
     applied,
     async commit() {
       endInput('COMMIT;\n');
@@ -311,6 +312,107 @@ export function startScriptRestore(
       if (!inputEnded) endInput('');
       pgRestore.kill('SIGTERM');
       await psqlExit;
+    },
+  };
+}
+
+/**
+ * Passes an archive on to pg_restore, all but its last `hold` bytes (of the `expectedBytes` the
+ * manifest promises); bytes beyond `expectedBytes` are never passed on. pg_restore cannot finish,
+ * and so cannot commit, without the end of its archive: the last data block ends with a length
+ * of zero, the archive's last bytes, which pg_restore reads before anything after the data (and
+ * before its COMMIT). `release()` passes the held end on and ends pg_restore's input, once the
+ * caller has checked every byte; until then pg_restore waits inside its open transaction.
+ */
+export class HeldTail extends Writable {
+  private passed = 0;
+  private readonly held: Buffer[] = [];
+
+  constructor(
+    private readonly inner: Writable,
+    private readonly expectedBytes: number,
+    private readonly hold = 4096,
+  ) {
+    super();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    const limit = Math.max(0, this.expectedBytes - this.hold);
+    const forward = Math.max(0, Math.min(chunk.length, limit - this.passed));
+    const keep = Math.max(0, Math.min(chunk.length - forward, this.expectedBytes - this.passed - forward));
+    if (keep > 0) this.held.push(chunk.subarray(forward, forward + keep));
+    // Everything past what the manifest promises is dropped here (and counted by the digest before).
+    const write = forward > 0 ? chunk.subarray(0, forward) : undefined;
+    this.passed += forward + keep;
+    if (!write) return callback();
+    this.inner.write(write, (err) => callback(err ?? null));
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    callback(); // pg_restore's input stays open: only release() ends it
+  }
+
+  /** Passes the held end on and ends pg_restore's input. */
+  public release(): void {
+    this.inner.end(Buffer.concat(this.held));
+  }
+}
+
+/**
+ * Starts a single-job restore straight into the target that commits only when the caller says
+ * so: `pg_restore --single-transaction --dbname` reads the archive from stdin, all of it but the
+ * end ({@link HeldTail}). The caller feeds the archive, checks what it fed (size and SHA-256
+ * against the manifest), and only then calls `commit()`, which passes the end on: pg_restore
+ * finishes and commits. `abandon()`, a failure, a signal or a crash of this process stops
+ * pg_restore before it can, and the server rolls the transaction back.
+ */
+export function startDirectRestore(
+  tools: PgTools,
+  target: DbConnection,
+  options: PgRestoreOptions,
+  expectedBytes: number,
+  signal: AbortSignal,
+  onTable: (name: string) => void,
+): ScriptRestore {
+  const child = spawn(tools.pgRestore, ['--dbname', target.database, ...pgRestoreArgs(undefined, { ...options, jobs: 1 })], {
+    env: target.childEnv,
+    stdio: ['pipe', 'ignore', 'pipe'],
+    signal,
+  });
+  child.stdin.on('error', () => undefined); // pg_restore stopped reading: keepReadingSink drains the rest, its exit says why
+  let released = false;
+  let exited = false;
+  const restored = watchPgRestore(child, signal, onTable).finally(() => (exited = true));
+  restored.catch(() => undefined);
+  const tail = new HeldTail(keepReadingSink(child.stdin), expectedBytes);
+  const fedAll = new Promise<void>((resolve, reject) => {
+    tail.on('finish', resolve);
+    tail.on('error', reject);
+  });
+  const applied = (async () => {
+    await fedAll;
+    // pg_restore gone before the end was released has failed (a damaged block, an SQL error).
+    if (exited) await restored;
+  })();
+  applied.catch(() => undefined);
+  return {
+    archive: tail,
+    applied,
+    async commit() {
+      if (exited)
+        return restored.then(() => {
+          throw new TaskError('pg_restore finished before the end of the archive was released: its result cannot be trusted.', {
+            exitCode: ExitCode.INTERNAL,
+            stage: 'restore',
+          });
+        });
+      released = true;
+      tail.release();
+      await restored;
+    },
+    async abandon() {
+      if (!released && !exited) child.kill('SIGTERM');
+      await restored.catch(() => undefined);
     },
   };
 }
