@@ -199,19 +199,22 @@ export class WithoutFinalCommit extends Transform {
   }
 }
 
-/** A single-job restore in flight, from the archive's bytes to an open transaction in the target. */
-export interface ScriptRestore {
+/**
+ * A single-job restore in flight, from the archive's bytes to an open transaction in the target
+ * that commits only when the caller, having checked those bytes, says so.
+ */
+export interface GatedRestore {
   /** Where the archive goes (pg_restore's stdin; it goes on accepting bytes if pg_restore stops reading). */
   readonly archive: Writable;
   /**
-   * Settles once pg_restore has exited and psql has been handed its whole script, with the
-   * transaction still open; rejects with the first failure (psql's failed statement says more
-   * than the broken pipe pg_restore then sees).
+   * Settles once the archive has been fed (all of it that is passed on before the commit), with
+   * the transaction still open; rejects with the first failure seen by then (a damaged block,
+   * a failed statement: psql's says more than the broken pipe pg_restore then sees).
    */
   readonly applied: Promise<void>;
-  /** Commits: psql runs COMMIT and exits 0, else this rejects with psql's error. */
+  /** Lets the transaction commit and waits for it; rejects when it did not. */
   commit(): Promise<void>;
-  /** Ends psql's input without COMMIT and waits for it to exit: the server rolls the transaction back. */
+  /** Stops the restore without a commit and waits for it to end: the server rolls the transaction back. */
   abandon(): Promise<void>;
 }
 
@@ -231,7 +234,7 @@ export function startScriptRestore(
   signal: AbortSignal,
   onTable: (name: string) => void,
   dropTransactionTimeout: boolean,
-): ScriptRestore {
+): GatedRestore {
   const psql = spawn(tools.psql, ['-X', '--no-password', '-q', '-v', 'ON_ERROR_STOP=1'], {
     env: target.childEnv,
     stdio: ['pipe', 'ignore', 'pipe'],
@@ -373,7 +376,7 @@ export function startDirectRestore(
   expectedBytes: number,
   signal: AbortSignal,
   onTable: (name: string) => void,
-): ScriptRestore {
+): GatedRestore {
   const child = spawn(tools.pgRestore, ['--dbname', target.database, ...pgRestoreArgs(undefined, { ...options, jobs: 1 })], {
     env: target.childEnv,
     stdio: ['pipe', 'ignore', 'pipe'],
