@@ -5,7 +5,16 @@ import { EVENTS } from '../contract';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compareWithManifest, copyHashed, downloadTo, interruptedOr, openObject, ReadResult, throwIfCorrupt } from '../storage/archive';
+import {
+  compareWithManifest,
+  copyHashed,
+  downloadTo,
+  interruptedOr,
+  openObject,
+  ReadResult,
+  throwIfCorrupt,
+  transferFailure,
+} from '../storage/archive';
 import { checkArchiveReadable } from '../storage/archive-header';
 import { BackupEntry, readText, resolveBackup } from '../storage/catalog';
 import { CommonConfig } from '../config/shared';
@@ -276,21 +285,13 @@ async function applyStreamed(
   // Straight into the target, the end of the archive held back until it is checked; through psql
   // (the script's COMMIT held back) only where pg_restore's script needs a line left out.
   const pass = dropTransactionTimeout
-    ? startScriptRestore(input.tools, input.target, input, signal, onTable, true)
+    ? startScriptRestore(input.tools, input.target, input, signal, onTable)
     : startDirectRestore(input.tools, input.target, input, backup.manifest.bytes, signal, onTable);
   // pg_restore may stop reading early (a damaged block): the download goes on, so that size and digest are still judged.
   const read = await copyHashed(body, pass.archive, signal).catch(async (err: unknown) => {
     await pass.abandon();
-    throw interruptedOr(
-      new TaskError(`Reading ${backup.dumpKey} failed: ${describeError(err)}`, {
-        exitCode: ExitCode.STORAGE,
-        stage: 'download',
-        cause: err,
-      }),
-      signal,
-      // Stopped while streaming: the restore itself was stopped (its transaction rolled back).
-      'restore',
-    );
+    // Stopped while streaming: the restore itself was stopped (its transaction rolled back).
+    throw transferFailure(backup.dumpKey, err, signal, 'restore');
   });
   const failed = await pass.applied.then(
     () => undefined,

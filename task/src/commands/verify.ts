@@ -3,14 +3,13 @@ import { reportFailure } from './report-failure';
 import {
   compareWithManifest,
   copyHashed,
-  interruptedOr,
   keepReadingSink,
   openObjectInParts,
   startFullRead,
   throwIfCorrupt,
+  transferFailure,
 } from '../storage/archive';
 import { resolveBackup } from '../storage/catalog';
-import { describeError, ExitCode, TaskError } from '../errors';
 import { formatBytes, Logger } from '../log';
 import { VerifyConfig } from '../config/readers';
 import { restoreBackup, RestoreSummary } from './restore';
@@ -87,15 +86,7 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
       const read = await copyHashed(body, keepReadingSink(reader.stdin), signal).catch(async (err) => {
         // pg_restore has been stopped (signal) or sees the end of its input: let it go before reporting.
         await reader.done.catch(() => undefined);
-        throw interruptedOr(
-          new TaskError(`Reading ${backup.dumpKey} failed: ${describeError(err)}`, {
-            exitCode: ExitCode.STORAGE,
-            stage: 'download',
-            cause: err,
-          }),
-          signal,
-          'download',
-        );
+        throw transferFailure(backup.dumpKey, err, signal, 'download');
       });
       throwIfCorrupt(backup.dumpKey, [...compareWithManifest(read, backup.manifest), await reader.done]);
       result = { key: backup.dumpKey, bytes: read.bytes, sha256: read.sha256 };

@@ -224,8 +224,8 @@ export interface GatedRestore {
  * ON_ERROR_STOP, without the script's final COMMIT ({@link WithoutFinalCommit}). The caller
  * feeds the archive, checks what it fed (size and SHA-256 against the manifest), and only then
  * calls `commit()`; anything else (`abandon()`, a failure, a signal, a crash of this process)
- * ends the session without COMMIT, and the target is as it was. With `dropTransactionTimeout`
- * ({@link needsPsqlPipe}) the one setting an older server lacks is left out of the script.
+ * ends the session without COMMIT, and the target is as it was. For a server older than
+ * pg_restore 17 knows ({@link needsPsqlPipe}): the one setting it lacks is left out of the script.
  */
 export function startScriptRestore(
   tools: PgTools,
@@ -233,7 +233,6 @@ export function startScriptRestore(
   options: PgRestoreOptions,
   signal: AbortSignal,
   onTable: (name: string) => void,
-  dropTransactionTimeout: boolean,
 ): GatedRestore {
   const psql = spawn(tools.psql, ['-X', '--no-password', '-q', '-v', 'ON_ERROR_STOP=1'], {
     env: target.childEnv,
@@ -285,7 +284,7 @@ export function startScriptRestore(
     script.on('end', resolve);
     script.on('error', reject);
   });
-  (dropTransactionTimeout ? pgRestore.stdout.pipe(withoutTransactionTimeout()) : pgRestore.stdout).pipe(script);
+  pgRestore.stdout.pipe(withoutTransactionTimeout()).pipe(script);
   script.pipe(psql.stdin, { end: false });
   pgRestore.stdin.on('error', () => undefined); // pg_restore stopped reading: keepReadingSink drains the rest, its exit says why
   const restored = watchPgRestore(pgRestore, signal, onTable);

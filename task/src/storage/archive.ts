@@ -4,7 +4,7 @@ import { createWriteStream } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describeExit, isFailedExit, OutputTail, spawnErrorMessage } from '../child';
-import { ExitCode, InterruptedError, Stage, TaskError } from '../errors';
+import { describeError, ExitCode, InterruptedError, Stage, TaskError } from '../errors';
 import { DigestGate } from './integrity';
 import { formatBytes } from '../log';
 import { Manifest } from './manifest';
@@ -24,6 +24,18 @@ export interface ReadResult {
  */
 export function interruptedOr<T>(err: T, signal: AbortSignal | undefined, stage: Stage): T | InterruptedError {
   return signal?.aborted ? new InterruptedError(String(signal.reason), stage) : err;
+}
+
+/**
+ * The error for a read of `key` that broke mid-transfer: a storage failure (exit 4), or, when
+ * `signal` caused it, the interruption, reported as `stage`.
+ */
+export function transferFailure(key: string, err: unknown, signal: AbortSignal | undefined, stage: Stage): TaskError {
+  return interruptedOr(
+    new TaskError(`Reading ${key} failed: ${describeError(err)}`, { exitCode: ExitCode.STORAGE, stage: 'download', cause: err }),
+    signal,
+    stage,
+  );
 }
 
 /** Opens the stored object as a stream; `signal` cancels the request and the body. */
