@@ -180,6 +180,15 @@ describe('restore', () => {
     expect(await exists('never_created')).toBe(false);
   });
 
+  test('a single-job restore of a backup damaged in its table of contents: exit 5 with the mismatch, no database left', async () => {
+    // Streaming, the table of contents is read before any byte is checked: a damaged one must
+    // still read as a damaged backup (pick another), not as a database error.
+    const key = await corruptCopy('200001010005', (b) => ((b[100] ^= 0x10), b));
+    const run = await runCli(['restore', '--key', key, '--target', target('never_created_single')], readEnv());
+    expectIntegrityFailure(run, 'restore.failed', /failed verification:[\s\S]*SHA-256: read/);
+    expect(await exists('never_created_single')).toBe(false);
+  });
+
   test('a restore that fails inside pg_restore drops the database it created', async () => {
     // A backup that passes every check but cannot be applied: its archive needs a role the
     // target lacks. Restoring ownership (no --no-owner) into a server without that role fails.

@@ -5,6 +5,7 @@ import { EVENTS } from '../contract';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import {
   compareWithManifest,
   copyHashed,
@@ -159,7 +160,13 @@ export async function restoreBackup(
     }
     checkSignal();
     // The table of contents (from the front of the stored object when streaming): table count, the database's own entries.
-    const toc = await readTableOfContents(tools, archive, toolEnv);
+    const toc = await readTableOfContents(tools, archive, toolEnv).catch(async (err: unknown) => {
+      // Streaming, nothing has checked the bytes yet: a table of contents pg_restore cannot read is
+      // judged against the manifest, so that a damaged backup says so (exit 5, every mismatch).
+      if (streamed && err instanceof TaskError && err.exitCode === ExitCode.DATABASE)
+        await throwIfDamaged(input, client, backup, err, signal);
+      throw err;
+    });
     const props = input.databaseProperties
       ? await readDatabaseProperties(tools, toc, archive, work, toolEnv, { noAcl: input.noAcl })
       : undefined;
@@ -310,6 +317,22 @@ async function applyStreamed(
   });
   await pass.commit();
   return read;
+}
+
+/** Reads the whole object through a SHA-256 and throws an integrity error if it differs from the manifest (with `why` among the problems). */
+async function throwIfDamaged(
+  input: RestoreInput,
+  client: S3Client,
+  backup: BackupEntry & { manifest: Manifest },
+  why: TaskError,
+  signal: AbortSignal,
+): Promise<void> {
+  const discard = new Writable({ write: (_chunk, _encoding, cb) => cb() });
+  const read = await copyHashed(await openObject(client, input.storage, backup.dumpKey, signal), discard, signal).catch((err: unknown) => {
+    throw transferFailure(backup.dumpKey, err, signal, 'download');
+  });
+  const problems = compareWithManifest(read, backup.manifest);
+  if (problems.length > 0) throwIfCorrupt(backup.dumpKey, [...problems, why.message]);
 }
 
 /**
