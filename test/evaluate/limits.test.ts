@@ -19,6 +19,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { buildApp } from '../../bin/app';
 import { MAX_DATABASES } from '../../lib';
 import { everyOptionContext, exampleContext, projectOf } from '../lib/support';
+import { cfnSchemaProblems } from './cfn-schema';
 import { appTemplate, ResolvedTemplate } from './template';
 
 interface RealTemplate {
@@ -107,6 +108,8 @@ describe('every template stays within what CloudFormation and the services accep
     const { templates, resolved } = deployedTemplates(context);
     expect(templates.length).toBe((context.databases as unknown[]).length + 1);
     expect(templates.flatMap((t) => limitProblems(t, resolved))).toEqual([]);
+    // And each real template, parameters and nested stack resources as uploaded, against the registry schemas.
+    expect(templates.flatMap((t) => cfnSchemaProblems(t.json).map((p) => `${t.name}: ${p}`))).toEqual([]);
   });
 
   test('the measure sees a breach: 200 more statements in the bucket policy of a 100-database project are reported', () => {
