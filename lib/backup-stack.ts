@@ -88,9 +88,9 @@ export class BackupStack extends Stack {
     acknowledgeDeadLetterQueue(deadLetterQueue);
     deadLetterAlarm(this, 'SchedulerDeadLetterAlarm', { queue: deadLetterQueue, topic });
 
-    // Each database in a nested stack of its own (about 30 resources): a project of any size
-    // stays within CloudFormation's limits per template (500 resources, 200 outputs), and this
-    // stack holds only what the databases share, one nested stack each, and its outputs.
+    // Each database in a nested stack of its own (32 resources): this stack holds only what the
+    // databases share, one nested stack each, and its outputs, so that a project of up to
+    // MAX_DATABASES stays within CloudFormation's limits per template (500 resources, 200 outputs).
     this.databaseStacks = config.databases.map(
       (db) =>
         new NestedStack(this, `Database${constructIdOf(db.name)}Stack`, {
