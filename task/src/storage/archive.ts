@@ -38,10 +38,15 @@ export function transferFailure(key: string, err: unknown, signal: AbortSignal |
   );
 }
 
+/** The error for a request reading `key` that S3 refused or could not answer (or the interruption, when `signal` caused it). */
+function requestFailure(storage: StorageConfig, key: string, signal: AbortSignal | undefined, err: unknown): TaskError {
+  return interruptedOr(storageError(err, 'download', `Reading s3://${storage.bucket}/${key}`, storage), signal, 'download');
+}
+
 /** Opens the stored object as a stream; `signal` cancels the request and the body. */
 export async function openObject(client: S3Client, storage: StorageConfig, key: string, signal?: AbortSignal): Promise<Readable> {
   const r = await client.send(new GetObjectCommand({ Bucket: storage.bucket, Key: key }), { abortSignal: signal }).catch((err) => {
-    throw interruptedOr(storageError(err, 'download', `Reading s3://${storage.bucket}/${key}`, storage), signal, 'download');
+    throw requestFailure(storage, key, signal, err);
   });
   return r.Body as Readable;
 }
@@ -70,8 +75,7 @@ export async function openObjectInParts(
   signal?: AbortSignal,
   read: PartedRead = PARTED_READ,
 ): Promise<Readable> {
-  const failed = (err: unknown) =>
-    interruptedOr(storageError(err, 'download', `Reading s3://${storage.bucket}/${key}`, storage), signal, 'download');
+  const failed = (err: unknown) => requestFailure(storage, key, signal, err);
   const head = await client.send(new HeadObjectCommand({ Bucket: storage.bucket, Key: key }), { abortSignal: signal }).catch((err) => {
     throw failed(err);
   });
