@@ -8,6 +8,7 @@ const { toolchains } = require('./test/support/toolchains');
 const MATRIX = [
   'task/backup',
   'task/restore',
+  'task/restore-trust',
   'task/signals',
   'task/fidelity',
   'task/tls',

@@ -20,6 +20,8 @@ export interface CliOptions {
   readonly onStart?: (pid: number) => void;
   /** Kill the CLI after this long and fail the test. @default 90 s */
   readonly timeoutMs?: number;
+  /** A command that runs the CLI (its program and arguments come after these), e.g. a namespace wrapper. @default none */
+  readonly wrapper?: readonly string[];
 }
 
 /**
@@ -41,7 +43,8 @@ export function runCli(args: readonly string[], env: Record<string, string | und
   };
   for (const [k, v] of Object.entries(env)) if (v !== undefined) childEnv[k] = v;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [program, ...rest] = [...(options.wrapper ?? []), process.execPath, CLI, ...args];
+    const child = spawn(program, rest, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));

@@ -7,7 +7,8 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { HeldTail, WithoutFinalCommit } from '../../task/src/postgres/pg-restore';
+import { HeldTail, scriptPreamble, WithoutFinalCommit } from '../../task/src/postgres/pg-restore';
+import { Transform } from 'node:stream';
 
 /** pg_restore --single-transaction's script shape: BEGIN, a COPY whose data has a "COMMIT;" line, the final COMMIT, its epilogue. */
 function script(dataRows: number): string {
@@ -21,13 +22,17 @@ function script(dataRows: number): string {
   ].join('');
 }
 
-async function run(text: string, chunkSize: number): Promise<{ out: string; error?: Error }> {
+async function run(
+  text: string,
+  chunkSize: number,
+  through: () => Transform = () => new WithoutFinalCommit(),
+): Promise<{ out: string; error?: Error }> {
   const input = Buffer.from(text, 'latin1');
   const chunks = Array.from({ length: Math.ceil(input.length / chunkSize) }, (_, i) => input.subarray(i * chunkSize, (i + 1) * chunkSize));
   const out: Buffer[] = [];
   const error = await pipeline(
     Readable.from(chunks),
-    new WithoutFinalCommit(),
+    through(),
     new Writable({
       write(c: Buffer, _e, cb) {
         out.push(c);
@@ -111,5 +116,32 @@ describe('HeldTail', () => {
     const shorter = await feed(data.subarray(0, 50_000), data.length, 7000);
     expect(shorter.before.length).toBe(50_000);
     expect(shorter.endedBefore).toBe(false);
+  });
+});
+
+describe("scriptPreamble: psql sees nothing of a script before it is restricted with this run's key", () => {
+  const KEY = 'AbC123';
+  const preamble = (text: string) =>
+    text.replace('BEGIN;\n', "SET statement_timeout = 0;\nSET transaction_timeout = 0;\nSET client_encoding = 'UTF8';\nBEGIN;\n");
+
+  test.each([1, 7, 4096, 1 << 20])(
+    'passes a script that begins with \\restrict <key>, without SET transaction_timeout, in chunks of %i bytes',
+    async (size) => {
+      const text = preamble(script(2000));
+      const { out, error } = await run(text, size, () => scriptPreamble(KEY));
+      expect(error).toBeUndefined();
+      expect(out).toBe(text.replace('SET transaction_timeout = 0;\n', ''));
+    },
+  );
+
+  test.each([
+    ['no \\restrict line (pg_restore before 17.6)', (t: string) => t.replace(`\\restrict ${KEY}\n`, '')],
+    ['another key', (t: string) => t.replace(`\\restrict ${KEY}`, '\\restrict Other1')],
+    ['a backslash command before it', (t: string) => t.replace(`\\restrict ${KEY}`, `\\! id\n\\restrict ${KEY}`)],
+    ['a statement before it', (t: string) => t.replace(`\\restrict ${KEY}`, `SELECT 1;\n\\restrict ${KEY}`)],
+  ])('refuses a script with %s, and passes none of it on', async (_what, change) => {
+    const { out, error } = await run(change(preamble(script(10))), 64, () => scriptPreamble(KEY));
+    expect(error?.message).toMatch(/did not begin with the \\restrict line this run asked for/);
+    expect(out).toBe('');
   });
 });

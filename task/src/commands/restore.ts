@@ -1,45 +1,43 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { toolEnvironment } from '../postgres/connection';
 import { reportFailure } from './report-failure';
-import { EVENTS } from '../contract';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { EVENTS, keysFor } from '../contract';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import {
+  ArchiveInput,
   compareWithManifest,
   copyHashed,
+  countTableData,
   downloadTo,
   interruptedOr,
   openObject,
   ReadResult,
+  readSmallObject,
+  readTableOfContents,
   throwIfCorrupt,
   transferFailure,
 } from '../storage/archive';
-import { checkArchiveReadable } from '../storage/archive-header';
-import { BackupEntry, readText, resolveBackup } from '../storage/catalog';
+import { archiveIdentityProblems, checkArchiveReadable } from '../storage/archive-header';
+import { BackupEntry, resolveBackup } from '../storage/catalog';
 import { CommonConfig } from '../config/shared';
 import { DbConnection } from '../postgres/connection';
 import { describeError, ExitCode, InterruptedError, TaskError } from '../errors';
 import { formatBytes, Logger } from '../log';
 import { Manifest } from '../storage/manifest';
-import {
-  ArchiveInput,
-  countTableData,
-  needsPsqlPipe,
-  readTableOfContents,
-  runPgRestore,
-  startDirectRestore,
-  startScriptRestore,
-} from '../postgres/pg-restore';
-import { isFailedExit, runCaptured } from '../child';
+import { needsPsqlPipe, RESTRICTING_PG_RESTORE, runPgRestore, startDirectRestore, startScriptRestore } from '../postgres/pg-restore';
+import { newRestrictKey } from '../postgres/psql-script';
+import { isFailedExit } from '../child';
+import { applyGlobals as applyGlobalsSql, checkGlobals } from '../postgres/globals';
 import { clientVersion, majorOf } from '../postgres/tools';
 import { RestoreConfig, RestoreOptions } from '../config/readers';
-import { createS3Client, ListedObject, storageError } from '../storage/s3';
+import { createS3Client, ListedObject } from '../storage/s3';
 import { countContent, createDatabase, dropDatabase, inspectTarget } from '../postgres/target-db';
 import { createHash } from 'node:crypto';
-import { checkScratchSpace, checkScratchWritable, RESTORE_DIR_SETTING } from '../storage/scratch';
-import { applyDatabaseProperties, PropertiesReport, readDatabaseProperties } from '../postgres/database-properties';
+import { checkScratchSpace, checkScratchWritable, makeWorkDir, RESTORE_DIR_SETTING } from '../storage/scratch';
+import { applyDatabaseProperties, PROPERTY_ENTRY_KINDS, PropertiesReport, readDatabaseProperties } from '../postgres/database-properties';
 import { describeSelection } from '../postgres/selection';
 
 export interface RestoreSummary {
@@ -117,7 +115,7 @@ export async function restoreBackup(
   // pg_restore reading the archive (version, header, full read, table list) connects to nothing: no credentials.
   const toolEnv = toolEnvironment(process.env);
   const pgRestore = await clientVersion(tools.pgRestore, 'pg_restore', toolEnv);
-  await checkArchiveReadable(
+  const header = await checkArchiveReadable(
     client,
     input.storage,
     backup.dumpKey,
@@ -127,14 +125,26 @@ export async function restoreBackup(
     backup.manifest.pgDump?.version,
     signal,
   );
+  // The archive must be what its manifest says: a dump of another database filed here is refused.
+  const identity = archiveIdentityProblems(header, backup.manifest);
+  if (identity.length > 0) {
+    await throwIfDamaged(input, client, backup, identity, signal);
+    throwIfCorrupt(backup.dumpKey, identity);
+  }
   const viaOldServer = needsPsqlPipe(pgRestore.num, state.serverVersionNum);
   if (viaOldServer && !streamed) {
     throw refuse(
       `${pgRestore.text} cannot restore with --jobs ${input.jobs} into PostgreSQL ${majorOf(state.serverVersionNum)}: pg_restore 17 and later send SET transaction_timeout, which servers before 17 lack, and only a single-job restore can go around it (through psql). Use --jobs 1, or restore into a PostgreSQL 17+ server.`,
     );
   }
+  if (viaOldServer && pgRestore.num < RESTRICTING_PG_RESTORE) {
+    throw new TaskError(
+      `${pgRestore.text} cannot restore into PostgreSQL ${majorOf(state.serverVersionNum)} safely: that goes through psql, and before 17.6 pg_restore's scripts lack \\restrict, so psql would run any backslash command an archive carried (CVE-2025-8714). Install pg_restore 17.6 or later (or 18), or restore into a PostgreSQL 17+ server.`,
+      { exitCode: ExitCode.DATABASE, stage: 'version-check' },
+    );
+  }
 
-  const work = mkdtempSync(join(dir, 'pg-s3-backup-restore-'));
+  const work = makeWorkDir(dir, input.tempDir ? RESTORE_DIR_SETTING : 'TMPDIR');
   let created = false;
   // What a failure leaves behind, said in the log so that nobody has to guess under stress.
   let leftAs = `The target ${target.display} was not touched.`;
@@ -159,24 +169,14 @@ export async function restoreBackup(
       archive = file;
     }
     checkSignal();
-    // The table of contents (from the front of the stored object when streaming): table count, the database's own entries.
-    const toc = await readTableOfContents(tools, archive, toolEnv).catch(async (err: unknown) => {
-      // Streaming, nothing has checked the bytes yet: a table of contents pg_restore cannot read is
-      // judged against the manifest, so that a damaged backup says so (exit 5, every mismatch).
-      if (streamed && err instanceof TaskError && err.exitCode === ExitCode.DATABASE)
-        await throwIfDamaged(input, client, backup, err, signal);
-      throw err;
-    });
-    const props = input.databaseProperties
-      ? await readDatabaseProperties(tools, toc, archive, work, toolEnv, { noAcl: input.noAcl })
-      : undefined;
+    const { toc, props, globals } = await readWhatToApply(input, client, backup, archive, log, signal);
     // Into an existing database, pg_restore commits before the properties can be applied: check first that they will apply.
     if (props && state.exists) await applyDatabaseProperties(tools, target, props, true);
 
     // 3. Apply.
-    if (input.globals) {
+    if (globals) {
       leftAs = 'Roles and tablespaces from the backup were applied to the server and remain.';
-      await applyGlobals(input, client, backup.manifest, state.maintenanceDb, log);
+      await applyStoredGlobals(input, backup.manifest, globals, state.maintenanceDb, log);
     }
     if (!state.exists) {
       await createDatabase(tools, target, state);
@@ -292,7 +292,7 @@ async function applyStreamed(
   // Straight into the target, the end of the archive held back until it is checked; through psql
   // (the script's COMMIT held back) only where pg_restore's script needs a line left out.
   const pass = dropTransactionTimeout
-    ? startScriptRestore(input.tools, input.target, input, signal, onTable)
+    ? startScriptRestore(input.tools, input.target, { ...input, restrictKey: newRestrictKey() }, signal, onTable)
     : startDirectRestore(input.tools, input.target, input, backup.manifest.bytes, signal, onTable);
   // pg_restore may stop reading early (a damaged block): the download goes on, so that size and digest are still judged.
   const read = await copyHashed(body, pass.archive, signal).catch(async (err: unknown) => {
@@ -324,7 +324,7 @@ async function throwIfDamaged(
   input: RestoreInput,
   client: S3Client,
   backup: BackupEntry & { manifest: Manifest },
-  why: TaskError,
+  why: readonly string[],
   signal: AbortSignal,
 ): Promise<void> {
   const discard = new Writable({ write: (_chunk, _encoding, cb) => cb() });
@@ -332,7 +332,7 @@ async function throwIfDamaged(
     throw transferFailure(backup.dumpKey, err, signal, 'download');
   });
   const problems = compareWithManifest(read, backup.manifest);
-  if (problems.length > 0) throwIfCorrupt(backup.dumpKey, [...problems, why.message]);
+  if (problems.length > 0) throwIfCorrupt(backup.dumpKey, [...problems, ...why]);
 }
 
 /**
@@ -349,23 +349,74 @@ function withCleanAdvice(err: TaskError, database: string): TaskError {
   );
 }
 
-/** Applies the stored roles (pg_dumpall --globals-only) to the target's server, after checking their digest. */
-async function applyGlobals(input: RestoreInput, client: S3Client, manifest: Manifest, maintenanceDb: string, log: Logger): Promise<void> {
-  const entry = manifest.globals!;
-  const sql = await readText(client, input.storage.bucket, entry.key).catch((err) => {
-    throw storageError(err, 'download', `Reading ${entry.key}`, input.storage);
-  });
+/**
+ * Reads what the restore will apply besides the archive's content, before anything is applied:
+ * the table of contents (from the front of the stored object when streaming: table count, the
+ * database's own entries), the database's properties checked statement by statement, and the
+ * stored globals checked likewise. Streaming, nothing has checked the bytes yet: what cannot be
+ * read or is refused is first judged against the manifest, so that a damaged backup says so
+ * (exit 5, every mismatch).
+ */
+async function readWhatToApply(
+  input: RestoreInput,
+  client: S3Client,
+  backup: BackupEntry & { manifest: Manifest },
+  archive: ArchiveInput,
+  log: Logger,
+  signal: AbortSignal,
+) {
+  try {
+    const toc = await readTableOfContents(archive, (desc) => PROPERTY_ENTRY_KINDS.has(desc), backup.dumpKey);
+    const props = readDatabaseProperties(toc, { noAcl: input.noAcl || !input.databaseProperties });
+    if (!input.databaseProperties && props.statements.length > 0)
+      log.warn(
+        'restore.properties-left-out',
+        `Not applying the source database's own settings, privileges and comment (--no-database-properties): ${props.statements.map((p) => p.description).join('; ')}`,
+      );
+    if (props.leftOut.length > 0 && input.databaseProperties)
+      log.warn('restore.properties-left-out', `Not applying the database's privileges (--no-acl): ${props.leftOut.join(', ')}`);
+    const globals = input.globals ? await readStoredGlobals(input, client, backup) : undefined;
+    return { toc, props: input.databaseProperties ? props : undefined, globals };
+  } catch (err) {
+    if (input.jobs === 1 && err instanceof TaskError && err.exitCode === ExitCode.INTEGRITY)
+      await throwIfDamaged(input, client, backup, [err.message], signal);
+    throw err;
+  }
+}
+
+/** Reads the stored roles (pg_dumpall --globals-only) beside the dump, checks their digest and every statement (see checkGlobals). */
+async function readStoredGlobals(input: RestoreInput, client: S3Client, backup: BackupEntry & { manifest: Manifest }): Promise<string[]> {
+  const entry = backup.manifest.globals!;
+  // Only the globals file of this backup's own stem: a manifest cannot point at another backup's (or another folder's).
+  if (entry.key !== keysFor(backup.stem).globals)
+    throw new TaskError(
+      `The manifest of ${backup.dumpKey} names the globals ${entry.key}, not ${keysFor(backup.stem).globals}: not applying them.`,
+      {
+        exitCode: ExitCode.INTEGRITY,
+        stage: 'verify',
+      },
+    );
+  const sql = await readSmallObject(client, input.storage, entry.key, entry.bytes);
   if (createHash('sha256').update(sql).digest('hex') !== entry.sha256) {
     throw new TaskError(`${entry.key} does not match the SHA-256 in the manifest: not applying it.`, {
       exitCode: ExitCode.INTEGRITY,
       stage: 'verify',
     });
   }
+  return checkGlobals(sql, entry.key);
+}
+
+/** Applies the checked globals statements to the target's server. */
+async function applyStoredGlobals(
+  input: RestoreInput,
+  manifest: Manifest,
+  statements: readonly string[],
+  maintenanceDb: string,
+  log: Logger,
+): Promise<void> {
+  const entry = manifest.globals!;
   // Without ON_ERROR_STOP: a role that already exists fails its CREATE ROLE and psql goes on.
-  const run = await runCaptured(input.tools.psql, ['-X', '-q', '--no-password'], {
-    env: { ...input.target.childEnv, PGDATABASE: maintenanceDb },
-    input: sql,
-  });
+  const run = await applyGlobalsSql(input.tools, input.target, statements, maintenanceDb);
   const errors = run.stderr.split('\n').filter((l) => /ERROR:/.test(l));
   if (isFailedExit(run))
     throw new TaskError(`Applying ${entry.key} failed: ${run.stderr}`, { exitCode: ExitCode.DATABASE, stage: 'restore' });

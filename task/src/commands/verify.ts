@@ -14,7 +14,7 @@ import { formatBytes, Logger } from '../log';
 import { VerifyConfig } from '../config/readers';
 import { restoreBackup, RestoreSummary } from './restore';
 import { toolEnvironment } from '../postgres/connection';
-import { checkArchiveReadable } from '../storage/archive-header';
+import { archiveIdentityProblems, checkArchiveReadable } from '../storage/archive-header';
 import { clientVersion } from '../postgres/tools';
 import { createS3Client } from '../storage/s3';
 import { checkScratchWritable } from '../storage/scratch';
@@ -70,7 +70,7 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
       // pg_restore reads an archive and connects to nothing: it gets no credentials.
       const env = toolEnvironment(process.env);
       const pgRestore = await clientVersion(config.tools.pgRestore, 'pg_restore', env);
-      await checkArchiveReadable(
+      const header = await checkArchiveReadable(
         client,
         config.storage,
         backup.dumpKey,
@@ -88,7 +88,12 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
         await reader.done.catch(() => undefined);
         throw transferFailure(backup.dumpKey, err, signal, 'download');
       });
-      throwIfCorrupt(backup.dumpKey, [...compareWithManifest(read, backup.manifest), await reader.done]);
+      // The archive must also be what its manifest says: a dump of another database filed here is refused.
+      throwIfCorrupt(backup.dumpKey, [
+        ...compareWithManifest(read, backup.manifest),
+        await reader.done,
+        ...archiveIdentityProblems(header, backup.manifest),
+      ]);
       result = { key: backup.dumpKey, bytes: read.bytes, sha256: read.sha256 };
     }
     const seconds = Math.round((Date.now() - started) / 100) / 10;

@@ -17,6 +17,8 @@ export const ExitCode = {
   INTEGRITY: 5,
   /** `status --max-age-hours`: a database's newest complete backup is older than that, or there is none. */
   STALE: 6,
+  /** The local disk failed: the temp directory filled up or could not be written while the command ran. */
+  LOCAL_DISK: 7,
   /** Stopped by SIGTERM or SIGINT before it finished. */
   INTERRUPTED: 130,
 } as const;
@@ -36,6 +38,7 @@ export const EXIT_CODES: ReadonlyArray<{ readonly code: ExitCodeValue; readonly 
   { code: ExitCode.STORAGE, word: 'storage', meaning: 'storage (S3) failure after retries' },
   { code: ExitCode.INTEGRITY, word: 'integrity', meaning: 'integrity failure: size or SHA-256 mismatch, unreadable archive' },
   { code: ExitCode.STALE, word: 'stale', meaning: 'status --max-age-hours: a database has no complete backup that recent' },
+  { code: ExitCode.LOCAL_DISK, word: 'local-disk', meaning: 'local disk failure: the temp directory filled up or could not be written' },
   { code: ExitCode.INTERRUPTED, word: 'interrupted', meaning: 'interrupted by SIGTERM or SIGINT' },
 ];
 

@@ -1,9 +1,9 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { Readable, Transform, TransformCallback, Writable } from 'node:stream';
-import { CapturedRun, describeExit, ExitStatus, isFailedExit, OutputTail, runCaptured, spawnErrorMessage } from '../child';
+import { Transform, TransformCallback, Writable } from 'node:stream';
+import { describeExit, ExitStatus, isFailedExit, OutputTail, spawnErrorMessage } from '../child';
 import { DbConnection, toolEnvironment } from './connection';
 import { ExitCode, InterruptedError, TaskError } from '../errors';
-import { PgTools } from './tools';
+import { databaseConninfo, diesWithParent, PgTools } from './tools';
 import { keepReadingSink } from '../storage/archive';
 
 export interface PgRestoreOptions {
@@ -32,55 +32,6 @@ export function pgRestoreArgs(file: string | undefined, o: PgRestoreOptions): st
 }
 
 /**
- * Where pg_restore reads an archive: a local file, or the stored object, opened anew for each
- * read. A table of contents is at the front of the archive, so a read of it from the stored
- * object stops the transfer as soon as pg_restore has it (a few kilobytes of a large archive).
- */
-export type ArchiveInput = string | (() => Promise<Readable>);
-
-/** Runs pg_restore with `args` on the archive in `input` and captures what it prints. */
-export async function readArchive(
-  tools: PgTools,
-  args: readonly string[],
-  input: ArchiveInput,
-  env: Readonly<Record<string, string>>,
-): Promise<CapturedRun> {
-  const options = { env, maxStdoutBytes: 256 * 1024 * 1024 };
-  if (typeof input === 'string') return runCaptured(tools.pgRestore, [...args, input], options);
-  const body = await input();
-  let transferError: Error | undefined;
-  body.on('error', (err: Error) => (transferError ??= err));
-  const run = await runCaptured(tools.pgRestore, args, { ...options, input: body });
-  // A transfer that broke before pg_restore had what it needed is the reason it failed.
-  if (isFailedExit(run) && transferError !== undefined)
-    throw new TaskError(`Reading the archive's table of contents failed: ${transferError.message}`, {
-      exitCode: ExitCode.STORAGE,
-      stage: 'download',
-      cause: transferError,
-    });
-  return run;
-}
-
-/**
- * The archive's table of contents as `pg_restore --list --create` prints it: the database's own
- * entries included, one line per entry. Throws when pg_restore cannot read it.
- */
-export async function readTableOfContents(tools: PgTools, input: ArchiveInput, env: Readonly<Record<string, string>>): Promise<string[]> {
-  const run = await readArchive(tools, ['--list', '--create'], input, env);
-  if (isFailedExit(run))
-    throw new TaskError(`pg_restore could not read the archive's table of contents: ${run.stderr}`, {
-      exitCode: ExitCode.DATABASE,
-      stage: 'restore',
-    });
-  return run.stdout.toString('utf8').split('\n');
-}
-
-/** Number of TABLE DATA entries in a table of contents (for progress). */
-export function countTableData(toc: readonly string[]): number {
-  return toc.filter((l) => / TABLE DATA /.test(l)).length;
-}
-
-/**
  * Whether pg_restore must go through psql for this server: pg_restore 17 and later always
  * begin with `SET transaction_timeout = 0`, a setting servers before 17 do not have, so a
  * direct restore into them fails at its first statement (seen with pg_restore 18.6 into 15).
@@ -89,23 +40,43 @@ export function needsPsqlPipe(pgRestoreVersionNum: number, serverVersionNum: num
   return pgRestoreVersionNum >= 170000 && serverVersionNum < 170000;
 }
 
-/** Drops the first `SET transaction_timeout = 0;` line of pg_restore's script preamble, then passes everything through. */
-function withoutTransactionTimeout(): Transform {
+/** The first version of pg_restore 17 that writes `\restrict` into its scripts and takes --restrict-key (CVE-2025-8714). */
+export const RESTRICTING_PG_RESTORE = 170006;
+
+const TRANSACTION_TIMEOUT = 'SET transaction_timeout = 0;\n';
+
+/**
+ * Checks and trims the head of pg_restore's script before psql sees any of it:
+ * - its first backslash command must be `\restrict <restrictKey>`, the key this run gave
+ *   pg_restore (--restrict-key), with only comments and blank lines before it. From there on psql
+ *   refuses every backslash command, so none that the archive's text might carry can run;
+ * - pg_restore 17+'s `SET transaction_timeout = 0;`, a setting servers before 17 lack, is left out.
+ * A script that does not begin so is an error, and none of it is passed on.
+ */
+export function scriptPreamble(restrictKey: string): Transform {
   let head = '';
   let passing = false;
+  const restrictLine = `\\restrict ${restrictKey}\n`;
+  const release = (stream: Transform): Error | undefined => {
+    const meta = head.search(/^\\/m);
+    if (meta < 0 || !head.startsWith(restrictLine, meta) || !/^(?:(?:--[^\n]*)?\n)*$/.test(head.slice(0, meta)))
+      return new Error("pg_restore's script did not begin with the \\restrict line this run asked for");
+    const at = head.indexOf(`\n${TRANSACTION_TIMEOUT}`, meta);
+    const out = at < 0 ? head : head.slice(0, at + 1) + head.slice(at + 1 + TRANSACTION_TIMEOUT.length);
+    passing = true;
+    head = '';
+    stream.push(Buffer.from(out, 'latin1'));
+    return undefined;
+  };
   return new Transform({
     transform(chunk: Buffer, _encoding, cb) {
       if (passing) return cb(null, chunk);
       head += chunk.toString('latin1');
-      const at = head.search(/^SET transaction_timeout = 0;\n/m);
-      if (at < 0 && head.length < 64 * 1024) return cb();
-      passing = true;
-      const out = at < 0 ? head : head.slice(0, at) + head.slice(at + 'SET transaction_timeout = 0;\n'.length);
-      head = '';
-      cb(null, Buffer.from(out, 'latin1'));
+      if (!head.includes(`\n${TRANSACTION_TIMEOUT}`) && head.length < 64 * 1024) return cb();
+      cb(release(this));
     },
     flush(cb) {
-      cb(null, head ? Buffer.from(head, 'latin1') : undefined);
+      cb(passing ? undefined : release(this));
     },
   });
 }
@@ -156,11 +127,10 @@ export function runPgRestore(
   signal: AbortSignal,
   onTable: (name: string) => void,
 ): Promise<void> {
-  const child = spawn(tools.pgRestore, ['--dbname', target.database, ...pgRestoreArgs(file, options)], {
-    env: target.childEnv,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    signal,
-  });
+  // From a file, pg_restore would go on restoring if this process were killed (SIGKILL, OOM):
+  // it is started to receive SIGTERM when its parent dies.
+  const [program, args] = diesWithParent(tools.pgRestore, ['--dbname', databaseConninfo(target.database), ...pgRestoreArgs(file, options)]);
+  const child = spawn(program, args, { env: target.childEnv, stdio: ['ignore', 'ignore', 'pipe'], signal });
   return watchPgRestore(child, signal, onTable);
 }
 
@@ -230,7 +200,7 @@ export interface GatedRestore {
 export function startScriptRestore(
   tools: PgTools,
   target: DbConnection,
-  options: PgRestoreOptions,
+  options: PgRestoreOptions & { readonly restrictKey: string },
   signal: AbortSignal,
   onTable: (name: string) => void,
 ): GatedRestore {
@@ -240,11 +210,15 @@ export function startScriptRestore(
     signal,
   });
   // Writing SQL for psql, pg_restore connects to nothing: psql alone gets the connection.
-  const pgRestore = spawn(tools.pgRestore, ['--file', '-', ...pgRestoreArgs(undefined, { ...options, jobs: 1 })], {
-    env: toolEnvironment(process.env),
-    stdio: ['pipe', 'pipe', 'pipe'],
-    signal,
-  });
+  const pgRestore = spawn(
+    tools.pgRestore,
+    ['--file', '-', `--restrict-key=${options.restrictKey}`, ...pgRestoreArgs(undefined, { ...options, jobs: 1 })],
+    {
+      env: toolEnvironment(process.env),
+      stdio: ['pipe', 'pipe', 'pipe'],
+      signal,
+    },
+  );
   const psqlErrors = new OutputTail(8192);
   psql.stderr.on('data', (c: Buffer) => psqlErrors.push(c));
   psql.stdin.on('error', () => undefined); // psql that stopped at an error closes its stdin: its exit says why
@@ -284,7 +258,9 @@ export function startScriptRestore(
     script.on('end', resolve);
     script.on('error', reject);
   });
-  pgRestore.stdout.pipe(withoutTransactionTimeout()).pipe(script);
+  const preamble = scriptPreamble(options.restrictKey);
+  preamble.on('error', (err) => script.destroy(err));
+  pgRestore.stdout.pipe(preamble).pipe(script);
   script.pipe(psql.stdin, { end: false });
   pgRestore.stdin.on('error', () => undefined); // pg_restore stopped reading: keepReadingSink drains the rest, its exit says why
   const restored = watchPgRestore(pgRestore, signal, onTable);
@@ -376,11 +352,15 @@ export function startDirectRestore(
   signal: AbortSignal,
   onTable: (name: string) => void,
 ): GatedRestore {
-  const child = spawn(tools.pgRestore, ['--dbname', target.database, ...pgRestoreArgs(undefined, { ...options, jobs: 1 })], {
-    env: target.childEnv,
-    stdio: ['pipe', 'ignore', 'pipe'],
-    signal,
-  });
+  const child = spawn(
+    tools.pgRestore,
+    ['--dbname', databaseConninfo(target.database), ...pgRestoreArgs(undefined, { ...options, jobs: 1 })],
+    {
+      env: target.childEnv,
+      stdio: ['pipe', 'ignore', 'pipe'],
+      signal,
+    },
+  );
   child.stdin.on('error', () => undefined); // pg_restore stopped reading: keepReadingSink drains the rest, its exit says why
   let released = false;
   let exited = false;

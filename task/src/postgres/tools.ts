@@ -1,3 +1,4 @@
+import { accessSync, constants } from 'node:fs';
 import * as path from 'node:path';
 import { describeExit, isFailedExit, runCaptured, spawnErrorMessage } from '../child';
 import { DbConnection } from './connection';
@@ -136,4 +137,43 @@ export async function serverInfo(tools: PgTools, conn: DbConnection): Promise<Se
   );
   const [num, version, size] = rows[0] ?? [];
   return { versionNum: Number(num), version, databaseSizeBytes: Number(size) };
+}
+
+/**
+ * A database name as a libpq connection string, `dbname='…'`, for the programs that take the
+ * database only as an argument (pg_restore --dbname, pg_dumpall --database). Given a bare name,
+ * they expand one that holds `=` or starts with `postgres://` into connection settings: a target
+ * called `dbname=other` would restore into `other`. Quoted this way it is always just a name.
+ */
+export function databaseConninfo(name: string): string {
+  return `dbname='${name.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+let setprivPath: string | null | undefined;
+
+/** setpriv (util-linux, on every Debian and in the image) when it is on PATH. */
+function findSetpriv(): string | null {
+  if (setprivPath !== undefined) return setprivPath;
+  setprivPath = null;
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const candidate = path.join(dir || '.', 'setpriv');
+    try {
+      accessSync(candidate, constants.X_OK);
+      setprivPath = candidate;
+      break;
+    } catch {
+      // not here
+    }
+  }
+  return setprivPath;
+}
+
+/**
+ * The command that starts `program` so that it receives SIGTERM when this process dies, even by
+ * SIGKILL (Linux's parent-death signal, set by `setpriv --pdeathsig`, which then execs the
+ * program: same process, same pid). Where setpriv is missing (macOS), the program as it is.
+ */
+export function diesWithParent(program: string, args: readonly string[]): [string, string[]] {
+  const setpriv = process.platform === 'linux' ? findSetpriv() : null;
+  return setpriv ? [setpriv, ['--pdeathsig', 'TERM', '--', program, ...args]] : [program, [...args]];
 }

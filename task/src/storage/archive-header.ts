@@ -3,40 +3,11 @@ import { runCaptured } from '../child';
 import { ExitCode, TaskError } from '../errors';
 import { PgTools } from '../postgres/tools';
 import { StorageConfig, storageError } from './s3';
+import { ArchiveHeader, parseArchiveHeader } from './archive-format';
+import { Manifest } from './manifest';
 
-/**
- * What a custom-format archive (pg_dump -Fc) needs of the pg_restore that reads it, from its
- * header: the archive format version (each pg_restore reads formats up to the one its
- * release writes: 1.14 up to PostgreSQL 15, 1.15 in 16, 1.16 from 17) and the compression
- * method (gzip, or since 16 also lz4 and zstd, each only if pg_restore was built with it).
- * The major version alone says neither: a 16 archive may be readable by 16 but not by a 16
- * built without zstd.
- */
-export interface ArchiveHeader {
-  /** e.g. `1.16` */
-  readonly version: string;
-  readonly compression: 'none' | 'gzip' | 'lz4' | 'zstd' | `unknown (${number})`;
-}
-
-const ALGORITHMS = ['none', 'gzip', 'lz4', 'zstd'] as const;
-
-/** Parses the header of a custom-format archive; undefined when the bytes are not one. */
-export function parseArchiveHeader(bytes: Buffer): ArchiveHeader | undefined {
-  if (bytes.length < 12 || bytes.subarray(0, 5).toString('latin1') !== 'PGDMP') return undefined;
-  const [major, minor] = [bytes[5], bytes[6]];
-  const intSize = bytes[8];
-  const version = `${major}.${minor}`;
-  if (major > 1 || minor >= 15) {
-    // Since 1.15: the compression algorithm, one byte, after the format byte.
-    const alg = bytes[11];
-    return { version, compression: ALGORITHMS[alg] ?? `unknown (${alg})` };
-  }
-  // Before 1.15: the zlib level as an int (a sign byte, then intSize bytes, little-endian); 0 is none.
-  if (bytes.length < 12 + intSize) return undefined;
-  let level = 0;
-  for (let i = intSize - 1; i >= 0; i--) level = level * 256 + bytes[12 + i];
-  return { version, compression: level === 0 ? 'none' : 'gzip' };
-}
+export { parseArchiveHeader } from './archive-format';
+export type { ArchiveHeader } from './archive-format';
 
 /**
  * Refuses, before any download and before the target is touched, an archive this pg_restore
@@ -80,4 +51,18 @@ export async function checkArchiveReadable(
       'Use a pg_restore at least as new as that pg_dump and built with its compression: install postgresql-client of that major, or point --pg-bin-dir / PG_BIN_DIR at one (the container image: postgresMajorVersion). Nothing was downloaded or changed.',
     { exitCode: ExitCode.DATABASE, stage: 'version-check' },
   );
+}
+
+/**
+ * What is wrong with an archive's identity: a header that is not a custom-format archive's, or
+ * one that names another database than the manifest (an archive filed under another database's
+ * folder, or a dump of A presented as B). Empty when it is what the manifest says.
+ */
+export function archiveIdentityProblems(header: ArchiveHeader | undefined, manifest: Pick<Manifest, 'database'>): string[] {
+  if (!header) return ["the object's first bytes are not a pg_dump custom-format archive header"];
+  if (header.database === undefined) return [];
+  const named = Buffer.from(header.database, 'latin1').toString('utf8');
+  return named === manifest.database
+    ? []
+    : [`the archive was dumped from the database ${JSON.stringify(named)}, but the manifest says ${JSON.stringify(manifest.database)}`];
 }

@@ -1,6 +1,6 @@
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describeExit, isFailedExit, OutputTail, spawnErrorMessage } from '../child';
@@ -10,6 +10,8 @@ import { formatBytes } from '../log';
 import { Manifest } from './manifest';
 import { PgTools } from '../postgres/tools';
 import { StorageConfig, storageError } from './s3';
+import { ArchiveFormatError, ArchiveToc, readArchiveToc } from './archive-format';
+import { localDiskFailure, RESTORE_DIR_SETTING } from './scratch';
 
 /** What was read of a stored archive. */
 export interface ReadResult {
@@ -167,7 +169,8 @@ export async function downloadTo(
 ): Promise<ReadResult> {
   const body = await openObjectInParts(client, storage, key, signal);
   return copyHashed(body, createWriteStream(file, { mode: 0o600 }), signal).catch((err) => {
-    throw interruptedOr(storageError(err, 'download', `Downloading s3://${storage.bucket}/${key}`, storage), signal, 'download');
+    const local = localDiskFailure(err, `Writing the download of ${key} to ${file}`, RESTORE_DIR_SETTING, 'download');
+    throw interruptedOr(local ?? storageError(err, 'download', `Downloading s3://${storage.bucket}/${key}`, storage), signal, 'download');
   });
 }
 
@@ -220,4 +223,59 @@ export function throwIfCorrupt(key: string, problems: readonly (string | undefin
   const found = problems.filter((p): p is string => Boolean(p));
   if (found.length === 0) return;
   throw new TaskError(`Backup ${key} failed verification:\n  - ${found.join('\n  - ')}`, { exitCode: ExitCode.INTEGRITY, stage: 'verify' });
+}
+
+/**
+ * Where an archive is read from: a local file, or the stored object, opened anew for each read.
+ * A table of contents is at the front of the archive, so a read of it from the stored object
+ * stops the transfer as soon as it is read (a few kilobytes of a large archive).
+ */
+export type ArchiveInput = string | (() => Promise<Readable>);
+
+/**
+ * Reads an archive's header and table of contents (see archive-format.ts), keeping the SQL of
+ * the entry kinds `keepDefn` names, then stops reading. An archive it cannot read is an
+ * integrity failure (exit 5); a transfer that breaks, a storage failure.
+ */
+export async function readTableOfContents(input: ArchiveInput, keepDefn: (desc: string) => boolean, key: string): Promise<ArchiveToc> {
+  const stream = typeof input === 'string' ? createReadStream(input) : await input();
+  try {
+    return await readArchiveToc(stream, { keepDefn });
+  } catch (err) {
+    if (err instanceof ArchiveFormatError)
+      throw new TaskError(`The table of contents of ${key} cannot be read: ${err.message}.`, {
+        exitCode: ExitCode.INTEGRITY,
+        stage: 'restore',
+      });
+    throw err instanceof TaskError ? err : transferFailure(key, err, undefined, 'download');
+  } finally {
+    stream.destroy();
+  }
+}
+
+/** Number of TABLE DATA entries in a table of contents (for progress). */
+export function countTableData(toc: ArchiveToc): number {
+  return toc.entries.filter((e) => e.desc === 'TABLE DATA').length;
+}
+
+/**
+ * Reads a small stored object (globals) into memory, its bytes exactly; more than `expectedBytes`
+ * (what the manifest promises) is not read on: the digest check that follows fails.
+ */
+export async function readSmallObject(client: S3Client, storage: StorageConfig, key: string, expectedBytes: number): Promise<Buffer> {
+  const body = await openObject(client, storage, key);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      chunks.push(chunk as Buffer);
+      size += (chunk as Buffer).length;
+      if (size > expectedBytes) break;
+    }
+  } catch (err) {
+    throw transferFailure(key, err, undefined, 'download');
+  } finally {
+    body.destroy();
+  }
+  return Buffer.concat(chunks);
 }

@@ -1,5 +1,6 @@
-import { accessSync, constants, statfsSync, statSync } from 'node:fs';
-import { ExitCode, TaskError } from '../errors';
+import { accessSync, constants, mkdtempSync, statfsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeError, ExitCode, Stage, TaskError } from '../errors';
 import { formatBytes } from '../log';
 
 /**
@@ -46,5 +47,37 @@ export function checkScratchSpace(dir: string, bytes: number, setting: string): 
     throw refuse(
       `${dir} has ${formatBytes(available)} free but the archive is ${formatBytes(bytes)}. Point ${setting} at a larger disk (in ECS: raise ephemeralStorageGiB).`,
     );
+  }
+}
+
+/** Codes of a file-system call that failed on the local disk (not on a socket). */
+const DISK_CODES = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS', 'EIO', 'EACCES', 'EPERM', 'ENOENT']);
+const DISK_CALLS = new Set(['open', 'write', 'mkdir', 'mkdtemp', 'close', 'fsync', 'rename', 'unlink']);
+
+/**
+ * The error for a local disk that failed while a command ran (the temp directory filled up,
+ * went read-only, or vanished), when `err` is one: exit 7, `what` and the fix. Undefined for
+ * any other error (a transfer that broke is the store's).
+ */
+export function localDiskFailure(err: unknown, what: string, setting: string, stage: Stage): TaskError | undefined {
+  const e = err as NodeJS.ErrnoException | undefined;
+  if (!e || typeof e.code !== 'string' || !DISK_CODES.has(e.code) || !DISK_CALLS.has(e.syscall ?? '')) return undefined;
+  const why = e.code === 'ENOSPC' || e.code === 'EDQUOT' || e.code === 'EFBIG' ? 'is full' : 'could not be written';
+  return new TaskError(
+    `${what} failed: ${describeError(err)}. The local disk ${why}: free space there, or point ${setting} at a larger, writable directory.`,
+    {
+      exitCode: ExitCode.LOCAL_DISK,
+      stage,
+      cause: err,
+    },
+  );
+}
+
+/** Creates a work directory in `dir` (a local-disk failure says so, exit 7). */
+export function makeWorkDir(dir: string, setting: string): string {
+  try {
+    return mkdtempSync(join(dir, 'pg-s3-backup-restore-'));
+  } catch (err) {
+    throw localDiskFailure(err, `Creating a work directory in ${dir}`, setting, 'restore') ?? err;
   }
 }
