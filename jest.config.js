@@ -14,6 +14,7 @@ const MATRIX = [
   'task/tls',
   'task/selection',
   'task/status',
+  'task/catalog-trust',
   'task/install',
   'task/child-env',
   'evaluate/cli-requests',

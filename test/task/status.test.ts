@@ -60,12 +60,12 @@ test('lists each database with its newest complete backup and a newer incomplete
   const [billing, orders] = rows;
   expect(billing.newest.ageHours).toBeGreaterThan(71.9);
   expect(billing.newest.ageHours).toBeLessThan(72.2);
-  expect(billing.newerIncomplete).toMatchObject({ status: 'no manifest' });
+  expect(billing.newerIncomplete).toEqual([expect.objectContaining({ status: 'no manifest' })]);
   expect(billing.stale).toBeNull();
   expect(orders.newest).toMatchObject({ key: freshKey, tier: expect.any(String), partial: false });
   expect(orders.newest.bytes).toBe((await env.get(freshKey)).length);
   expect(orders.newest.ageHours).toBeLessThan(0.2);
-  expect(orders.newerIncomplete).toBeNull();
+  expect(orders.newerIncomplete).toEqual([]);
 
   const text = await runCli(['status'], readEnv({ LOG_FORMAT: 'text' }));
   expect(text.code).toBe(0);
@@ -73,6 +73,35 @@ test('lists each database with its newest complete backup and a newer incomplete
   expect(text.stdout).toMatch(
     /billing\s+\S+ \S+\s+(3d 0h|2d 23h)\s.*newer attempt st\/prod\/billing\/\d{12}\.dump is incomplete \(no manifest\)/,
   );
+});
+
+test('every attempt newer than the newest complete backup is reported, not only one', async () => {
+  // GIVEN a complete backup and three later attempts that never wrote their manifest
+  const prefix = 'st/attempts';
+  const run = await runCli(['backup'], env.cliEnv('orders', prefix));
+  expect(run.code).toBe(0);
+  const key = String(eventOf(run, 'backup.complete').key);
+  const attempts = [2, 3, 4].map((n) => key.replace(/\.dump$/, `-${n}.dump`));
+  for (const attempt of attempts) await env.put(attempt, 'a dump whose run failed');
+
+  // WHEN status reports THEN all three are listed, newest first, and none counts against it
+  const json = await runCli(['status', '--json'], readEnv({ BACKUP_PREFIX: prefix }));
+  expect(json.code).toBe(0);
+  const [orders] = JSON.parse(json.stdout);
+  expect(orders.newest.key).toBe(key);
+  expect(orders.newerIncomplete).toEqual(
+    [...attempts].reverse().map((k) => ({
+      key: k,
+      startedAt: expect.any(String),
+      status: 'no manifest',
+      invalid: false,
+      problem: expect.stringMatching(/^no manifest/),
+    })),
+  );
+  expect(orders.flagged).toBe(false);
+  const text = await runCli(['status'], readEnv({ BACKUP_PREFIX: prefix, LOG_FORMAT: 'text' }));
+  expect(text.code).toBe(0);
+  expect(text.stdout).toContain(`3 newer attempts are incomplete; the newest ${attempts[2]} (no manifest)`);
 });
 
 test('--max-age-hours exits 6 naming every stale database, and 0 when all are fresh', async () => {

@@ -1,8 +1,8 @@
-import { BackupEntry, listBackups } from '../storage/catalog';
+import { BackupEntry, INVALID_STATUSES, listBackups } from '../storage/catalog';
 import { ListConfig } from '../config/readers';
 import { formatBytes, Logger, renderColumns } from '../log';
 import { createS3Client } from '../storage/s3';
-import { describeError } from '../errors';
+import { describeError, ExitCode, TaskError } from '../errors';
 import { describeSelection, DumpSelection } from '../postgres/selection';
 
 /** What `list --json` prints for each backup. */
@@ -13,6 +13,10 @@ export interface ListedBackup {
   readonly tier: string | null;
   readonly complete: boolean;
   readonly status: BackupEntry['status'];
+  /** True when the backup was tampered with or is corrupt (a manifest that is not one, or disagrees with its dump): list exits 5. */
+  readonly invalid: boolean;
+  /** Why it is not complete, for people; null when complete. */
+  readonly problem: string | null;
   readonly sha256: string | null;
   /** pg_dump's compression as the backup asked for it (BACKUP_COMPRESS), `default` for pg_dump's own (gzip). */
   readonly compression: string | null;
@@ -31,6 +35,8 @@ export function toListed(e: BackupEntry): ListedBackup {
     tier: e.tier ?? null,
     complete: e.status === 'complete',
     status: e.status,
+    invalid: INVALID_STATUSES.has(e.status),
+    problem: e.problem ?? null,
     sha256: e.manifest?.sha256 ?? null,
     compression: e.manifest?.compression ?? null,
     globalsKey: e.globals?.key ?? null,
@@ -49,14 +55,19 @@ export function renderTable(rows: readonly ListedBackup[]): string {
       r.bytes === null ? '-' : formatBytes(r.bytes),
       r.tier ?? '-',
       r.compression ?? '-',
-      r.complete ? 'complete' : `INCOMPLETE: ${r.status}`,
+      r.complete ? 'complete' : r.invalid ? `INVALID: ${r.status}` : `INCOMPLETE: ${r.status}`,
       r.partial === null ? '-' : r.partial ? `partial: ${describeSelection(r.selection ?? undefined)}` : 'whole database',
     ]),
   ];
   return renderColumns(table);
 }
 
-/** Prints the backups of a database, newest first (JSON with --json). */
+/**
+ * Prints the backups of a database, newest first (JSON with --json), every one of them. Then
+ * exits 5 (integrity) naming each invalid backup, when there is one: something wrote objects
+ * that no backup run writes, or changed them. Unfinished attempts (no manifest) alone are not
+ * a failure: a run that failed leaves one, and its own alert has said so.
+ */
 export async function runList(config: ListConfig, log: Logger, out: (text: string) => void): Promise<readonly ListedBackup[]> {
   const client = createS3Client(config.storage);
   const rows = await listBackups(client, config.storage, config.database)
@@ -69,5 +80,13 @@ export async function runList(config: ListConfig, log: Logger, out: (text: strin
   else if (rows.length === 0)
     log.info('list.empty', `No backups of '${config.database}' in s3://${config.storage.bucket}/${config.storage.prefix ?? ''}`);
   else out(renderTable(rows));
+  const invalid = rows.filter((r) => r.invalid);
+  if (invalid.length > 0) {
+    const message = `${invalid.length} of ${rows.length} backups of '${config.database}' are invalid and are never chosen: ${invalid
+      .map((r) => `${r.key} (${r.status}: ${r.problem})`)
+      .join(', ')}.`;
+    log.error('list.invalid', message, { keys: invalid.map((r) => r.key), exitCode: ExitCode.INTEGRITY });
+    throw new TaskError(message, { exitCode: ExitCode.INTEGRITY, stage: 'list' });
+  }
   return rows;
 }

@@ -38,6 +38,18 @@ export function timestampOf(date: Date): string {
   return `${date.getUTCFullYear()}${p(date.getUTCMonth() + 1)}${p(date.getUTCDate())}${p(date.getUTCHours())}${p(date.getUTCMinutes())}`;
 }
 
+/**
+ * The UTC minute a `YYYYMMDDHHmm` stamp names, or undefined when it names none: a stamp is
+ * valid only if it round-trips through {@link timestampOf} (no 30 February, no hour 24, no year
+ * before 1000), so a key cannot claim a time that no backup could have started at.
+ */
+export function stampDate(stamp: string): Date | undefined {
+  if (!/^\d{12}$/.test(stamp)) return undefined;
+  const [y, mo, d, h, mi] = [0, 4, 6, 8, 10].map((at, i) => Number(stamp.slice(at, i === 0 ? 4 : at + 2)));
+  const date = new Date(Date.UTC(y, mo - 1, d, h, mi));
+  return timestampOf(date) === stamp ? date : undefined;
+}
+
 /** The key segment for a database name: kept as is when it is plainly safe, else percent-encoded. */
 export function databaseSegment(database: string): string {
   if (database === '.' || database === '..') return database.replace(/\./g, '%2E');
@@ -73,6 +85,15 @@ export function databaseFolder(prefix: string | undefined, database: string): st
 
 export function keysFor(stem: string): BackupKeys {
   return { stem, dump: stem + DUMP_SUFFIX, manifest: stem + MANIFEST_SUFFIX, globals: stem + GLOBALS_SUFFIX };
+}
+
+/**
+ * The folder segment a backup key sits in (its database's {@link databaseSegment}, when the key
+ * was written by this tool): `p/app/202603040405.dump` gives `app`, a key without a folder ''.
+ */
+export function keyFolderSegment(key: string): string {
+  const parts = key.split('/');
+  return parts.length > 1 ? parts[parts.length - 2] : '';
 }
 
 /** Parses a key of the layout above; undefined for anything else. */

@@ -1,8 +1,49 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ExitCode, TaskError } from '../errors';
-import { compareStems, databaseFolder, keysFor, parseBackupKey, ParsedKey, Tier } from '../contract';
+import {
+  compareStems,
+  databaseFolder,
+  databaseSegment,
+  keyFolderSegment,
+  keysFor,
+  parseBackupKey,
+  ParsedKey,
+  stampDate,
+  Tier,
+  timestampOf,
+} from '../contract';
 import { Manifest, parseManifest } from './manifest';
 import { listObjects, ListedObject, StorageConfig, storageError } from './s3';
+
+/**
+ * What a backup found in the bucket is. `complete`: a dump and a manifest that parses and agrees
+ * with it. `no manifest` and `no dump` are unfinished attempts (a run that failed, or a dump
+ * still uploading). The others are invalid, tampered with or corrupt (see {@link INVALID_STATUSES}).
+ */
+export type BackupStatus =
+  'complete' | 'no manifest' | 'no dump' | 'invalid manifest' | 'wrong key' | 'wrong database' | 'invalid time' | 'size mismatch';
+
+/**
+ * The statuses of a backup that has a manifest and a dump that do not agree, or a manifest that
+ * is not one: something wrote or changed objects that a backup run does not write. `list` and
+ * `status` exit 5 (integrity) when they find one; `--latest` never chooses one.
+ */
+export const INVALID_STATUSES: ReadonlySet<BackupStatus> = new Set<BackupStatus>([
+  'invalid manifest',
+  'wrong key',
+  'wrong database',
+  'invalid time',
+  'size mismatch',
+]);
+
+/**
+ * How far a key's stamp may be later than the dump object's S3 LastModified, in minutes. The
+ * stamp is the minute the run started, so it precedes the upload (S3 dates a multipart object
+ * by its upload's start, at the earliest); this margin covers only the task's clock running
+ * ahead of S3's. A key stamped further ahead claims a start no run could have had: a planted
+ * `999912312359.dump` cannot pin `--latest` or keep `status` fresh.
+ */
+export const STAMP_SKEW_MINUTES = 10;
 
 /** One backup as found in the bucket. */
 export interface BackupEntry {
@@ -12,9 +53,11 @@ export interface BackupEntry {
   readonly dump?: ListedObject;
   readonly manifestObject?: ListedObject;
   readonly globals?: ListedObject;
+  /** The manifest when it parsed (also for an invalid backup: what it claims). */
   readonly manifest?: Manifest;
-  /** complete: dump and a valid manifest that matches it. Anything else says what is wrong. */
-  readonly status: 'complete' | 'no manifest' | 'no dump' | 'invalid manifest' | 'size mismatch';
+  readonly status: BackupStatus;
+  /** For a backup that is not complete: every reason, for people (undefined when complete). */
+  readonly problem?: string;
   /** Start time: from the manifest, else from the key's stamp. */
   readonly startedAt: Date;
   readonly tier?: Tier;
@@ -28,9 +71,75 @@ export async function readText(client: S3Client, bucket: string, key: string): P
   return r.Body!.transformToString('utf8');
 }
 
-function stampDate(stamp: string): Date {
+/** The stamp's minute for display, even when it is not a real one (30 February shows as 2 March). */
+function displayDate(stamp: string): Date {
   const [y, mo, d, h, mi] = [0, 4, 6, 8, 10].map((i, n) => Number(stamp.slice(i, n === 0 ? 4 : i + 2)));
   return new Date(Date.UTC(y, mo - 1, d, h, mi));
+}
+
+const minute = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+
+/** Problems with a key's stamp as a time: a real minute, not after the dump was stored (plus the skew). */
+export function stampProblems(stamp: string, dump: ListedObject): string[] {
+  const at = stampDate(stamp);
+  if (!at) return [`its key's stamp ${stamp} is not a real UTC minute`];
+  if (!dump.lastModified) return [`the store gave no LastModified for the dump, so its stamp ${stamp} cannot be checked`];
+  if (at.getTime() > dump.lastModified.getTime() + STAMP_SKEW_MINUTES * 60_000) {
+    return [
+      `its key's stamp ${stamp} (${minute(at)}) is later than the dump's S3 LastModified (${dump.lastModified.toISOString()}) ` +
+        `plus ${STAMP_SKEW_MINUTES} minutes: no backup is stamped after it was stored`,
+    ];
+  }
+  return [];
+}
+
+/** Problems with the manifest's times: startedAt in the key's minute, finishedAt not before it. */
+function manifestTimeProblems(stamp: string, manifest: Manifest): string[] {
+  const problems: string[] = [];
+  const started = new Date(manifest.startedAt);
+  if (timestampOf(started) !== stamp) problems.push(`its manifest's startedAt ${manifest.startedAt} is not in the key's minute ${stamp}`);
+  if (manifest.finishedAt !== undefined && new Date(manifest.finishedAt).getTime() < started.getTime())
+    problems.push(`its manifest's finishedAt ${manifest.finishedAt} is before its startedAt ${manifest.startedAt}`);
+  return problems;
+}
+
+/** One disagreement between a manifest and its dump: which check, the status it gives, and why. */
+export interface Disagreement {
+  readonly check: 'key' | 'globals key' | 'database' | 'time' | 'size';
+  readonly status: BackupStatus;
+  readonly problem: string;
+}
+
+/**
+ * Whether a parsed manifest agrees with the dump it sits beside: it names that key (and that
+ * stem's globals file), the database of the folder (and `database`, the one asked for, when
+ * given), a time the key's stamp and S3 confirm, and the stored size. Every disagreement, in
+ * order of precedence; none for a complete backup.
+ */
+export function agreementProblems(parsed: ParsedKey, dump: ListedObject, manifest: Manifest, database?: string): Disagreement[] {
+  const out: Disagreement[] = [];
+  const add = (check: Disagreement['check'], status: BackupStatus, problems: string[]) =>
+    problems.forEach((problem) => out.push({ check, status, problem }));
+  const globalsKey = keysFor(parsed.stem).globals;
+  if (manifest.key !== dump.key) add('key', 'wrong key', [`its manifest names key ${JSON.stringify(manifest.key)}, not ${dump.key}`]);
+  if (manifest.globals && manifest.globals.key !== globalsKey)
+    add('globals key', 'wrong key', [`its manifest names globals ${JSON.stringify(manifest.globals.key)}, not ${globalsKey}`]);
+  const folder = keyFolderSegment(dump.key);
+  if (databaseSegment(manifest.database) !== folder || (database !== undefined && manifest.database !== database)) {
+    const asked = database !== undefined ? ` of database ${JSON.stringify(database)}` : '';
+    add('database', 'wrong database', [
+      `its manifest names database ${JSON.stringify(manifest.database)}, but it sits in the folder '${folder}/'${asked}`,
+    ]);
+  }
+  add('time', 'invalid time', [...stampProblems(parsed.stamp, dump), ...manifestTimeProblems(parsed.stamp, manifest)]);
+  if (manifest.bytes !== dump.size) add('size', 'size mismatch', [`the dump is ${dump.size} bytes, its manifest says ${manifest.bytes}`]);
+  return out;
+}
+
+/** The status and reasons that a list of disagreements gives (complete for none). */
+function verdict(problems: readonly Disagreement[]): { status: BackupStatus; problem?: string } {
+  if (problems.length === 0) return { status: 'complete' };
+  return { status: problems[0].status, problem: problems.map((p) => p.problem).join('; ') };
 }
 
 type Slot = { parsed: ParsedKey; dump?: ListedObject; manifest?: ListedObject; globals?: ListedObject };
@@ -59,17 +168,19 @@ async function manifestOf(client: S3Client, storage: StorageConfig, slot: Slot):
   }
 }
 
-function entryOf(stem: string, slot: Slot, m: Manifest | Error | undefined): BackupEntry {
+/** The status of a slot and why, `database` being the one whose folder was listed (if any). */
+function judge(slot: Slot, m: Manifest | Error | undefined, database?: string): { status: BackupStatus; problem?: string } {
+  if (!slot.dump) return { status: 'no dump', problem: `no dump beside ${slot.manifest ? 'its manifest' : 'its globals file'}` };
+  if (!slot.manifest) {
+    const unfinished = 'no manifest: that attempt never completed (or its manifest was deleted)';
+    return { status: 'no manifest', problem: [unfinished, ...stampProblems(slot.parsed.stamp, slot.dump)].join('; ') };
+  }
+  if (m instanceof Error || !m) return { status: 'invalid manifest', problem: m?.message ?? 'unreadable manifest' };
+  return verdict(agreementProblems(slot.parsed, slot.dump, m, database));
+}
+
+function entryOf(stem: string, slot: Slot, m: Manifest | Error | undefined, database?: string): BackupEntry {
   const manifest = m instanceof Error ? undefined : m;
-  const status: BackupEntry['status'] = !slot.dump
-    ? 'no dump'
-    : !slot.manifest
-      ? 'no manifest'
-      : !manifest
-        ? 'invalid manifest'
-        : manifest.bytes !== slot.dump.size || manifest.key !== slot.dump.key
-          ? 'size mismatch'
-          : 'complete';
   return {
     stem,
     dumpKey: keysFor(stem).dump,
@@ -78,8 +189,8 @@ function entryOf(stem: string, slot: Slot, m: Manifest | Error | undefined): Bac
     manifestObject: slot.manifest,
     globals: slot.globals,
     manifest,
-    status,
-    startedAt: manifest ? new Date(manifest.startedAt) : stampDate(slot.parsed.stamp),
+    ...judge(slot, m, database),
+    startedAt: manifest ? new Date(manifest.startedAt) : displayDate(slot.parsed.stamp),
     tier: manifest?.tier,
   };
 }
@@ -92,7 +203,9 @@ async function folderObjects(client: S3Client, storage: StorageConfig, database:
 
 /**
  * Lists the backups of `database`, newest first, reading every manifest so that each entry
- * says whether it is complete: a dump, plus a manifest that parses and names the dump's size.
+ * says whether it is complete: a dump, plus a manifest that parses and agrees with it (key,
+ * folder, database, time and size; see {@link agreementProblems}). A manifest that does not is
+ * an invalid entry with its reasons, never an exception: one bad object cannot hide the rest.
  */
 export async function listBackups(client: S3Client, storage: StorageConfig, database: string): Promise<BackupEntry[]> {
   const slots = slotsOf(await folderObjects(client, storage, database));
@@ -102,13 +215,13 @@ export async function listBackups(client: S3Client, storage: StorageConfig, data
       slots.slice(i, i + MANIFEST_READS_AT_ONCE).map(async ([stem, slot]) => manifests.set(stem, await manifestOf(client, storage, slot))),
     );
   }
-  return slots.map(([stem, slot]) => entryOf(stem, slot, manifests.get(stem)));
+  return slots.map(([stem, slot]) => entryOf(stem, slot, manifests.get(stem), database));
 }
 
 /**
- * The newest complete backup of `database` and the attempts newer than it (all incomplete),
- * newest first. Reads manifests newest first and stops at the first complete backup, so a
- * folder of years of backups costs one listing and a few reads.
+ * The newest complete backup of `database` and every attempt newer than it (unfinished or
+ * invalid), newest first. Reads manifests newest first and stops at the first complete backup,
+ * so a folder of years of backups costs one listing and a few reads.
  */
 export async function newestBackup(
   client: S3Client,
@@ -118,49 +231,49 @@ export async function newestBackup(
   const slots = slotsOf(await folderObjects(client, storage, database));
   const newerIncomplete: BackupEntry[] = [];
   for (const [stem, slot] of slots) {
-    const entry = entryOf(stem, slot, await manifestOf(client, storage, slot));
+    const entry = entryOf(stem, slot, await manifestOf(client, storage, slot), database);
     if (entry.status === 'complete') return { complete: entry, newerIncomplete, backups: slots.length };
     newerIncomplete.push(entry);
   }
   return { newerIncomplete, backups: slots.length };
 }
 
+type ResolvedBackup = BackupEntry & { manifest: Manifest; dump: ListedObject };
+
+/** `--latest`: the newest complete backup of the database; unfinished and invalid ones are skipped. */
+async function latestBackup(client: S3Client, storage: StorageConfig, database: string): Promise<ResolvedBackup> {
+  const all = await listBackups(client, storage, database);
+  const found = all.find((e) => e.status === 'complete');
+  if (found) return found as ResolvedBackup;
+  const others =
+    all.length > 0
+      ? ` (${all.length} incomplete or invalid: ${all
+          .slice(0, 3)
+          .map((e) => `${e.dumpKey} ${e.status}`)
+          .join(', ')})`
+      : '';
+  throw new TaskError(
+    `No complete backup of '${database}' under s3://${storage.bucket}/${databaseFolder(storage.prefix, database)}${others}.`,
+    {
+      exitCode: ExitCode.INTEGRITY,
+      stage: 'list',
+    },
+  );
+}
+
 /**
- * The backup that `--key` or `--latest` names, complete (dump + valid manifest). `--latest`
- * is the newest complete backup: a dump without its manifest is never chosen.
+ * `--key`: the backup at that key, with a manifest that parses and names this key and the
+ * database of the key's folder (exit 5 otherwise). Its time and size are not refused here: the
+ * key was chosen by a person (list marks such a backup invalid), and verify and restore check
+ * the size and SHA-256 themselves and name every mismatch.
  */
-export async function resolveBackup(
-  client: S3Client,
-  storage: StorageConfig,
-  choice: { key?: string; latest?: boolean; database?: string },
-): Promise<BackupEntry & { manifest: Manifest; dump: ListedObject }> {
-  if (choice.latest) {
-    const all = await listBackups(client, storage, choice.database!);
-    const found = all.find((e) => e.status === 'complete');
-    if (!found) {
-      const incomplete =
-        all.length > 0
-          ? ` (${all.length} incomplete: ${all
-              .slice(0, 3)
-              .map((e) => `${e.dumpKey} ${e.status}`)
-              .join(', ')})`
-          : '';
-      throw new TaskError(
-        `No complete backup of '${choice.database}' under s3://${storage.bucket}/${databaseFolder(storage.prefix, choice.database!)}${incomplete}.`,
-        {
-          exitCode: ExitCode.INTEGRITY,
-          stage: 'list',
-        },
-      );
-    }
-    return found as BackupEntry & { manifest: Manifest; dump: ListedObject };
-  }
-  const parsed = parseBackupKey(choice.key!);
+async function backupAtKey(client: S3Client, storage: StorageConfig, key: string): Promise<ResolvedBackup> {
+  const parsed = parseBackupKey(key);
   if (!parsed) {
-    throw new TaskError(
-      `--key '${choice.key}' is not a backup key: expected <prefix>/<database>/<YYYYMMDDHHmm>.dump, as printed by list.`,
-      { exitCode: ExitCode.CONFIG, stage: 'config' },
-    );
+    throw new TaskError(`--key '${key}' is not a backup key: expected <prefix>/<database>/<YYYYMMDDHHmm>.dump, as printed by list.`, {
+      exitCode: ExitCode.CONFIG,
+      stage: 'config',
+    });
   }
   const keys = keysFor(parsed.stem);
   const objects = await listObjects(client, storage.bucket, parsed.stem).catch((err) => {
@@ -171,10 +284,7 @@ export async function resolveBackup(
   if (!objects.some((o) => o.key === keys.manifest)) {
     throw new TaskError(
       `s3://${storage.bucket}/${keys.dump} has no manifest: that backup never completed (or its manifest was deleted) and cannot be trusted.`,
-      {
-        exitCode: ExitCode.INTEGRITY,
-        stage: 'list',
-      },
+      { exitCode: ExitCode.INTEGRITY, stage: 'list' },
     );
   }
   let manifest: Manifest;
@@ -184,6 +294,16 @@ export async function resolveBackup(
     if ((err as { $metadata?: unknown }).$metadata) throw storageError(err, 'list', `Reading ${keys.manifest}`, storage);
     throw new TaskError((err as Error).message, { exitCode: ExitCode.INTEGRITY, stage: 'verify' });
   }
+  const problems = agreementProblems(parsed, dump, manifest);
+  // A manifest that names another key or database is refused outright. The globals key is the
+  // restore's to check (with --globals); copies of a backup to another stem keep the original's.
+  const refused = problems.filter((p) => p.check === 'key' || p.check === 'database');
+  if (refused.length > 0) {
+    throw new TaskError(
+      `s3://${storage.bucket}/${keys.dump} does not agree with its manifest: ${refused.map((p) => p.problem).join('; ')}.`,
+      { exitCode: ExitCode.INTEGRITY, stage: 'verify' },
+    );
+  }
   return {
     stem: parsed.stem,
     dumpKey: keys.dump,
@@ -191,8 +311,23 @@ export async function resolveBackup(
     dump,
     manifest,
     globals: objects.find((o) => o.key === keys.globals),
-    status: 'complete',
+    ...verdict(problems),
     startedAt: new Date(manifest.startedAt),
     tier: manifest.tier,
   };
+}
+
+/**
+ * The backup that `--key` or `--latest` names: a dump with a valid manifest. `--latest` is the
+ * newest complete backup: a dump without its manifest, or a backup whose manifest does not
+ * agree with its key, folder, time or size, is never chosen. A `--key` backup is refused only
+ * for another key or database (see backupAtKey); its `status` and `problem` still say what
+ * `list` would (an invalid time, a size mismatch, another stem's globals key).
+ */
+export async function resolveBackup(
+  client: S3Client,
+  storage: StorageConfig,
+  choice: { key?: string; latest?: boolean; database?: string },
+): Promise<ResolvedBackup> {
+  return choice.latest ? latestBackup(client, storage, choice.database!) : backupAtKey(client, storage, choice.key!);
 }

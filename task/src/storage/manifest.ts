@@ -18,7 +18,8 @@ export interface Manifest {
   readonly tier: Tier;
   /** ISO 8601 UTC. */
   readonly startedAt: string;
-  readonly finishedAt: string;
+  /** ISO 8601 UTC, not before startedAt (checked by the catalog). */
+  readonly finishedAt?: string;
   readonly durationSeconds: number;
   /** Size of the archive in bytes, as read from pg_dump and as stored. */
   readonly bytes: number;
@@ -30,8 +31,8 @@ export interface Manifest {
   readonly partSizeBytes: number;
   /** Always 'custom' (pg_dump -Fc). */
   readonly archiveFormat: 'custom';
-  /** pg_dump's -Z value, or "default" (gzip level 6). */
-  readonly compression: string;
+  /** pg_dump's -Z value, or "default" (gzip level 6). Absent in manifests written before it was recorded. */
+  readonly compression?: string;
   /** What was dumped when not the whole database (pg_dump's patterns); absent for a whole-database backup. */
   readonly selection?: DumpSelection;
   readonly server: { readonly version: string; readonly versionNum: number; readonly databaseSizeBytes: number };
@@ -40,7 +41,85 @@ export interface Manifest {
   readonly tool: { readonly name: 'pg-s3-backup'; readonly version: string };
 }
 
-/** Parses and checks a manifest; throws an Error naming what is wrong. */
+const TIERS: readonly Tier[] = ['daily', 'weekly', 'monthly'];
+const SELECTION_FIELDS: readonly (keyof DumpSelection)[] = ['schemas', 'excludeSchemas', 'tables', 'excludeTables', 'excludeTableData'];
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?Z$/;
+
+/**
+ * True for an ISO 8601 UTC time as `Date.toISOString` writes it (milliseconds optional) that
+ * names a real instant: '2026-02-30T00:00:00Z' is refused rather than read as 2 March.
+ */
+export function isIsoUtc(value: unknown): value is string {
+  if (typeof value !== 'string' || !ISO_UTC.test(value)) return false;
+  const date = new Date(value);
+  return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 19) === value.slice(0, 19);
+}
+
+type Doc = Record<string, unknown>;
+type Check = (value: unknown) => boolean;
+
+const isObject = (v: unknown): v is Doc => typeof v === 'object' && v !== null && !Array.isArray(v);
+const nonEmptyString: Check = (v) => typeof v === 'string' && v.length > 0;
+const isString: Check = (v) => typeof v === 'string';
+const byteCount: Check = (v) => Number.isSafeInteger(v) && (v as number) >= 0;
+const hexSha256: Check = (v) => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v);
+const nonNegative: Check = (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+
+/** Each field, whether it must be present, what it must be, and how a problem is worded. */
+const FIELDS: ReadonlyArray<readonly [field: string, required: boolean, check: Check, expected: string]> = [
+  ['database', true, nonEmptyString, 'a non-empty string'],
+  ['key', true, nonEmptyString, 'a non-empty string'],
+  ['tier', true, (v) => TIERS.includes(v as Tier), `one of ${TIERS.join(', ')}`],
+  ['startedAt', true, isIsoUtc, 'an ISO 8601 UTC time'],
+  ['bytes', true, byteCount, 'a non-negative integer'],
+  ['sha256', true, hexSha256, '64 lowercase hex digits'],
+  ['bucket', false, isString, 'a string'],
+  ['finishedAt', false, isIsoUtc, 'an ISO 8601 UTC time'],
+  ['durationSeconds', false, nonNegative, 'a non-negative number'],
+  ['partSizeBytes', false, byteCount, 'a non-negative integer'],
+  ['archiveFormat', false, (v) => v === 'custom', "'custom'"],
+  ['compression', false, nonEmptyString, 'a non-empty string'],
+  ['versionId', false, isString, 'a string'],
+  ['s3Checksum', false, (v) => isObject(v) && isString(v.algorithm) && isString(v.value), '{algorithm, value} strings'],
+  ['selection', false, isSelection, `an object of string lists (${SELECTION_FIELDS.join(', ')})`],
+  [
+    'globals',
+    false,
+    (v) => isObject(v) && nonEmptyString(v.key) && byteCount(v.bytes) && hexSha256(v.sha256) && typeof v.noRolePasswords === 'boolean',
+    '{key, bytes, sha256, noRolePasswords}',
+  ],
+  ['pgDump', false, (v) => isObject(v) && isString(v.version), '{version} with a string version'],
+  [
+    'server',
+    false,
+    (v) => isObject(v) && isString(v.version) && nonNegative(v.versionNum) && nonNegative(v.databaseSizeBytes),
+    '{version, versionNum, databaseSizeBytes}',
+  ],
+  ['tool', false, (v) => isObject(v) && isString(v.name) && isString(v.version), '{name, version} strings'],
+];
+
+function isSelection(v: unknown): boolean {
+  return (
+    isObject(v) &&
+    Object.entries(v).every(
+      ([k, list]) => SELECTION_FIELDS.includes(k as keyof DumpSelection) && Array.isArray(list) && list.every((p) => typeof p === 'string'),
+    )
+  );
+}
+
+/** A short rendering of a received value for a message (JSON, cut at 60 characters). */
+function shown(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/**
+ * Parses and checks a manifest read from the bucket, whoever wrote it: every field the tools
+ * rely on must be present and of its type (a present optional field too), so that nothing
+ * downstream trips over a value (a `startedAt` that is not a date once stopped `list`).
+ * Throws one Error naming every problem. Whether it agrees with its key, folder and object is
+ * the catalog's check.
+ */
 export function parseManifest(text: string, key: string): Manifest {
   let doc: unknown;
   try {
@@ -48,11 +127,13 @@ export function parseManifest(text: string, key: string): Manifest {
   } catch (err) {
     throw new Error(`Manifest ${key} is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
-  const m = doc as Partial<Manifest>;
-  const missing = (['database', 'key', 'bytes', 'sha256', 'startedAt'] as const).filter((f) => m[f] === undefined);
-  if (m.format !== MANIFEST_FORMAT) throw new Error(`Manifest ${key} has format '${String(m.format)}', expected '${MANIFEST_FORMAT}'.`);
-  if (missing.length > 0) throw new Error(`Manifest ${key} lacks ${missing.join(', ')}.`);
-  if (typeof m.bytes !== 'number' || !/^[0-9a-f]{64}$/.test(String(m.sha256)))
-    throw new Error(`Manifest ${key} has an invalid bytes or sha256 field.`);
-  return m as Manifest;
+  if (!isObject(doc)) throw new Error(`Manifest ${key} is not a JSON object (got ${shown(doc)}).`);
+  if (doc.format !== MANIFEST_FORMAT) throw new Error(`Manifest ${key} has format ${shown(doc.format)}, expected '${MANIFEST_FORMAT}'.`);
+  const missing = FIELDS.filter(([f, required]) => required && doc[f] === undefined).map(([f]) => f);
+  const problems = missing.length > 0 ? [`lacks ${missing.join(', ')}`] : [];
+  for (const [field, , check, expected] of FIELDS) {
+    if (doc[field] !== undefined && !check(doc[field])) problems.push(`${field} must be ${expected}, got ${shown(doc[field])}`);
+  }
+  if (problems.length > 0) throw new Error(`Manifest ${key} is invalid: ${problems.join('; ')}.`);
+  return doc as unknown as Manifest;
 }
