@@ -9,7 +9,7 @@ import { BackupStack, ProjectConfigError, loadProjectConfig } from '../lib';
  * synth, with the cdk-nag AwsSolutions checks. Exported for the tests.
  */
 export function buildApp(app: App = new App()): { app: App; stack: BackupStack } {
-  const config = loadProjectConfig((key) => app.node.tryGetContext(key));
+  const config = loadProjectConfig(app.node.getAllContext() as Record<string, unknown>);
   const stack = new BackupStack(app, `PgS3Backup-${config.project}`, {
     config,
     description: `pg-s3-backup: scheduled, verified PostgreSQL backups of project ${config.project}`,

@@ -147,6 +147,7 @@ export class BackupStack extends Stack {
         `${db.name} is backed up on ${db.schedule ?? DEFAULT_BACKUP_SCHEDULE.expressionString} (UTC).`,
       ),
     );
+    for (const warning of config.warnings ?? []) Annotations.of(this).addWarningV2('pg-s3-backup:configuration', warning);
 
     const monitoring = new BackupMonitoring(this, 'Monitoring', {
       backups: this.backups,

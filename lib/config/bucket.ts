@@ -30,7 +30,7 @@ export interface BucketConfig {
 
 /** Validates the bucket: retention, versions, transition, Object Lock, encryption, or an existing bucket. */
 export function parseBucket(r: ContextReader, ctx: Raw): BucketConfig {
-  const retentionRaw = r.obj('retention', ctx.retention);
+  const retentionRaw = r.obj('retention', ctx.retention, ['dailyDays', 'weeklyDays', 'monthlyDays']);
   const retention = retentionRaw && {
     dailyDays: r.int('retention.dailyDays', retentionRaw.dailyDays, 1, 36500, { default: DEFAULT_RETENTION_DAYS.daily }),
     weeklyDays: r.int('retention.weeklyDays', retentionRaw.weeklyDays, 1, 36500, { default: DEFAULT_RETENTION_DAYS.weekly }),
@@ -38,7 +38,7 @@ export function parseBucket(r: ContextReader, ctx: Raw): BucketConfig {
   };
 
   let transition: BucketConfig['transition'];
-  const transitionRaw = r.obj('transition', ctx.transition);
+  const transitionRaw = r.obj('transition', ctx.transition, ['storageClass', 'afterDays']);
   if (transitionRaw) {
     const storageClass = transitionRaw.storageClass;
     const afterDays = r.int('transition.afterDays', transitionRaw.afterDays, 0, 36500, { default: 30 }) ?? 30;
@@ -53,7 +53,7 @@ export function parseBucket(r: ContextReader, ctx: Raw): BucketConfig {
   }
 
   let objectLock: BucketConfig['objectLock'];
-  const lockRaw = r.obj('objectLock', ctx.objectLock);
+  const lockRaw = r.obj('objectLock', ctx.objectLock, ['mode', 'days']);
   if (lockRaw) {
     const mode = lockRaw.mode;
     if (mode !== 'governance' && mode !== 'compliance')
@@ -65,7 +65,7 @@ export function parseBucket(r: ContextReader, ctx: Raw): BucketConfig {
 
   const bucketKmsKeyArn = r.str('bucketKmsKeyArn', ctx.bucketKmsKeyArn, { pattern: /^arn:aws[a-z-]*:kms:/, hint: 'a KMS key ARN.' });
   let existingBucket: BucketConfig['existingBucket'];
-  const existingRaw = r.obj('existingBucket', ctx.existingBucket);
+  const existingRaw = r.obj('existingBucket', ctx.existingBucket, ['name', 'kmsKeyArn']);
   if (existingRaw) {
     const name = r.str('existingBucket.name', existingRaw.name, {
       required: true,

@@ -37,7 +37,7 @@ export interface DatabaseConfig {
   readonly selection?: DumpSelection;
 }
 
-/** The keys a `databases[]` entry may have; anything else is reported (a typo must not silently drop a setting). */
+/** The keys a `databases[]` entry may have; anything else is refused (a typo must not silently drop a setting). */
 const DATABASE_KEYS = [
   'name',
   'secret',
@@ -94,11 +94,7 @@ export function parseDatabases(
         r.problems.push(`${at} must be an object like {"name": "app", "secret": "arn:aws:secretsmanager:…"}, got ${show(d)}.`);
         return;
       }
-      const unknown = Object.keys(d).filter((k) => !(DATABASE_KEYS as readonly string[]).includes(k));
-      if (unknown.length > 0)
-        r.problems.push(
-          `${at} has unknown ${unknown.length === 1 ? 'key' : 'keys'} ${unknown.map(show).join(', ')}. Known keys: ${DATABASE_KEYS.join(', ')}.`,
-        );
+      r.unknownKeys(at, d, DATABASE_KEYS);
       const patterns = (key: string, v: unknown): string[] | undefined => {
         if (v === undefined || v === null) return undefined;
         if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {

@@ -1,5 +1,6 @@
 import { ContextReader, Raw, show } from './reader';
 import { BucketConfig, parseBucket } from './bucket';
+import { cdkKeyWarnings, isCdkContextKey } from './cdk-keys';
 import { DatabaseConfig, parseDatabases } from './databases';
 import { scheduleExpression } from './schedule';
 import { parseTasks, TasksConfig } from './tasks';
@@ -14,7 +15,9 @@ export type { TasksConfig } from './tasks';
  * and validated once, before any construct exists, by concern (databases.ts, bucket.ts,
  * tasks.ts, schedule.ts). Every problem is collected and reported together, each naming the
  * setting, the value received and the fix. A setting left out stays `undefined`: the construct
- * it is given to applies its own default, so defaults are written once.
+ * it is given to applies its own default, so defaults are written once. A key the app does
+ * not read is refused with the key it most likely meant, at the top level and in every object
+ * setting, except the keys CDK itself owns (cdk-keys.ts).
  */
 
 /** The validated configuration of one project (README "Configuration reference" documents each key). */
@@ -31,6 +34,12 @@ export interface ProjectConfig extends BucketConfig, TasksConfig {
   readonly databases: DatabaseConfig[];
   /** @default - no subscription */
   readonly alarmEmail?: string;
+  /**
+   * What the configuration accepted but doubts (a near miss of a CDK feature flag), for the
+   * stack to report as synth warnings.
+   * @default - none
+   */
+  readonly warnings?: readonly string[];
 }
 
 /** Every top-level setting the app reads from context. */
@@ -87,18 +96,26 @@ function fromContext(value: unknown, expectsString: boolean, problems: string[],
   }
 }
 
-/** Reads and validates the configuration from a context lookup (`app.node.tryGetContext`). */
-export function loadProjectConfig(get: (key: string) => unknown): ProjectConfig {
+/**
+ * Reads and validates the configuration from the whole CDK context (`app.node.getAllContext()`):
+ * all of it, so that a key the app does not know is seen.
+ */
+export function loadProjectConfig(context: Readonly<Raw>): ProjectConfig {
   const problems: string[] = [];
-  const ctx: Raw = {};
+  const ctx: Raw = { ...context };
   const stringKeys = new Set(['project', 'account', 'region', 'prefix', 'schedule', 'alarmEmail', 'bucketKmsKeyArn', 'cpuArchitecture']);
-  for (const key of CONFIG_KEYS) ctx[key] = fromContext(get(key), stringKeys.has(key), problems, key);
+  for (const key of CONFIG_KEYS) ctx[key] = fromContext(context[key], stringKeys.has(key), problems, key);
   return parseProjectConfig(ctx, problems);
 }
+
+/** Said when a top-level key is unknown and close to no known key. */
+const CDK_KEYS_NOTE =
+  "Keys CDK owns are left to it: feature flags ('@aws-cdk/…:…'), cdk.context.json lookups ('…:account=…'), 'acknowledged-issue-numbers', 'cli-telemetry'.";
 
 /** Validates a configuration object; `problems` may already hold problems found while reading. */
 export function parseProjectConfig(ctx: Raw, problems: string[] = []): ProjectConfig {
   const r = new ContextReader(problems);
+  r.unknownKeys('', ctx, CONFIG_KEYS, { test: isCdkContextKey, note: CDK_KEYS_NOTE });
   const project =
     r.str('project', ctx.project, {
       required: true,
@@ -115,7 +132,7 @@ export function parseProjectConfig(ctx: Raw, problems: string[] = []): ProjectCo
   });
 
   // VPC, imported by attributes: no lookup, so synth works offline.
-  const vpcRaw = r.obj('vpc', ctx.vpc);
+  const vpcRaw = r.obj('vpc', ctx.vpc, ['vpcId', 'availabilityZones', 'privateSubnetIds']);
   if (ctx.vpc === undefined)
     r.problems.push(
       'vpc is required: {"vpcId": "vpc-…", "availabilityZones": ["eu-west-1a", …], "privateSubnetIds": ["subnet-…", …]} (one subnet per zone, in the same order).',
@@ -163,5 +180,6 @@ export function parseProjectConfig(ctx: Raw, problems: string[] = []): ProjectCo
     alarmEmail,
     ...bucket,
     ...tasks,
+    warnings: cdkKeyWarnings(Object.keys(ctx)),
   };
 }

@@ -1,4 +1,5 @@
 import { integerProblem } from '../private/validation';
+import { closestKey } from './suggest';
 
 /** Reading CDK context values: each reader appends a problem naming the key, the value and the fix. */
 export type Raw = Record<string, unknown>;
@@ -52,13 +53,42 @@ export class ContextReader {
     return v;
   }
 
-  public obj(key: string, v: unknown): Raw | undefined {
+  /**
+   * An object setting whose keys are `known`: any other key is a problem (see `unknownKeys`),
+   * and only the known ones can be read from the result.
+   */
+  public obj<K extends string>(key: string, v: unknown, known: readonly K[]): { readonly [P in K]?: unknown } | undefined {
     if (v === undefined || v === null) return undefined;
     if (!isObject(v)) {
       this.problems.push(`${key} must be an object, got ${show(v)}.`);
       return undefined;
     }
-    return v;
+    this.unknownKeys(key, v, known);
+    return v as { readonly [P in K]?: unknown };
+  }
+
+  /**
+   * The one check for keys nobody reads: a misspelt key would otherwise be read as "not set"
+   * and its setting silently dropped. Each key of `v` (the object at path `at`, '' for the top
+   * level) that is not `known` and not `ownedElsewhere` is a problem naming its dotted path and
+   * the known key it most likely meant, or, when none is close, the known keys.
+   */
+  public unknownKeys(
+    at: string,
+    v: Raw,
+    known: readonly string[],
+    ownedElsewhere?: { test: (key: string) => boolean; note: string },
+  ): void {
+    const path = (key: string) => (at === '' ? key : `${at}.${key}`);
+    for (const key of Object.keys(v)) {
+      if (known.includes(key) || ownedElsewhere?.test(key)) continue;
+      const meant = closestKey(key, known);
+      this.problems.push(
+        meant !== undefined
+          ? `${path(key)} is not a known key: did you mean '${path(meant)}'?`
+          : `${path(key)} is not a known key. Known keys${at === '' ? '' : ` of ${at}`}: ${known.join(', ')}.${ownedElsewhere ? ` ${ownedElsewhere.note}` : ''}`,
+      );
+    }
   }
 
   /** A non-empty list of IDs matching `pattern`. */

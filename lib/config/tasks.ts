@@ -60,7 +60,7 @@ export function parseTasks(r: ContextReader, ctx: Raw): TasksConfig {
   });
   const memoryMiB = r.int('memoryMiB', ctx.memoryMiB, 512, 122880, { default: BACKUP_TASK_DEFAULTS.memoryLimitMiB });
 
-  const drillRaw = r.obj('drill', ctx.drill) ?? {};
+  const drillRaw = r.obj('drill', ctx.drill, ['enabled', 'schedule', 'cpu', 'memoryMiB', 'ephemeralStorageGiB', 'overdueAfterDays']) ?? {};
   const drill = {
     enabled: r.bool('drill.enabled', drillRaw.enabled),
     schedule: drillRaw.schedule === undefined ? undefined : scheduleExpression('drill.schedule', drillRaw.schedule, r.problems),
@@ -76,7 +76,7 @@ export function parseTasks(r: ContextReader, ctx: Raw): TasksConfig {
     }),
   };
 
-  const restoreRaw = r.obj('restoreTask', ctx.restoreTask) ?? {};
+  const restoreRaw = r.obj('restoreTask', ctx.restoreTask, ['enabled', 'cpu', 'memoryMiB', 'ephemeralStorageGiB']) ?? {};
   const restoreTask = {
     enabled: r.bool('restoreTask.enabled', restoreRaw.enabled),
     cpu: r.int('restoreTask.cpu', restoreRaw.cpu, 256, 16384, { default: RESTORE_TASK_DEFAULTS.cpu }),

@@ -25,7 +25,7 @@ function synthesize(context: Record<string, unknown>): {
   const app = new App({ context });
   const { stack } = buildApp(app);
   // What the configuration says encrypts each imported secret (AWS knows it from the secret itself).
-  const config = loadProjectConfig((k) => app.node.tryGetContext(k));
+  const config = loadProjectConfig(app.node.getAllContext());
   const keyOfImportedSecret = (arn: string) =>
     config.databases.find((d) => (d.secret.startsWith('arn:') ? arn === d.secret : arn.endsWith(`:secret:${d.secret}`)))?.secretKmsKeyArn;
   return { json: appTemplate(stack), keyOfImportedSecret };

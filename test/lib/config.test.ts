@@ -1,4 +1,5 @@
 import { App } from 'aws-cdk-lib';
+import * as cxapi from 'aws-cdk-lib/cx-api';
 import { appTemplate } from '../evaluate/template';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { buildApp } from '../../bin/app';
@@ -72,7 +73,7 @@ describe('project configuration', () => {
         ctx({ excludeTableDate: ['x'], tables: ['public.orders'], schemas: ['public'], excludeTables: 'audit', excludeTableData: [' '] }),
       ),
     ).toEqual([
-      expect.stringMatching(/^databases\[0\] has unknown key 'excludeTableDate'\. Known keys: name, secret, .*excludeTableData\.$/),
+      "databases[0].excludeTableDate is not a known key: did you mean 'databases[0].excludeTableData'?",
       'databases[0].excludeTables must be a list of pg_dump patterns, got \'audit\'. Example: ["public.audit_log", "sessions_*"].',
       'databases[0].excludeTableData has an empty pattern or one with control characters: " ".',
       expect.stringMatching(
@@ -131,7 +132,7 @@ describe('project configuration', () => {
         { name: 'audit', secret: 'audit/postgres', sslMode: 'verify-full' },
       ]),
     };
-    const config = loadProjectConfig((key) => overrides[key] ?? ctx[key]);
+    const config = loadProjectConfig({ ...ctx, ...overrides });
     expect(config.drill.enabled).toBe(false);
     expect(config.alarmEmail).toBe('oncall@example.com');
     expect(config.databases.map((d) => [d.name, d.schedule, d.sslMode])).toEqual([
@@ -142,7 +143,7 @@ describe('project configuration', () => {
 
   test('invalid JSON in a -c value is a problem, reported with the others', () => {
     const ctx = exampleContext();
-    expect(() => loadProjectConfig((key) => (key === 'drill' ? '{enabled: false' : key === 'cpu' ? '3' : ctx[key]))).toThrow(
+    expect(() => loadProjectConfig({ ...ctx, drill: '{enabled: false', cpu: '3' })).toThrow(
       /2 problems[\s\S]*drill: '\{enabled: false' is not valid JSON[\s\S]*cpu must be an integer 256-16384, got 3/,
     );
   });
@@ -185,5 +186,133 @@ describe('project configuration', () => {
     const annotations = Annotations.fromStack(buildApp(new App({ context: exampleContext() })).stack);
     annotations.hasInfo('/PgS3Backup-orders/DatabaseOrdersStack/DatabaseOrders', 'orders is backed up on cron(0 4 * * ? *) (UTC).');
     annotations.hasInfo('/PgS3Backup-orders/DatabaseBillingStack/DatabaseBilling', 'billing is backed up on cron(30 4 * * ? *) (UTC).');
+  });
+});
+
+// Issue 23, item 10: a misspelt key used to be read as "not set", so `alarmEmial` synthesized a
+// stack whose alerts reach nobody. Every key the app does not read is refused, with the key
+// it most likely meant; the keys CDK itself owns are left to CDK.
+describe('unknown configuration keys', () => {
+  /** The committed example with `alarmEmail` and `retention` given under the names the issue found. */
+  function misspeltContext(): Record<string, unknown> {
+    const { alarmEmail, retention, ...rest } = exampleContext();
+    return { ...rest, alarmEmial: alarmEmail, retension: retention };
+  }
+
+  test('alarmEmial and retension are refused when the app is built, together, each with the key it meant', () => {
+    expect(() => buildApp(new App({ context: misspeltContext() }))).toThrow(
+      /2 problems:\n {2}- alarmEmial is not a known key: did you mean 'alarmEmail'\?\n {2}- retension is not a known key: did you mean 'retention'\?$/,
+    );
+    expect(problemsOf(misspeltContext())).toEqual([
+      "alarmEmial is not a known key: did you mean 'alarmEmail'?",
+      "retension is not a known key: did you mean 'retention'?",
+    ]);
+  });
+
+  test('given with -c, a misspelt key is refused too', () => {
+    expect(() => loadProjectConfig({ ...exampleContext(), staggerMinute: '10' })).toThrow(
+      /staggerMinute is not a known key: did you mean 'staggerMinutes'\?/,
+    );
+  });
+
+  test('the suggestion ignores case and completes a shortened key; with nothing close, the known keys are listed', () => {
+    const ctx = exampleContext();
+    expect(problemsOf({ ...ctx, AlarmEmail: 'oncall@example.com' })).toEqual(["AlarmEmail is not a known key: did you mean 'alarmEmail'?"]);
+    expect(problemsOf({ ...ctx, memory: 4096 })).toEqual(["memory is not a known key: did you mean 'memoryMiB'?"]);
+    expect(problemsOf({ ...ctx, colour: 'blue' })).toEqual([
+      expect.stringMatching(/^colour is not a known key\. Known keys: project, account, region, vpc, databases, .*, drill, restoreTask\. /),
+    ]);
+  });
+
+  test('a misspelt key inside an object setting is refused with its dotted path', () => {
+    const ctx = exampleContext();
+    const problems = problemsOf({
+      ...ctx,
+      vpc: { ...(ctx.vpc as object), subnetIds: ['subnet-0123456789abcdef0'] },
+      retention: { dailyDay: 35, weeklyDays: 84 },
+      transition: { storageClass: 'GLACIER_IR', after_days: 30 },
+      objectLock: { mode: 'governance', days: 30, Mode: 'compliance' },
+      drill: { enabled: true, memory: 4096 },
+      restoreTask: { enabled: true, ephemeralStorage: 100 },
+    });
+    const expected = [
+      /^vpc\.subnetIds is not a known key\. Known keys of vpc: vpcId, availabilityZones, privateSubnetIds\.$/,
+      /^retention\.dailyDay is not a known key: did you mean 'retention\.dailyDays'\?$/,
+      /^transition\.after_days is not a known key: did you mean 'transition\.afterDays'\?$/,
+      /^objectLock\.Mode is not a known key: did you mean 'objectLock\.mode'\?$/,
+      /^drill\.memory is not a known key: did you mean 'drill\.memoryMiB'\?$/,
+      /^restoreTask\.ephemeralStorage is not a known key: did you mean 'restoreTask\.ephemeralStorageGiB'\?$/,
+    ];
+    for (const e of expected) expect(problems).toEqual(expect.arrayContaining([expect.stringMatching(e)]));
+    expect(problems).toHaveLength(expected.length);
+
+    const { retention: _retention, ...withoutRetention } = ctx;
+    expect(
+      problemsOf({ ...withoutRetention, existingBucket: { name: 'my-backups', kmsKeyArm: 'arn:aws:kms:eu-west-1:111122223333:key/x' } }),
+    ).toEqual(["existingBucket.kmsKeyArm is not a known key: did you mean 'existingBucket.kmsKeyArn'?"]);
+  });
+
+  /** Context keys CDK itself writes or reads, as `cdk init`, the CLI and cdk.context.json hold them. */
+  function cdkOwnedContext(): Record<string, unknown> {
+    return {
+      // What `cdk init` writes into a new project's cdk.json.
+      ...cxapi.NEW_PROJECT_DEFAULT_CONTEXT,
+      ...cxapi.CURRENTLY_RECOMMENDED_FLAGS,
+      '@aws-cdk-containers/ecs-service-extensions:enableDefaultLogDriver': true,
+      'aws-cdk:enableDiffNoFail': true,
+      // Settings of aws-cdk-lib that are not feature flags.
+      '@aws-cdk/core:bootstrapQualifier': 'hnb659fds',
+      '@aws-cdk/core.slowSynthThreshold': 600,
+      'assets-ecr-repository-name': 'cdk-assets',
+      // What the CLI adds to every synth (seen with aws-cdk 2.1148), and what its commands record.
+      'aws:cdk:enable-path-metadata': true,
+      'aws:cdk:bundling-stacks': ['**'],
+      'acknowledged-issue-numbers': [32775],
+      'cli-telemetry': false,
+      'cdk-migrate': true,
+      // cdk.context.json lookups.
+      'availability-zones:account=111122223333:region=eu-west-1': ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'],
+      'ssm:account=111122223333:parameterName=/cdk-bootstrap/hnb659fds/version:region=eu-west-1': '27',
+    };
+  }
+
+  test("CDK's own keys (feature flags, its settings, cdk.context.json lookups) are accepted", () => {
+    expect(problemsOf({ ...exampleContext(), ...cdkOwnedContext() })).toEqual([]);
+    const { stack } = buildApp(new App({ context: { ...exampleContext(), ...cdkOwnedContext() } }));
+    // …and none of them is taken for a misspelt feature flag.
+    expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('is not a feature flag'))).toEqual([]);
+  });
+
+  test('lookups and what the CLI records change nothing in the template', () => {
+    const recorded = {
+      'availability-zones:account=111122223333:region=eu-west-1': ['eu-west-1a', 'eu-west-1b'],
+      'acknowledged-issue-numbers': [32775],
+      'cli-telemetry': false,
+    };
+    const plain = Template.fromJSON(appTemplate(buildApp(new App({ context: exampleContext() })).stack));
+    const withRecorded = Template.fromJSON(appTemplate(buildApp(new App({ context: { ...exampleContext(), ...recorded } })).stack));
+    expect(withRecorded.toJSON()).toEqual(plain.toJSON());
+  });
+
+  test('a near miss of a CDK feature flag, which CDK would ignore, is a warning naming the flag', () => {
+    const { stack } = buildApp(
+      new App({
+        context: {
+          ...exampleContext(),
+          '@aws-cdk/aws-iam:minimisePolicies': true,
+          '@aws-cdk/aws-ecs:removeDefaultDeploymentAlarm': true,
+          '@aws-cdk/core:bootstrapQualifier': 'hnb659fds',
+        },
+      }),
+    );
+    const annotations = Annotations.fromStack(stack);
+    annotations.hasWarning(
+      '/PgS3Backup-orders',
+      Match.stringLikeRegexp(
+        "^'@aws-cdk/aws-iam:minimisePolicies' is not a feature flag of aws-cdk-lib .*: did you mean '@aws-cdk/aws-iam:minimizePolicies'\\?",
+      ),
+    );
+    // A real flag, and a CDK setting that is not a flag, are no one's typo.
+    expect(annotations.findWarning('*', Match.stringLikeRegexp('is not a feature flag'))).toHaveLength(1);
   });
 });

@@ -329,9 +329,9 @@ describe('restoreTask configuration (cdk.json context)', () => {
 
   test('-c restoreTask=… is read as JSON', () => {
     const ctx = exampleContext();
-    const config = loadProjectConfig((key) => (key === 'restoreTask' ? '{"enabled": false}' : ctx[key]));
+    const config = loadProjectConfig({ ...ctx, restoreTask: '{"enabled": false}' });
     expect(config.restoreTask.enabled).toBe(false);
-    expect(() => loadProjectConfig((key) => (key === 'restoreTask' ? '{enabled: false' : ctx[key]))).toThrow(
+    expect(() => loadProjectConfig({ ...ctx, restoreTask: '{enabled: false' })).toThrow(
       /restoreTask: '\{enabled: false' is not valid JSON/,
     );
   });
