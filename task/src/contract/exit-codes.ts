@@ -13,7 +13,7 @@ export const ExitCode = {
   DATABASE: 3,
   /** The object store failed (S3 unreachable, denied, or still failing after retries). */
   STORAGE: 4,
-  /** A backup failed its integrity check (size or SHA-256 mismatch, unreadable archive). */
+  /** A backup failed its integrity check (size or SHA-256 mismatch, unreadable archive, contents or names that are not what they should be). */
   INTEGRITY: 5,
   /** `status --max-age-hours`: a database's newest complete backup is older than that, or there is none. */
   STALE: 6,
@@ -36,7 +36,12 @@ export const EXIT_CODES: ReadonlyArray<{ readonly code: ExitCodeValue; readonly 
     meaning: 'database or PostgreSQL client failure (connection, version check, pg_dump, pg_restore)',
   },
   { code: ExitCode.STORAGE, word: 'storage', meaning: 'storage (S3) failure after retries' },
-  { code: ExitCode.INTEGRITY, word: 'integrity', meaning: 'integrity failure: size or SHA-256 mismatch, unreadable archive' },
+  {
+    code: ExitCode.INTEGRITY,
+    word: 'integrity',
+    meaning:
+      'integrity failure: size or SHA-256 mismatch, unreadable archive, a backup that is not what it says (refused statements, another database, a bad time stamp); list/status found an invalid backup',
+  },
   { code: ExitCode.STALE, word: 'stale', meaning: 'status --max-age-hours: a database has no complete backup that recent' },
   { code: ExitCode.LOCAL_DISK, word: 'local-disk', meaning: 'local disk failure: the temp directory filled up or could not be written' },
   { code: ExitCode.INTERRUPTED, word: 'interrupted', meaning: 'interrupted by SIGTERM or SIGINT' },
