@@ -50,7 +50,7 @@ export function backupConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
   }
   const selection = normalizeSelection(Object.fromEntries(Object.entries(SELECTION_SETTINGS).map(([field, name]) => [field, v[name]])));
   problems.push(...selectionProblems(selection, (field) => settingLabel(SETTINGS[SELECTION_SETTINGS[field]])));
-  if (problems.length > 0 || !conn) throw new ConfigError(problems);
+  if (problems.length > 0 || !conn) throw new ConfigError(problems, common.logFormat);
   return {
     ...common,
     conn,
