@@ -11,6 +11,7 @@ const MATRIX = [
   'task/signals',
   'task/fidelity',
   'task/tls',
+  'task/sslmode',
   'task/selection',
   'task/status',
   'task/install',
