@@ -135,6 +135,14 @@ describe('a configuration error is reported in the log format the command line a
     );
   });
 
+  test('an invalid --log-format is reported in the format of LOG_FORMAT', async () => {
+    const run = await runCli(['status', '--log-format', 'xml'], runEnv({ LOG_FORMAT: 'text' }));
+    expect(run.code).toBe(2);
+    expect(run.events).toEqual([]);
+    expect(run.stdout).toMatch(/ERROR Invalid configuration \(1 problem\):\n {2}- --log-format must be one of auto, json, text; got 'xml'/);
+    expect(connections).toBe(0);
+  });
+
   test('--log-format json, with LOG_FORMAT=text in the environment: one JSON line', async () => {
     const run = await runCli(['list', '--log-format', 'json'], { LOG_FORMAT: 'text' });
     expect(run.code).toBe(2);

@@ -346,6 +346,9 @@ describe('a configuration error carries the log format it is to be reported in',
     expect(formatOf(() => config(['--log-format', 'text'], { ...broken, LOG_FORMAT: 'json' }))).toBe('text');
     expect(formatOf(() => config(['--log-format', 'json'], { ...broken, LOG_FORMAT: 'text' }))).toBe('json');
     expect(formatOf(() => config([], { ...broken, LOG_FORMAT: 'text' }))).toBe('text');
+    // Not given validly: the caller keeps the format it started with.
+    expect(formatOf(() => config(['--log-format', 'xml'], { ...broken, LOG_FORMAT: 'text' }))).toBeUndefined();
+    expect(formatOf(() => config([], broken))).toBeUndefined();
   });
 });
 

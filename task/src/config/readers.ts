@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os';
 import { parseInput, ParsedInput, throwIfProblems } from './parse';
-import { commonConfig, CommonConfig } from './shared';
+import { commonConfig, CommonConfig, problemLogFormat } from './shared';
 import { DbConnection, passwordInFlagProblem, targetConnection } from '../postgres/connection';
 import { CommandName } from './settings';
 import { backupKeyProblems } from '../contract';
@@ -78,13 +78,13 @@ export function listConfig(argv: readonly string[], env: NodeJS.ProcessEnv, isTt
   const { input, problems, common } = parse('list', argv, env, isTty);
   const database = input.values.dbname;
   if (database === undefined) problems.push('Name the database whose backups to list: --dbname or PGDATABASE.');
-  throwIfProblems(problems, common.logFormat);
+  throwIfProblems(problems, problemLogFormat(input, common));
   return { ...common, database: database!, json: input.values.json };
 }
 
 export function statusConfig(argv: readonly string[], env: NodeJS.ProcessEnv, isTty: boolean): StatusConfig {
   const { input, problems, common } = parse('status', argv, env, isTty);
-  throwIfProblems(problems, common.logFormat);
+  throwIfProblems(problems, problemLogFormat(input, common));
   return {
     ...common,
     database: input.values.dbname,
@@ -100,7 +100,7 @@ export function verifyConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
   const leaked = passwordInFlagProblem(url, input.sources.restoreInto, 'VERIFY_RESTORE_INTO_URL');
   if (leaked) problems.push(leaked);
   const restoreInto = url === undefined ? undefined : targetConnection(url, env, problems, input.sources.restoreInto ?? '--restore-into');
-  throwIfProblems(problems, common.logFormat);
+  throwIfProblems(problems, problemLogFormat(input, common));
   return { ...common, ...restoreOptions(input), choice, restoreInto };
 }
 
@@ -112,7 +112,7 @@ export function restoreConfig(argv: readonly string[], env: NodeJS.ProcessEnv, i
   const leaked = passwordInFlagProblem(url, input.sources.target, 'RESTORE_TARGET_URL');
   if (leaked) problems.push(leaked);
   const target = url === undefined ? undefined : targetConnection(url, env, problems, input.sources.target ?? '--target');
-  throwIfProblems(problems, common.logFormat);
+  throwIfProblems(problems, problemLogFormat(input, common));
   return {
     ...common,
     ...restoreOptions(input),

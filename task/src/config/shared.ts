@@ -14,6 +14,15 @@ export interface CommonConfig {
   readonly metrics: { readonly namespace: string; readonly project?: string };
 }
 
+/**
+ * The format to report configuration problems in: the configured one when `--log-format` or
+ * LOG_FORMAT gave a valid value; else undefined, and the caller keeps its own (the
+ * environment's, or `auto`).
+ */
+export function problemLogFormat(input: ParsedInput, common: CommonConfig): LogFormat | undefined {
+  return input.sources.logFormat === undefined ? undefined : common.logFormat;
+}
+
 /** The log format: `auto` is text on a terminal and JSON otherwise (CloudWatch). */
 export function resolveLogFormat(setting: unknown, isTty: boolean): LogFormat {
   return setting === 'json' || setting === 'text' ? setting : isTty ? 'text' : 'json';
