@@ -26,8 +26,9 @@ export function settingLabel(spec: SettingSpec): string {
 /**
  * Parses the command line and the environment for `command` into typed values. Collects
  * every problem (unknown flags, settings the command does not take, a single-valued flag
- * given more than once, wrong types, values out of range) into `problems`, so that the command's own validation can add to them and
- * throw one {@link ConfigError} listing everything (see {@link throwIfProblems}).
+ * given more than once, wrong types, values out of range) into `problems`, so that the
+ * command's own validation can add to them and throw one {@link ConfigError} listing
+ * everything (see {@link throwIfProblems}).
  * Connects to nothing.
  */
 export function parseInput(command: CommandName, argv: readonly string[], env: NodeJS.ProcessEnv, problems: string[]): ParsedInput {
