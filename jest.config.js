@@ -12,6 +12,7 @@ const MATRIX = [
   'task/signals',
   'task/fidelity',
   'task/tls',
+  'task/sslmode',
   'task/selection',
   'task/status',
   'task/catalog-trust',

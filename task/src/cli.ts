@@ -50,7 +50,8 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 
-  // Until the configuration is known, log in the format the environment asks for.
+  // Until the configuration is known, log in the format the environment asks for (a
+  // configuration error carries the format the command line asks for).
   let log = new Logger({ format: resolveLogFormat(process.env.LOG_FORMAT, isTty), base: { command: name } });
   try {
     switch (name) {
@@ -89,6 +90,8 @@ async function main(argv: string[]): Promise<number> {
     }
   } catch (err) {
     if (err instanceof ConfigError) {
+      // In the format the configuration asks for: --log-format on the command line holds here too.
+      if (err.logFormat) log = new Logger({ format: err.logFormat, base: { command: name } });
       log.error(EVENTS.configInvalid, err.message, { problems: err.problems });
       return err.exitCode;
     }

@@ -1,4 +1,5 @@
 import { ExitCode, ExitCodeValue } from './contract';
+import type { LogFormat } from './log';
 
 export { ExitCode } from './contract';
 export type { ExitCodeValue } from './contract';
@@ -38,8 +39,13 @@ export class TaskError extends Error {
 /** Configuration problems, all of them at once. Thrown before anything connects. */
 export class ConfigError extends TaskError {
   public readonly problems: readonly string[];
+  /**
+   * The log format the configuration asks for (`--log-format`, else LOG_FORMAT), to report
+   * these problems in; undefined when it was not resolved.
+   */
+  public readonly logFormat?: LogFormat;
 
-  constructor(problems: readonly string[]) {
+  constructor(problems: readonly string[], logFormat?: LogFormat) {
     super(
       `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
         problems.map((p) => `  - ${p}`).join('\n'),
@@ -47,6 +53,7 @@ export class ConfigError extends TaskError {
     );
     this.name = 'ConfigError';
     this.problems = problems;
+    this.logFormat = logFormat;
   }
 }
 

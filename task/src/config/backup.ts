@@ -1,6 +1,6 @@
 import { cgroupMemoryLimitMib, parseInput, settingLabel } from './parse';
 import { SettingName, SETTINGS } from './settings';
-import { commonConfig, CommonConfig, readSystemFile } from './shared';
+import { commonConfig, CommonConfig, problemLogFormat, readSystemFile } from './shared';
 import { DbConnection, passwordInFlagProblem, resolveConnection } from '../postgres/connection';
 import { ConfigError } from '../errors';
 import { COMPRESSION_PATTERN, Tier } from '../contract';
@@ -50,7 +50,7 @@ export function backupConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
   }
   const selection = normalizeSelection(Object.fromEntries(Object.entries(SELECTION_SETTINGS).map(([field, name]) => [field, v[name]])));
   problems.push(...selectionProblems(selection, (field) => settingLabel(SETTINGS[SELECTION_SETTINGS[field]])));
-  if (problems.length > 0 || !conn) throw new ConfigError(problems);
+  if (problems.length > 0 || !conn) throw new ConfigError(problems, problemLogFormat(input, common));
   return {
     ...common,
     conn,

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors';
+import { LogFormat } from '../log';
 import { CommandName, SETTINGS, SettingName, SettingSpec, SettingValues } from './settings';
 
 /** The parsed settings, typed from the table (see {@link SettingValues}). */
@@ -24,9 +25,10 @@ export function settingLabel(spec: SettingSpec): string {
 
 /**
  * Parses the command line and the environment for `command` into typed values. Collects
- * every problem (unknown flags, settings the command does not take, wrong types, values out
- * of range) into `problems`, so that the command's own validation can add to them and
- * throw one {@link ConfigError} listing everything (see {@link throwIfProblems}).
+ * every problem (unknown flags, settings the command does not take, a single-valued flag
+ * given more than once, wrong types, values out of range) into `problems`, so that the
+ * command's own validation can add to them and throw one {@link ConfigError} listing
+ * everything (see {@link throwIfProblems}).
  * Connects to nothing.
  */
 export function parseInput(command: CommandName, argv: readonly string[], env: NodeJS.ProcessEnv, problems: string[]): ParsedInput {
@@ -35,7 +37,10 @@ export function parseInput(command: CommandName, argv: readonly string[], env: N
   for (const [, spec] of entries)
     options[spec.flag] = { type: spec.type === 'boolean' ? 'boolean' : 'string', ...(spec.type === 'list' ? { multiple: true } : {}) };
 
-  const parsed = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true });
+  const parsed = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true });
+  // parseArgs keeps the last of a repeated flag: count them, so that `--dbname a --dbname b` is refused, not misread.
+  const given = new Map<string, number>();
+  for (const t of parsed.tokens) if (t.kind === 'option') given.set(t.name, (given.get(t.name) ?? 0) + 1);
   for (const p of parsed.positionals) problems.push(`Unexpected argument '${p}'. Run 'pg-s3-backup ${command} --help' for the options.`);
   const known = new Set(entries.map(([, s]) => s.flag));
   for (const flag of Object.keys(parsed.values)) {
@@ -56,6 +61,10 @@ export function parseInput(command: CommandName, argv: readonly string[], env: N
       if (fromFlag !== undefined) problems.push(`'--${spec.flag}' does not apply to '${command}'. Remove it.`);
       continue;
     }
+    const times = given.get(spec.flag) ?? 0;
+    // The last value is still checked below, so that the rest of the validation does not add
+    // a misleading "missing" problem; the run stops on this problem anyway.
+    if (spec.type !== 'list' && times > 1) problems.push(`--${spec.flag} is given ${times} times, but it takes one value. Give it once.`);
     const raw = fromFlag !== undefined ? fromFlag : fromEnv!;
     const value = coerce(spec, raw, source, problems);
     if (value !== undefined) {
@@ -66,9 +75,12 @@ export function parseInput(command: CommandName, argv: readonly string[], env: N
   return { command, values: values as SettingValues, sources };
 }
 
-/** Throws one {@link ConfigError} with every problem collected, if there are any. */
-export function throwIfProblems(problems: readonly string[]): void {
-  if (problems.length > 0) throw new ConfigError(problems);
+/**
+ * Throws one {@link ConfigError} with every problem collected, if there are any, to be
+ * reported in `logFormat` (the configuration's own, so that `--log-format` holds for it too).
+ */
+export function throwIfProblems(problems: readonly string[], logFormat?: LogFormat): void {
+  if (problems.length > 0) throw new ConfigError(problems, logFormat);
 }
 
 function coerce(

@@ -1,8 +1,9 @@
 import { tmpdir } from 'node:os';
 import { parseInput, ParsedInput, throwIfProblems } from './parse';
-import { commonConfig, CommonConfig } from './shared';
+import { commonConfig, CommonConfig, problemLogFormat } from './shared';
 import { DbConnection, passwordInFlagProblem, targetConnection } from '../postgres/connection';
 import { CommandName } from './settings';
+import { backupKeyProblems } from '../contract';
 
 /** Which backup verify/restore work on. */
 export interface BackupChoice {
@@ -58,7 +59,9 @@ function choiceOf(input: ParsedInput, problems: string[]): BackupChoice {
   const database = input.values.dbname;
   if (key && latest) problems.push('Give either --key or --latest, not both.');
   if (!key && !latest) problems.push('Say which backup: --key <key> (as printed by list) or --latest.');
-  if (latest && !database) problems.push('--latest needs the database whose backups to read: set --dbname or PGDATABASE.');
+  // Refused here, before anything is contacted: a key that reaches outside the folder it names.
+  if (key) problems.push(...backupKeyProblems(key, input.sources.key ?? '--key'));
+  if (latest && database === undefined) problems.push('--latest needs the database whose backups to read: set --dbname or PGDATABASE.');
   return { key, latest, database };
 }
 
@@ -74,14 +77,14 @@ function restoreOptions(input: ParsedInput): RestoreOptions {
 export function listConfig(argv: readonly string[], env: NodeJS.ProcessEnv, isTty: boolean): ListConfig {
   const { input, problems, common } = parse('list', argv, env, isTty);
   const database = input.values.dbname;
-  if (!database) problems.push('Name the database whose backups to list: --dbname or PGDATABASE.');
-  throwIfProblems(problems);
+  if (database === undefined) problems.push('Name the database whose backups to list: --dbname or PGDATABASE.');
+  throwIfProblems(problems, problemLogFormat(input, common));
   return { ...common, database: database!, json: input.values.json };
 }
 
 export function statusConfig(argv: readonly string[], env: NodeJS.ProcessEnv, isTty: boolean): StatusConfig {
   const { input, problems, common } = parse('status', argv, env, isTty);
-  throwIfProblems(problems);
+  throwIfProblems(problems, problemLogFormat(input, common));
   return {
     ...common,
     database: input.values.dbname,
@@ -97,7 +100,7 @@ export function verifyConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
   const leaked = passwordInFlagProblem(url, input.sources.restoreInto, 'VERIFY_RESTORE_INTO_URL');
   if (leaked) problems.push(leaked);
   const restoreInto = url === undefined ? undefined : targetConnection(url, env, problems, input.sources.restoreInto ?? '--restore-into');
-  throwIfProblems(problems);
+  throwIfProblems(problems, problemLogFormat(input, common));
   return { ...common, ...restoreOptions(input), choice, restoreInto };
 }
 
@@ -109,7 +112,7 @@ export function restoreConfig(argv: readonly string[], env: NodeJS.ProcessEnv, i
   const leaked = passwordInFlagProblem(url, input.sources.target, 'RESTORE_TARGET_URL');
   if (leaked) problems.push(leaked);
   const target = url === undefined ? undefined : targetConnection(url, env, problems, input.sources.target ?? '--target');
-  throwIfProblems(problems);
+  throwIfProblems(problems, problemLogFormat(input, common));
   return {
     ...common,
     ...restoreOptions(input),

@@ -85,7 +85,7 @@ export const SETTINGS = {
     values: SSL_MODES,
     commands: DB,
     group: 'Database',
-    help: 'libpq SSL mode.',
+    help: 'libpq SSL mode. Where a URL also gives ?sslmode= (DATABASE_URL; with PGSSLMODE, restore --target and verify --restore-into), the stricter of the two is used: disable < allow < prefer < require < verify-ca < verify-full.',
     defaultText: 'prefer',
   },
   bucket: {

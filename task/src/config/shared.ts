@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { ParsedInput } from './parse';
 import { BUCKET_NAME_PATTERN, prefixProblems, trimPrefix } from '../contract';
 import { LogFormat } from '../log';
+import { databaseNameProblem } from '../postgres/connection';
 import { pgTools, PgTools } from '../postgres/tools';
 import { StorageConfig } from '../storage/s3';
 
@@ -13,12 +14,24 @@ export interface CommonConfig {
   readonly metrics: { readonly namespace: string; readonly project?: string };
 }
 
+/**
+ * The format to report configuration problems in: the configured one when `--log-format` or
+ * LOG_FORMAT gave a valid value; else undefined, and the caller keeps its own (the
+ * environment's, or `auto`).
+ */
+export function problemLogFormat(input: ParsedInput, common: CommonConfig): LogFormat | undefined {
+  return input.sources.logFormat === undefined ? undefined : common.logFormat;
+}
+
 /** The log format: `auto` is text on a terminal and JSON otherwise (CloudWatch). */
 export function resolveLogFormat(setting: unknown, isTty: boolean): LogFormat {
   return setting === 'json' || setting === 'text' ? setting : isTty ? 'text' : 'json';
 }
 
-/** Validates the shared settings, appending every problem found. */
+/**
+ * Validates the shared settings (storage, output, and the name in --dbname/PGDATABASE),
+ * appending every problem found.
+ */
 export function commonConfig(input: ParsedInput, isTty: boolean, problems: string[]): CommonConfig {
   const v = input.values;
   const bucket = v.bucket;
@@ -26,6 +39,9 @@ export function commonConfig(input: ParsedInput, isTty: boolean, problems: strin
   else if (!BUCKET_NAME_PATTERN.test(bucket)) {
     problems.push(`BACKUP_BUCKET '${bucket}' is not a valid S3 bucket name (3-63 characters: lowercase letters, digits, '.', '-').`);
   }
+  // Every command reads --dbname: as the database to dump, or as the folder of its backups.
+  const nameProblem = v.dbname === undefined ? undefined : databaseNameProblem(v.dbname, input.sources.dbname ?? '--dbname');
+  if (nameProblem) problems.push(nameProblem);
   const prefix = v.prefix;
   if (prefix !== undefined) problems.push(...prefixProblems(prefix));
   const endpoint = v.s3Endpoint;

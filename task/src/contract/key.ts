@@ -106,6 +106,28 @@ export function parseBackupKey(key: string): ParsedKey | undefined {
 }
 
 /**
+ * Problems with a key given to read one backup (`--key`), for configuration validation;
+ * `name` is how the setting is called where it was read. A key must be exactly what this
+ * layout writes: `[<prefix>/]<database>/<YYYYMMDDHHmm>[-<n>].dump` (or its manifest or
+ * globals), in plain segments, so that it cannot reach outside the folder it names. Pure.
+ */
+export function backupKeyProblems(key: string, name: string = ENV.key): string[] {
+  const shown = JSON.stringify(key);
+  const problems: string[] = [];
+  if (/\p{Cc}/u.test(key)) problems.push(`${name} ${shown} has a control character. Use the key as list prints it.`);
+  if (key.includes('\\')) problems.push(`${name} ${shown} has a backslash. Keys use '/' between segments.`);
+  if (key.startsWith('/')) problems.push(`${name} ${shown} starts with '/'. Give the key as list prints it, without a leading '/'.`);
+  const segments = key.replace(/^\/+/, '').split('/');
+  if (segments.some((s) => s === '.' || s === '..'))
+    problems.push(`${name} ${shown} has a '.' or '..' segment. Use the key as list prints it.`);
+  if (segments.some((s) => s === '')) problems.push(`${name} ${shown} has an empty segment ('//' or a trailing '/').`);
+  if (problems.length === 0 && (!parseBackupKey(key) || segments.length < 2)) {
+    problems.push(`${name} ${shown} is not a backup key: expected [<prefix>/]<database>/<YYYYMMDDHHmm>.dump, as printed by list.`);
+  }
+  return problems;
+}
+
+/**
  * The first free stem for a backup of `database` started at `start`, given the keys that
  * already exist under its folder with that minute's stamp.
  */

@@ -1,4 +1,5 @@
 import { RawSettings } from '../config/parse';
+import { SSL_MODES, SslMode } from '../contract';
 
 /**
  * How to reach the database. The password lives only in `childEnv` (libpq reads PGPASSWORD
@@ -65,7 +66,12 @@ export function resolveConnection(values: RawSettings, env: NodeJS.ProcessEnv, p
     const fromUrl = parseDatabaseUrl(url, problems);
     if (!fromUrl) return undefined;
     for (const [k, v] of Object.entries(fromUrl)) {
-      if (pg[k] !== undefined && pg[k] !== v && k !== 'PGSSLMODE') {
+      if (k === 'PGSSLMODE') {
+        // Neither side may weaken the other: a URL's ?sslmode=disable does not undo PGSSLMODE=verify-full.
+        pg[k] = stricterSslMode(pg[k], v) ?? v;
+        continue;
+      }
+      if (pg[k] !== undefined && pg[k] !== v) {
         const what = k === 'PGPASSWORD' ? 'a different password' : `'${v}'`;
         problems.push(
           `DATABASE_URL gives ${k} ${what} but ${k} is also set to another value. Set the connection one way: unset ${k} or fix the URL.`,
@@ -74,7 +80,8 @@ export function resolveConnection(values: RawSettings, env: NodeJS.ProcessEnv, p
       pg[k] = v;
     }
   }
-  if (!pg.PGDATABASE) {
+  // An empty or overlong name is reported where it was read (--dbname/PGDATABASE, or the URL).
+  if (pg.PGDATABASE === undefined) {
     problems.push('No database name: set PGDATABASE (or --dbname), or give DATABASE_URL with a /dbname path.');
     return undefined;
   }
@@ -85,19 +92,64 @@ export function resolveConnection(values: RawSettings, env: NodeJS.ProcessEnv, p
 /**
  * A connection whose libpq variables are `pg` on top of the process environment, for a
  * target given as a URL (restore --target, verify --restore-into). As in libpq, what the
- * URL says overrides PG* variables; the password may come from the URL (set through the
- * environment), PGPASSWORD or a PGPASSFILE.
+ * URL says overrides PG* variables, except the TLS mode: the stricter of the URL's sslmode
+ * and PGSSLMODE is used. The password may come from the URL (set through the environment),
+ * PGPASSWORD or a PGPASSFILE.
  */
 export function targetConnection(url: string, env: NodeJS.ProcessEnv, problems: string[], label: string): DbConnection | undefined {
   const fromUrl = parseDatabaseUrl(url, problems, label);
+  const envMode = env.PGSSLMODE || undefined;
+  if (envMode !== undefined && !isSslMode(envMode)) problems.push(`PGSSLMODE must be one of ${SSL_MODES.join(', ')}; got '${envMode}'.`);
   if (!fromUrl) return undefined;
-  if (!fromUrl.PGDATABASE) {
+  if (fromUrl.PGDATABASE === undefined) {
     problems.push(`${label} has no database name: add it as the URL's path, e.g. postgres://user@host:5432/restored_app.`);
     return undefined;
   }
-  const pg: Record<string, string> = {};
-  if (env.PGPASSWORD) pg.PGPASSWORD = env.PGPASSWORD;
-  return connectionFrom({ ...pg, ...fromUrl }, env, [withPassword(url)]);
+  const pg: Record<string, string> = { ...fromUrl };
+  if (env.PGPASSWORD && pg.PGPASSWORD === undefined) pg.PGPASSWORD = env.PGPASSWORD;
+  const mode = stricterSslMode(envMode, fromUrl.PGSSLMODE);
+  if (mode !== undefined) pg.PGSSLMODE = mode;
+  return connectionFrom(pg, env, [withPassword(url)]);
+}
+
+/** libpq's TLS modes, weakest first: what {@link stricterSslMode} ranks by. */
+function isSslMode(mode: string): mode is SslMode {
+  return (SSL_MODES as readonly string[]).includes(mode);
+}
+
+/**
+ * The stricter of two libpq TLS modes (disable < allow < prefer < require < verify-ca <
+ * verify-full), or the one given. A mode libpq does not know is reported by configuration;
+ * here it never wins over a known one.
+ */
+export function stricterSslMode(a: string | undefined, b: string | undefined): string | undefined {
+  if (a === undefined || b === undefined) return a ?? b;
+  const rank = (m: string) => (SSL_MODES as readonly string[]).indexOf(m);
+  return rank(b) > rank(a) ? b : a;
+}
+
+/** PostgreSQL keeps names in NAMEDATALEN (64) bytes with a terminating NUL: 63 bytes of name. */
+export const MAX_NAME_BYTES = 63;
+
+/**
+ * A problem with a database name, or undefined: empty, holding a NUL (no PostgreSQL name can),
+ * or longer than {@link MAX_NAME_BYTES} in UTF-8, which the server would silently cut, possibly
+ * onto another database's name. `label` names the setting it came from.
+ */
+export function databaseNameProblem(name: string, label: string): string | undefined {
+  if (name === '') return `${label} is empty: name the database.`;
+  if (name.includes('\0')) return `${label} ${JSON.stringify(name)} holds a NUL character, which no PostgreSQL name can hold.`;
+  const bytes = Buffer.byteLength(name, 'utf8');
+  if (bytes <= MAX_NAME_BYTES) return undefined;
+  let cut = '';
+  for (const ch of name) {
+    if (Buffer.byteLength(cut + ch, 'utf8') > MAX_NAME_BYTES) break;
+    cut += ch;
+  }
+  return (
+    `${label} '${name}' is ${bytes} bytes long, but PostgreSQL names are at most ${MAX_NAME_BYTES} bytes: the server would cut it ` +
+    `to '${cut}', which may be another database. Use a name of ${MAX_NAME_BYTES} bytes or less.`
+  );
 }
 
 /**
@@ -149,7 +201,21 @@ export function passwordInFlagProblem(url: string | undefined, source: string | 
   return `${source} holds a password, which every process on this machine can read from the command line. Pass the URL in ${variable} instead, or leave the password out and set PGPASSWORD or a PGPASSFILE.`;
 }
 
-/** Splits a postgres:// URL into libpq variables; appends problems without echoing the URL. */
+/** What each libpq variable is called in a message about a URL (a password is never shown). */
+const URL_PART: Record<string, string> = {
+  PGHOST: 'host',
+  PGPORT: 'port',
+  PGUSER: 'user name',
+  PGPASSWORD: 'password',
+  PGDATABASE: 'database name',
+};
+
+/**
+ * Splits a postgres:// URL into libpq variables; appends problems without echoing the URL.
+ * Decodes as libpq does: every part percent-decoded, `+` kept as `+`. A `%` that does not
+ * start a percent-encoded byte, a parameter given twice or repeating a part of the URL, an
+ * sslmode libpq does not know and an unusable database name are problems.
+ */
 export function parseDatabaseUrl(url: string, problems: string[], label = 'DATABASE_URL'): Record<string, string> | undefined {
   let parsed: URL;
   try {
@@ -164,20 +230,63 @@ export function parseDatabaseUrl(url: string, problems: string[], label = 'DATAB
     problems.push(`${label} must start with postgres:// or postgresql://, got '${parsed.protocol}//'.`);
     return undefined;
   }
-  const out: Record<string, string> = {};
-  const decode = (s: string) => decodeURIComponent(s);
-  if (parsed.hostname) out.PGHOST = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
-  if (parsed.port) out.PGPORT = parsed.port;
-  if (parsed.username) out.PGUSER = decode(parsed.username);
-  if (parsed.password) out.PGPASSWORD = decode(parsed.password);
-  const path = decode(parsed.pathname.replace(/^\//, ''));
-  if (path) out.PGDATABASE = path;
-  for (const [name, value] of parsed.searchParams) {
+  let decodeFailed = false;
+  const decode = (raw: string, what: string) => {
+    const value = decodeUrlPart(raw, `${label}: its ${what}`, problems);
+    decodeFailed ||= value === undefined;
+    return value;
+  };
+  const out: Record<string, string | undefined> = {
+    PGHOST: parsed.hostname ? decode(parsed.hostname.replace(/^\[(.*)\]$/, '$1'), 'host') : undefined,
+    PGPORT: parsed.port || undefined,
+    PGUSER: parsed.username ? decode(parsed.username, 'user name') : undefined,
+    PGPASSWORD: parsed.password ? decode(parsed.password, 'password') : undefined,
+    PGDATABASE: parsed.pathname.length > 1 ? decode(parsed.pathname.slice(1), 'database name (path)') : undefined,
+  };
+  const seen = new Set<string>();
+  for (const piece of parsed.search.slice(1).split('&')) {
+    if (piece === '') continue;
+    const eq = piece.indexOf('=');
+    const name = decode(eq < 0 ? piece : piece.slice(0, eq), 'parameter name');
+    if (name === undefined) continue;
     const variable = URL_PARAMS[name];
-    if (variable) out[variable] = value;
-    else problems.push(`${label} has an unsupported parameter '${name}'. Supported: ${Object.keys(URL_PARAMS).join(', ')}.`);
+    if (!variable) {
+      problems.push(`${label} has an unsupported parameter '${name}'. Supported: ${Object.keys(URL_PARAMS).join(', ')}.`);
+      continue;
+    }
+    const value = decode(eq < 0 ? '' : piece.slice(eq + 1), `parameter '${name}'`);
+    if (seen.has(name)) problems.push(`${label} gives the parameter '${name}' more than once. Give it once.`);
+    else if (out[variable] !== undefined && URL_PART[variable] && out[variable] !== value) {
+      problems.push(`${label} gives the ${URL_PART[variable]} twice, in the URL and as '${name}='. Give it once.`);
+    }
+    seen.add(name);
+    if (value !== undefined) out[variable] = value;
   }
-  return out;
+  if (out.PGSSLMODE !== undefined && !isSslMode(out.PGSSLMODE)) {
+    problems.push(`${label} has sslmode '${out.PGSSLMODE}', which libpq does not know. Use one of ${SSL_MODES.join(', ')}.`);
+  }
+  const nameProblem = out.PGDATABASE === undefined ? undefined : databaseNameProblem(out.PGDATABASE, `${label}'s database name`);
+  if (nameProblem) problems.push(nameProblem);
+  // A part that could not be decoded is missing: the rest would be misread (e.g. as no database name).
+  if (decodeFailed) return undefined;
+  return Object.fromEntries(Object.entries(out).filter((e): e is [string, string] => e[1] !== undefined));
+}
+
+/**
+ * Percent-decodes one part of a URL, or appends a problem naming `what` (never the value: it
+ * may be a password) and returns undefined. `decodeURIComponent` throws on a lone `%`.
+ */
+function decodeUrlPart(raw: string, what: string, problems: string[]): string | undefined {
+  if (/%(?![0-9A-Fa-f]{2})/.test(raw)) {
+    problems.push(`${what} has a '%' that is not followed by two hex digits (value not shown). Write a literal '%' as %25.`);
+    return undefined;
+  }
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    problems.push(`${what} has percent-encoded bytes that are not UTF-8 text (value not shown). Write a literal '%' as %25.`);
+    return undefined;
+  }
 }
 
 /** A printable description of a connection: the password is never included. */
