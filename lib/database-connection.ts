@@ -124,7 +124,7 @@ class UrlSecretConnection extends DatabaseConnection {
     // PGDATABASE is not set: the URL names the database, and the task refuses a PGDATABASE
     // that disagrees with it. The construct's databaseName must match the URL's.
     return {
-      // An sslmode or sslrootcert in the URL wins over these.
+      // An sslrootcert in the URL wins over these; of its sslmode and PGSSLMODE the stricter wins (the task refuses to weaken TLS).
       environment: tlsEnvironment(this.options),
       secrets: { [ENV.databaseUrl]: ecs.Secret.fromSecretsManager(this.secret, this.options.field) },
     };
