@@ -22,7 +22,7 @@ import {
   prefixProblems,
   trimPrefix,
 } from '../task/src/contract';
-import { DumpSelection, patternProblems, selectionFlags, selectionProblems } from '../task/src/postgres/selection';
+import { DumpSelection, patternProblems, selectionFlags, selectionProblems } from '../task/src/contract';
 import { AlarmTopic } from './alarm-topic';
 import { deadLetterAlarm, missedBackupAlarm } from './private/alarms';
 import { BackupBucketOptions, createBackupBuckets } from './bucket-defaults';

@@ -1,5 +1,5 @@
 import { COMPRESSION_PATTERN, prefixProblems, SSL_MODES, SslMode } from '../../task/src/contract';
-import { DumpSelection, normalizeSelection, patternProblems, selectionProblems } from '../../task/src/postgres/selection';
+import { DumpSelection, normalizeSelection, patternProblems, selectionProblems } from '../../task/src/contract';
 import { ContextReader, isObject, Raw, show } from './reader';
 import { DEFAULT_SCHEDULE, scheduleExpression, staggered } from './schedule';
 

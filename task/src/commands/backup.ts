@@ -1,6 +1,16 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { reportFailure } from './report-failure';
-import { chooseStem, databaseFolder, EVENTS, keysFor, metricDimensions, METRICS, tierFor, timestampOf } from '../contract';
+import {
+  chooseStem,
+  databaseFolder,
+  describeSelection,
+  EVENTS,
+  keysFor,
+  metricDimensions,
+  METRICS,
+  tierFor,
+  timestampOf,
+} from '../contract';
 import { BackupConfig } from '../config/backup';
 import { createHash } from 'node:crypto';
 import { compressionProblem, defaultCompression } from '../postgres/dump';
@@ -12,7 +22,7 @@ import { planParts } from '../storage/part-size';
 import { checkVersions, clientVersion, serverInfo } from '../postgres/tools';
 import { createS3Client, listObjects, storageError } from '../storage/s3';
 import { putNewObject } from '../storage/upload';
-import { describeSelection, findUnmatchedPatterns } from '../postgres/selection';
+import { findUnmatchedPatterns } from '../postgres/selection';
 import { streamIntoS3 } from './backup-stream';
 import { TOOL_VERSION } from '../version';
 

@@ -3,7 +3,7 @@ import { ListConfig } from '../config/readers';
 import { formatBytes, Logger, renderColumns } from '../log';
 import { createS3Client } from '../storage/s3';
 import { describeError, ExitCode, TaskError } from '../errors';
-import { describeSelection, DumpSelection } from '../postgres/selection';
+import { describeSelection, DumpSelection } from '../contract';
 
 /** What `list --json` prints for each backup. */
 export interface ListedBackup {

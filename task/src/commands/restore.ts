@@ -38,7 +38,7 @@ import { countContent, createDatabase, dropDatabase, inspectTarget } from '../po
 import { createHash } from 'node:crypto';
 import { checkScratchSpace, checkScratchWritable, makeWorkDir, RESTORE_DIR_SETTING } from '../storage/scratch';
 import { applyDatabaseProperties, PROPERTY_ENTRY_KINDS, PropertiesReport, readDatabaseProperties } from '../postgres/database-properties';
-import { describeSelection } from '../postgres/selection';
+import { describeSelection } from '../contract';
 
 export interface RestoreSummary {
   readonly key: string;

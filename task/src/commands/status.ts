@@ -4,7 +4,7 @@ import { describeError, ExitCode, TaskError } from '../errors';
 import { formatBytes, Logger, renderColumns } from '../log';
 import { StatusConfig } from '../config/readers';
 import { createS3Client, StorageConfig, storageError } from '../storage/s3';
-import { describeSelection, DumpSelection } from '../postgres/selection';
+import { describeSelection, DumpSelection } from '../contract';
 
 /** What `status --json` prints for each database. */
 export interface DatabaseStatus {

@@ -19,7 +19,7 @@ import { clientVersion } from '../postgres/tools';
 import { createS3Client } from '../storage/s3';
 import { checkScratchWritable } from '../storage/scratch';
 import { tmpdir } from 'node:os';
-import { describeSelection } from '../postgres/selection';
+import { describeSelection } from '../contract';
 
 export interface VerifyResult {
   readonly key: string;

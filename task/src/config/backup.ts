@@ -4,7 +4,7 @@ import { commonConfig, CommonConfig, problemLogFormat, readSystemFile } from './
 import { DbConnection, passwordInFlagProblem, resolveConnection } from '../postgres/connection';
 import { ConfigError } from '../errors';
 import { COMPRESSION_PATTERN, Tier } from '../contract';
-import { DumpSelection, normalizeSelection, selectionProblems } from '../postgres/selection';
+import { DumpSelection, normalizeSelection, selectionProblems } from '../contract';
 
 /** Each field of the dump selection and the setting that gives it. */
 const SELECTION_SETTINGS = {

@@ -5,3 +5,4 @@ export * from './exit-codes';
 export * from './key';
 export * from './metrics';
 export * from './patterns';
+export * from './selection';

@@ -6,7 +6,7 @@ import { describeExit, ExitStatus, isFailedExit, OutputTail, runCaptured, spawnE
 import { DbConnection, toolEnvironment } from './connection';
 import { ExitCode, TaskError } from '../errors';
 import { connectionHint, majorOf, PgTools } from './tools';
-import { DumpSelection, selectionArgs } from './selection';
+import { DumpSelection, selectionArgs } from '../contract';
 
 export interface DumpOptions {
   /** pg_dump's -Z value (gzip level or method[:level]); pg_dump's default when undefined. */

@@ -1,5 +1,5 @@
 import { Tier } from '../contract';
-import { DumpSelection } from '../postgres/selection';
+import { DumpSelection } from '../contract';
 
 /** Identifies the manifest layout; bumped on incompatible changes. */
 export const MANIFEST_FORMAT = 'pg-s3-backup.manifest.v1';
