@@ -75,3 +75,17 @@ export function describeError(err: unknown): string {
   }
   return String(err);
 }
+
+/**
+ * The error to report for `err` when `signal` may have caused it: a transfer or a child
+ * stopped by SIGTERM fails with an abort or a broken pipe, which must read as an interruption
+ * (exit 130), not as a storage or integrity failure.
+ */
+export function interruptedOr<T>(err: T, signal: AbortSignal | undefined, stage: Stage): T | InterruptedError {
+  return signal?.aborted ? new InterruptedError(String(signal.reason), stage) : err;
+}
+
+/** Throws the interruption when `signal` has been aborted (between steps that do not watch it themselves). */
+export function throwIfInterrupted(signal: AbortSignal, stage: Stage): void {
+  if (signal.aborted) throw new InterruptedError(String(signal.reason), stage);
+}

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LocalS3, startLocalS3 } from '../../task/dev/local-s3';
-import { openObjectInParts } from '../../task/src/storage/archive';
+import { openObjectInParts } from '../../task/src/archive/objects';
 import { createS3Client, StorageConfig } from '../../task/src/storage/s3';
 import { FaultProxy } from '../support/fault-proxy';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LocalPostgres } from '../local-postgres';
-import { openObjectInParts } from '../../src/storage/archive';
+import { openObjectInParts } from '../../src/archive/objects';
 import { BenchContext } from './commands';
 import { eventOf, timeCommand } from './measure';
 import { median, round } from './report';

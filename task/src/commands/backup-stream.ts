@@ -2,7 +2,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { BackupConfig } from '../config/backup';
 import { startDump } from '../postgres/dump';
 import { describeError, ExitCode, InterruptedError, TaskError } from '../errors';
-import { DigestGate } from '../storage/integrity';
+import { DigestGate } from '../archive/digest';
 import { Tier } from '../contract';
 import { formatBytes, Logger } from '../log';
 import { PartPlan } from '../storage/part-size';

@@ -1,6 +1,5 @@
-import { describeError, ExitCode, Stage, TaskError } from '../errors';
+import { describeError, ExitCode, interruptedOr, Stage, TaskError } from '../errors';
 import { LogFields, Logger, MetricValue } from '../log';
-import { interruptedOr } from '../storage/archive';
 
 /** How a command reports its own failure. */
 export interface FailureReport {

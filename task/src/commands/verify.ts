@@ -1,25 +1,13 @@
-import { EVENTS, metricDimensions, METRICS } from '../contract';
+import { describeSelection, EVENTS, metricDimensions, METRICS } from '../contract';
 import { reportFailure } from './report-failure';
-import {
-  compareWithManifest,
-  copyHashed,
-  keepReadingSink,
-  openObjectInParts,
-  startFullRead,
-  throwIfCorrupt,
-  transferFailure,
-} from '../storage/archive';
+import { verifyStoredArchive } from '../archive/verify';
 import { resolveBackup } from '../storage/catalog';
 import { formatBytes, Logger } from '../log';
 import { VerifyConfig } from '../config/readers';
-import { restoreBackup, RestoreSummary } from './restore';
-import { toolEnvironment } from '../postgres/connection';
-import { archiveIdentityProblems, checkArchiveReadable } from '../storage/archive-header';
-import { clientVersion } from '../postgres/tools';
+import { restoreBackup, RestoreSummary } from '../restore';
 import { createS3Client } from '../storage/s3';
-import { checkScratchWritable } from '../storage/scratch';
+import { checkScratchWritable } from '../restore/scratch';
 import { tmpdir } from 'node:os';
-import { describeSelection } from '../contract';
 
 export interface VerifyResult {
   readonly key: string;
@@ -67,33 +55,7 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
       );
       result = { key: backup.dumpKey, bytes: backup.manifest.bytes, sha256: backup.manifest.sha256, restored };
     } else {
-      // pg_restore reads an archive and connects to nothing: it gets no credentials.
-      const env = toolEnvironment(process.env);
-      const pgRestore = await clientVersion(config.tools.pgRestore, 'pg_restore', env);
-      const header = await checkArchiveReadable(
-        client,
-        config.storage,
-        backup.dumpKey,
-        config.tools,
-        env,
-        pgRestore.text,
-        backup.manifest.pgDump?.version,
-        signal,
-      );
-      const body = await openObjectInParts(client, config.storage, backup.dumpKey, signal);
-      const reader = startFullRead(config.tools, env, undefined, signal);
-      // pg_restore may stop reading early (a damaged block): the download goes on, its exit says why.
-      const read = await copyHashed(body, keepReadingSink(reader.stdin), signal).catch(async (err) => {
-        // pg_restore has been stopped (signal) or sees the end of its input: let it go before reporting.
-        await reader.done.catch(() => undefined);
-        throw transferFailure(backup.dumpKey, err, signal, 'download');
-      });
-      // The archive must also be what its manifest says: a dump of another database filed here is refused.
-      throwIfCorrupt(backup.dumpKey, [
-        ...compareWithManifest(read, backup.manifest),
-        await reader.done,
-        ...archiveIdentityProblems(header, backup.manifest),
-      ]);
+      const read = await verifyStoredArchive(client, config.storage, config.tools, backup, signal);
       result = { key: backup.dumpKey, bytes: read.bytes, sha256: read.sha256 };
     }
     const seconds = Math.round((Date.now() - started) / 100) / 10;

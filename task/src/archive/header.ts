@@ -2,12 +2,9 @@ import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { runCaptured } from '../child';
 import { ExitCode, TaskError } from '../errors';
 import { PgTools } from '../postgres/tools';
-import { StorageConfig, storageError } from './s3';
-import { ArchiveHeader, parseArchiveHeader } from './archive-format';
-import { Manifest } from './manifest';
-
-export { parseArchiveHeader } from './archive-format';
-export type { ArchiveHeader } from './archive-format';
+import { StorageConfig, storageError } from '../storage/s3';
+import { ArchiveHeader, parseArchiveHeader } from './format';
+import { Manifest } from '../storage/manifest';
 
 /**
  * Refuses, before any download and before the target is touched, an archive this pg_restore
