@@ -15,6 +15,8 @@ const MATRIX = [
   'task/status',
   'task/install',
   'task/child-env',
+  'task/concurrent-backups',
+  'task/strict-s3',
   'evaluate/cli-requests',
   'contract/runtime-contract',
   'dev/harness',

@@ -1,6 +1,17 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { reportFailure } from './report-failure';
-import { chooseStem, databaseFolder, EVENTS, keysFor, metricDimensions, METRICS, tierFor, timestampOf } from '../contract';
+import {
+  BackupKeys,
+  chooseStem,
+  databaseFolder,
+  EVENTS,
+  keysFor,
+  metricDimensions,
+  METRICS,
+  Tier,
+  tierFor,
+  timestampOf,
+} from '../contract';
 import { BackupConfig } from '../config/backup';
 import { createHash } from 'node:crypto';
 import { compressionProblem, defaultCompression } from '../postgres/dump';
@@ -11,7 +22,7 @@ import { Manifest, MANIFEST_FORMAT } from '../storage/manifest';
 import { planParts } from '../storage/part-size';
 import { checkVersions, clientVersion, serverInfo } from '../postgres/tools';
 import { createS3Client, listObjects, storageError } from '../storage/s3';
-import { putNewObject } from '../storage/upload';
+import { contradictions, OwnObject, putNewObject, refuseTakenKeys } from '../storage/upload';
 import { describeSelection, findUnmatchedPatterns } from '../postgres/selection';
 import { streamIntoS3 } from './backup-stream';
 import { TOOL_VERSION } from '../version';
@@ -92,6 +103,7 @@ export async function runBackup(
 
     let watcher: ((err: unknown, command: string) => void) | undefined;
     const client: S3Client = createS3Client(storage, (err, command) => watcher?.(err, command));
+    refuseTakenKeys(client);
     const existing = await step(
       'plan',
       listObjects(client, storage.bucket, databaseFolder(storage.prefix, conn.database) + timestampOf(start)).catch((err) => {
@@ -151,10 +163,12 @@ export async function runBackup(
       );
     }
 
+    // What this run wrote, to be found unchanged before and after the manifest (writeManifestAlone).
+    const own: OwnObject[] = [{ key: keys.dump, bytes: streamed.bytes, etag: streamed.outcome.etag }];
     let globalsEntry: Manifest['globals'];
     if (globals) {
       stage = 'globals';
-      await putNewObject(client, {
+      const stored = await putNewObject(client, {
         bucket: storage.bucket,
         key: keys.globals,
         body: globals.sql,
@@ -164,6 +178,7 @@ export async function runBackup(
       }).catch((err) => {
         throw storageError(err, 'globals', 'Storing the globals', storage);
       });
+      own.push({ key: keys.globals, bytes: Buffer.byteLength(globals.sql), etag: stored.etag });
       globalsEntry = {
         key: keys.globals,
         bytes: globals.sql.length,
@@ -196,16 +211,7 @@ export async function runBackup(
       globals: globalsEntry,
       tool: { name: 'pg-s3-backup', version: TOOL_VERSION },
     };
-    await putNewObject(client, {
-      bucket: storage.bucket,
-      key: keys.manifest,
-      body: JSON.stringify(manifest, null, 2),
-      contentType: 'application/json',
-      tier,
-      checksum: storage.checksum,
-    }).catch((err) => {
-      throw storageError(err, 'manifest', 'Writing the manifest', storage);
-    });
+    await writeManifestAlone({ client, storage, keys, tier, own, body: JSON.stringify(manifest, null, 2), database: conn.database });
 
     const partial = describeSelection(config.selection);
     log.info(
@@ -246,6 +252,78 @@ export async function runBackup(
       },
     });
   }
+}
+
+/**
+ * Writes the manifest, the object that makes a backup complete, so that at most one run
+ * completes a key, also on a store that ignores `If-None-Match` (s3rver; some S3-compatible
+ * stores). Two runs A and B that chose the same key (same database, same start minute, both
+ * listed before either wrote) each write dump D, then their manifest M; on such a store the
+ * last write of each key wins. Each run checks, by listing the stem (the backup role cannot
+ * read objects), that D (and its globals) still carry its own ETag and that no M exists,
+ * then writes its M, then lists again: D and M must carry its own ETags. Only then does it
+ * report complete. Write dA for A's dump, pA for A's check before its manifest, mA for the
+ * manifest, cA for the check after it; dA < pA < mA < cA, and the same for B.
+ *
+ * - Both cannot pass. Say mA < mB. B's pA-like check pB saw no M, so pB < mA, hence
+ *   dB < pB < mA < cA. A passing at cA needs the last dump before cA to be A's: dB < dA.
+ *   B passing at cB needs the last dump before cB to be B's, and dA < mA < mB < cB: dA < dB.
+ *   Contradiction. The globals follow the same argument (written before p).
+ * - The run that passes left a consistent pair: at its check, D and M were its own.
+ * - Every order of dA, dB, mA, mB therefore ends with at most one complete run. A late writer
+ *   that finds M already there (A finished before B's dump landed) fails at pB; its dump has
+ *   then replaced A's, which it says, so that `verify` is run on the key.
+ *
+ * Where the store enforces `If-None-Match` (S3), the second CompleteMultipartUpload or
+ * PutObject of a key gets 412 instead and these checks never fire. Identical bytes give
+ * identical ETags: two dumps of an unchanged database started within the same second
+ * (pg_dump stamps its archive to the second) cannot be told apart, and whichever manifest
+ * stays describes the dump truly. A listing has no version ids, so the ETag is the identity.
+ */
+async function writeManifestAlone(input: {
+  client: S3Client;
+  storage: BackupConfig['storage'];
+  keys: BackupKeys;
+  tier: Tier;
+  own: readonly OwnObject[];
+  body: string;
+  database: string;
+}): Promise<void> {
+  const { client, storage, keys } = input;
+  const check = (own: readonly OwnObject[], absent: string[]) =>
+    contradictions(client, storage.bucket, keys.stem, own, absent).catch((err) => {
+      throw storageError(err, 'manifest', "Checking the backup's objects", storage);
+    });
+  const before = await check(input.own, [keys.manifest]);
+  if (before.length > 0) throw sameKeyError(input, before, false);
+  const written = await putNewObject(client, {
+    bucket: storage.bucket,
+    key: keys.manifest,
+    body: input.body,
+    contentType: 'application/json',
+    tier: input.tier,
+    checksum: storage.checksum,
+  }).catch((err) => {
+    throw storageError(err, 'manifest', 'Writing the manifest', storage);
+  });
+  const after = await check([...input.own, { key: keys.manifest, bytes: Buffer.byteLength(input.body), etag: written.etag }], []);
+  if (after.length > 0) throw sameKeyError(input, after, true);
+}
+
+function sameKeyError(
+  input: { storage: BackupConfig['storage']; keys: BackupKeys; database: string },
+  problems: readonly string[],
+  manifestWritten: boolean,
+): TaskError {
+  const { storage, keys } = input;
+  return new TaskError(
+    `Another writer used the same key s3://${storage.bucket}/${keys.stem}.* while this backup ran: ${problems.join('; ')}. ` +
+      `This store does not enforce If-None-Match (S3 refuses such a second write with 412), so two backups of ${input.database} ` +
+      "started in the same minute chose one key and replaced each other's objects. " +
+      `This run's backup is not complete${manifestWritten ? '' : ' and it wrote no manifest'}. ` +
+      `Run \`verify --key ${keys.dump}\` to see whether the other run's backup is intact, and run backups of one database one at a time.`,
+    { exitCode: ExitCode.INTEGRITY, stage: 'manifest' },
+  );
 }
 
 /** This process's own CPU time (pg_dump excluded) and peak memory, for the log and the benchmark. */
