@@ -195,7 +195,11 @@ async function stopChild(child: ChildProcess): Promise<void> {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
   const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   killGroup(child, 'SIGTERM');
-  if ((await Promise.race([gone.then(() => 'gone'), sleep(5000).then(() => 'late')])) === 'late') {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), 5000)));
+  const outcome = await Promise.race([gone.then(() => 'gone' as const), late]);
+  clearTimeout(timer);
+  if (outcome === 'late') {
     killGroup(child, 'SIGKILL');
     await gone;
   }

@@ -44,7 +44,8 @@ function interrupted(signal: AbortSignal, stage: () => Stage): Promise<never> {
 /**
  * Takes one backup: checks the server and pg_dump, plans parts, picks a key that does not
  * exist, streams pg_dump into S3 (complete or nothing), checks the stored size, then writes
- * the optional globals and, last, the manifest that makes the backup complete.
+ * the optional globals and, last, the manifest that makes the backup complete, checking before
+ * and after it that the objects at the key are this run's ({@link writeManifestAlone}).
  */
 export async function runBackup(
   config: BackupConfig,
@@ -257,28 +258,30 @@ export async function runBackup(
 /**
  * Writes the manifest, the object that makes a backup complete, so that at most one run
  * completes a key, also on a store that ignores `If-None-Match` (s3rver; some S3-compatible
- * stores). Two runs A and B that chose the same key (same database, same start minute, both
- * listed before either wrote) each write dump D, then their manifest M; on such a store the
- * last write of each key wins. Each run checks, by listing the stem (the backup role cannot
- * read objects), that D (and its globals) still carry its own ETag and that no M exists,
- * then writes its M, then lists again: D and M must carry its own ETags. Only then does it
- * report complete. Write dA for A's dump, pA for A's check before its manifest, mA for the
- * manifest, cA for the check after it; dA < pA < mA < cA, and the same for B.
+ * stores), where the last write of a key wins. Runs A and B chose the same key when both
+ * listed the minute before either wrote (same database, same start minute). Each writes
+ * dump D, then manifest M. Every write of it is preceded by a listing of its key
+ * (refuseTakenKeys: an object there refuses the write, exit 4 as S3's 412). Before M, the run
+ * lists the stem: D (and its globals) must carry the ETags its writes were answered with, and
+ * no M may exist; after M it lists again: D and M must be its own. Only then is it complete
+ * (the backup role cannot read objects, so listings, which carry ETags, are the checks).
  *
- * - Both cannot pass. Say mA < mB. B's pA-like check pB saw no M, so pB < mA, hence
- *   dB < pB < mA < cA. A passing at cA needs the last dump before cA to be A's: dB < dA.
- *   B passing at cB needs the last dump before cB to be B's, and dA < mA < mB < cB: dA < dB.
- *   Contradiction. The globals follow the same argument (written before p).
- * - The run that passes left a consistent pair: at its check, D and M were its own.
- * - Every order of dA, dB, mA, mB therefore ends with at most one complete run. A late writer
- *   that finds M already there (A finished before B's dump landed) fails at pB; its dump has
- *   then replaced A's, which it says, so that `verify` is run on the key.
+ * Name A's dump write dA, its check before M pA, its M write mA, its check after cA:
+ * dA < pA < mA < cA, and the same for B. M, once written, is never deleted.
+ * - At most one completes. Say mA < mB. B's pB saw no M, so dB < pB < mA < cA. A passing at
+ *   cA needs the last dump write before cA to be A's, so dB < dA. B passing at cB needs the
+ *   last before cB to be B's; dA < mA < mB < cB, so dA < dB. Contradiction. (Globals: same.)
+ * - The run that completes had a consistent pair at its check. After that, only a write that
+ *   was already in flight (its key listed free before this run's object existed, sent after
+ *   this run's check) can replace one of its objects; that writer then fails its own check
+ *   with exit 5 and names the key to `verify`. On s3rver a completion of a large object is
+ *   slow, so this is a real window; a run that starts later is refused before it writes.
  *
- * Where the store enforces `If-None-Match` (S3), the second CompleteMultipartUpload or
- * PutObject of a key gets 412 instead and these checks never fire. Identical bytes give
- * identical ETags: two dumps of an unchanged database started within the same second
- * (pg_dump stamps its archive to the second) cannot be told apart, and whichever manifest
- * stays describes the dump truly. A listing has no version ids, so the ETag is the identity.
+ * Where the store enforces `If-None-Match` (S3), the second write of a key gets 412 and these
+ * checks never fire. Identical bytes give identical ETags: two dumps of an unchanged database
+ * started within the same second (pg_dump stamps its archive to the second) cannot be told
+ * apart, and whichever manifest stays describes that dump truly. A listing has no version
+ * ids, so the ETag is the identity also on a versioned bucket.
  */
 async function writeManifestAlone(input: {
   client: S3Client;
