@@ -130,7 +130,8 @@ export class FaultProxy {
       );
       return;
     }
-    if (action.waitFor) await action.waitFor();
+    // A wait that fails (a timeout) forwards anyway: the test then fails on what the CLI did, not on a hung request.
+    if (action.waitFor) await action.waitFor().catch(() => undefined);
     const target = new URL(req.url ?? '/', this.upstream);
     const sent = action.rewriteRequestBody ? action.rewriteRequestBody(body) : body;
     const upstreamRes = await new Promise<http.IncomingMessage>((resolve, reject) => {

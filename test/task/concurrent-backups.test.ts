@@ -102,7 +102,9 @@ describe('backups of one database in the same minute, on a store that ignores If
     // GIVEN a complete backup
     const prefix = 'late';
     await roomInThisMinute(20);
-    const earlier = await runCli(['backup'], env.cliEnv('app', prefix));
+    // (multipart: the refused write is the CompleteMultipartUpload that would create the object)
+    const args = ['backup', '--part-size-mib', '5', '--compress', '0'];
+    const earlier = await runCli(args, env.cliEnv('bulk', prefix));
     expect(earlier.code).toBe(0);
     const key = String(eventOf(earlier, 'backup.complete').key);
     const before = await env.get(key);
@@ -117,14 +119,15 @@ describe('backups of one database in the same minute, on a store that ignores If
         : undefined,
     );
     // WHEN it runs
-    const late = await runCli(['backup'], env.cliEnv('app', prefix));
+    const late = await runCli(args, env.cliEnv('bulk', prefix));
     // THEN it chose the same key, found it taken just before writing, and wrote nothing
     expect(String(eventOf(late, 'backup.start').key)).toBe(key);
     const failed = eventOf(late, 'backup.failed');
     expect({ code: late.code, stage: failed.stage }).toEqual({ code: 4, stage: 'upload' });
     expect(String(failed.cause)).toMatch(
-      /already exists .*nothing was written there.*Another writer created an object at this key.*Run the backup again/s,
+      /Uploading the dump \(CompleteMultipartUpload\) failed.*already exists .*nothing was written there.*Another writer created an object at this key.*Run the backup again/s,
     );
+    expect(env.proxy.count('CompleteMultipartUpload')).toBe(0);
     expect(sha256(await env.get(key))).toBe(sha256(before));
     expect((await verifyKey(key, prefix)).code).toBe(0);
   });
