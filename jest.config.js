@@ -18,6 +18,8 @@ const MATRIX = [
   'task/catalog-trust',
   'task/install',
   'task/child-env',
+  'task/concurrent-backups',
+  'task/strict-s3',
   'evaluate/cli-requests',
   'contract/runtime-contract',
   'dev/harness',

@@ -7,13 +7,17 @@ import { LocalPostgres, LocalPostgresOptions, startLocalPostgres } from '../../t
 import { LocalS3, startLocalS3 } from '../../task/dev/local-s3';
 import { FaultProxy } from './fault-proxy';
 
+/** What a test needs of an S3-compatible server: s3rver ({@link LocalS3}) or moto (test/support/local-moto.ts). */
+export type TestS3Store = Pick<LocalS3, 'endpoint' | 'bucket' | 'env' | 'client' | 'stop'>;
+
 /**
- * One throwaway PostgreSQL cluster and one s3rver (behind a {@link FaultProxy}) for a test
- * file, with helpers to read what landed in the bucket and to restore it.
+ * One throwaway PostgreSQL cluster and one S3-compatible server (s3rver unless the suite
+ * chooses another), behind a {@link FaultProxy}, for a test file, with helpers to read what
+ * landed in the bucket and to restore it.
  */
-export interface BackupTestEnv {
+export interface BackupTestEnv<S extends TestS3Store = LocalS3> {
   readonly pg: LocalPostgres;
-  readonly s3: LocalS3;
+  readonly s3: S;
   readonly proxy: FaultProxy;
   /** The proxy's endpoint: what the CLI is pointed at. */
   readonly endpoint: string;
@@ -29,9 +33,24 @@ export interface BackupTestEnv {
 }
 
 /** `pg` chooses the cluster (e.g. `binDir` for a toolchain other than the test project's). */
-export async function startBackupTestEnv(pgOptions: LocalPostgresOptions = {}): Promise<BackupTestEnv> {
+export function startBackupTestEnv(pgOptions?: LocalPostgresOptions): Promise<BackupTestEnv>;
+/** `store` starts the S3-compatible server instead of s3rver (e.g. `startLocalMoto`). */
+export function startBackupTestEnv<S extends TestS3Store>(
+  pgOptions: LocalPostgresOptions,
+  store: () => Promise<S>,
+): Promise<BackupTestEnv<S>>;
+export async function startBackupTestEnv(
+  pgOptions: LocalPostgresOptions = {},
+  store: () => Promise<TestS3Store> = startLocalS3,
+): Promise<BackupTestEnv<TestS3Store>> {
   const pg = await startLocalPostgres(pgOptions);
-  const s3 = await startLocalS3();
+  let s3: TestS3Store;
+  try {
+    s3 = await store();
+  } catch (err) {
+    await pg.stop();
+    throw err;
+  }
   const proxy = new FaultProxy(s3.endpoint);
   const endpoint = await proxy.start();
   const client = s3.client();

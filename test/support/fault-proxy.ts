@@ -28,10 +28,15 @@ export type FaultAction =
    * response body slowly (64 KiB at a time), as a slow link to S3 would, so that a transfer
    * can outlast a stop timeout without a huge archive. `cutAfterBytes` sends the headers (the
    * full length) and that much of the body, then drops the connection: a transfer that breaks
-   * mid-body, which the SDK does not retry.
+   * mid-body, which the SDK does not retry. `rewriteRequestBody` changes what reaches the
+   * server while the headers (signature, checksums) stay as the client sent them: a part
+   * damaged in flight. `waitFor` holds the request until it resolves, to order a request
+   * after something else (another run's request, a write the test makes to the store).
    */
   | {
       readonly kind: 'forward';
+      readonly rewriteRequestBody?: (body: Buffer) => Buffer;
+      readonly waitFor?: () => Promise<unknown>;
       readonly rewriteBody?: (body: string) => string;
       readonly bytesPerSecond?: number;
       readonly cutAfterBytes?: number;
@@ -125,11 +130,16 @@ export class FaultProxy {
       );
       return;
     }
+    // A wait that fails (a timeout) forwards anyway: the test then fails on what the CLI did, not on a hung request.
+    if (action.waitFor) await action.waitFor().catch(() => undefined);
     const target = new URL(req.url ?? '/', this.upstream);
+    const sent = action.rewriteRequestBody ? action.rewriteRequestBody(body) : body;
     const upstreamRes = await new Promise<http.IncomingMessage>((resolve, reject) => {
-      const out = http.request(target, { method: req.method, headers: { ...req.headers, host: target.host } }, resolve);
+      const headers = { ...req.headers, host: target.host };
+      if (sent !== body && headers['content-length'] !== undefined) headers['content-length'] = String(sent.length);
+      const out = http.request(target, { method: req.method, headers }, resolve);
       out.on('error', reject);
-      out.end(body);
+      out.end(sent);
     }).catch(() => undefined);
     if (!upstreamRes) {
       res.writeHead(502);

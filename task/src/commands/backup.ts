@@ -1,6 +1,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { reportFailure } from './report-failure';
 import {
+  BackupKeys,
   chooseStem,
   databaseFolder,
   describeSelection,
@@ -8,6 +9,7 @@ import {
   keysFor,
   metricDimensions,
   METRICS,
+  Tier,
   tierFor,
   timestampOf,
 } from '../contract';
@@ -21,7 +23,7 @@ import { Manifest, MANIFEST_FORMAT } from '../storage/manifest';
 import { planParts } from '../storage/part-size';
 import { checkVersions, clientVersion, serverInfo } from '../postgres/tools';
 import { createS3Client, listObjects, storageError } from '../storage/s3';
-import { putNewObject } from '../storage/upload';
+import { contradictions, OwnObject, putNewObject, refuseTakenKeys } from '../storage/upload';
 import { findUnmatchedPatterns } from '../postgres/selection';
 import { streamIntoS3 } from './backup-stream';
 import { TOOL_VERSION } from '../version';
@@ -43,7 +45,8 @@ function interrupted(signal: AbortSignal, stage: () => Stage): Promise<never> {
 /**
  * Takes one backup: checks the server and pg_dump, plans parts, picks a key that does not
  * exist, streams pg_dump into S3 (complete or nothing), checks the stored size, then writes
- * the optional globals and, last, the manifest that makes the backup complete.
+ * the optional globals and, last, the manifest that makes the backup complete, checking before
+ * and after it that the objects at the key are this run's ({@link writeManifestAlone}).
  */
 export async function runBackup(
   config: BackupConfig,
@@ -102,6 +105,7 @@ export async function runBackup(
 
     let watcher: ((err: unknown, command: string) => void) | undefined;
     const client: S3Client = createS3Client(storage, (err, command) => watcher?.(err, command));
+    refuseTakenKeys(client);
     const existing = await step(
       'plan',
       listObjects(client, storage.bucket, databaseFolder(storage.prefix, conn.database) + timestampOf(start)).catch((err) => {
@@ -161,10 +165,12 @@ export async function runBackup(
       );
     }
 
+    // What this run wrote, to be found unchanged before and after the manifest (writeManifestAlone).
+    const own: OwnObject[] = [{ key: keys.dump, bytes: streamed.bytes, etag: streamed.outcome.etag }];
     let globalsEntry: Manifest['globals'];
     if (globals) {
       stage = 'globals';
-      await putNewObject(client, {
+      const stored = await putNewObject(client, {
         bucket: storage.bucket,
         key: keys.globals,
         body: globals.sql,
@@ -174,6 +180,7 @@ export async function runBackup(
       }).catch((err) => {
         throw storageError(err, 'globals', 'Storing the globals', storage);
       });
+      own.push({ key: keys.globals, bytes: Buffer.byteLength(globals.sql), etag: stored.etag });
       globalsEntry = {
         key: keys.globals,
         bytes: globals.sql.length,
@@ -206,16 +213,7 @@ export async function runBackup(
       globals: globalsEntry,
       tool: { name: 'pg-s3-backup', version: TOOL_VERSION },
     };
-    await putNewObject(client, {
-      bucket: storage.bucket,
-      key: keys.manifest,
-      body: JSON.stringify(manifest, null, 2),
-      contentType: 'application/json',
-      tier,
-      checksum: storage.checksum,
-    }).catch((err) => {
-      throw storageError(err, 'manifest', 'Writing the manifest', storage);
-    });
+    await writeManifestAlone({ client, storage, keys, tier, own, body: JSON.stringify(manifest, null, 2), database: conn.database });
 
     const partial = describeSelection(config.selection);
     log.info(
@@ -256,6 +254,80 @@ export async function runBackup(
       },
     });
   }
+}
+
+/**
+ * Writes the manifest, the object that makes a backup complete, so that at most one run
+ * completes a key, also on a store that ignores `If-None-Match` (s3rver; some S3-compatible
+ * stores), where the last write of a key wins. Runs A and B chose the same key when both
+ * listed the minute before either wrote (same database, same start minute). Each writes
+ * dump D, then manifest M. Every write of it is preceded by a listing of its key
+ * (refuseTakenKeys: an object there refuses the write, exit 4 as S3's 412). Before M, the run
+ * lists the stem: D (and its globals) must carry the ETags its writes were answered with, and
+ * no M may exist; after M it lists again: D and M must be its own. Only then is it complete
+ * (the backup role cannot read objects, so listings, which carry ETags, are the checks).
+ *
+ * Name A's dump write dA, its check before M pA, its M write mA, its check after cA:
+ * dA < pA < mA < cA, and the same for B. M, once written, is never deleted.
+ * - At most one completes. Say mA < mB. B's pB saw no M, so dB < pB < mA < cA. A passing at
+ *   cA needs the last dump write before cA to be A's, so dB < dA. B passing at cB needs the
+ *   last before cB to be B's; dA < mA < mB < cB, so dA < dB. Contradiction. (Globals: same.)
+ * - The run that completes had a consistent pair at its check. After that, only a write that
+ *   was already in flight (its key listed free before this run's object existed, sent after
+ *   this run's check) can replace one of its objects; that writer then fails its own check
+ *   with exit 5 and names the key to `verify`. On s3rver a completion of a large object is
+ *   slow, so this is a real window; a run that starts later is refused before it writes.
+ *
+ * Where the store enforces `If-None-Match` (S3), the second write of a key gets 412 and these
+ * checks never fire. Identical bytes give identical ETags: two dumps of an unchanged database
+ * started within the same second (pg_dump stamps its archive to the second) cannot be told
+ * apart, and whichever manifest stays describes that dump truly. A listing has no version
+ * ids, so the ETag is the identity also on a versioned bucket.
+ */
+async function writeManifestAlone(input: {
+  client: S3Client;
+  storage: BackupConfig['storage'];
+  keys: BackupKeys;
+  tier: Tier;
+  own: readonly OwnObject[];
+  body: string;
+  database: string;
+}): Promise<void> {
+  const { client, storage, keys } = input;
+  const check = (own: readonly OwnObject[], absent: string[]) =>
+    contradictions(client, storage.bucket, keys.stem, own, absent).catch((err) => {
+      throw storageError(err, 'manifest', "Checking the backup's objects", storage);
+    });
+  const before = await check(input.own, [keys.manifest]);
+  if (before.length > 0) throw sameKeyError(input, before, false);
+  const written = await putNewObject(client, {
+    bucket: storage.bucket,
+    key: keys.manifest,
+    body: input.body,
+    contentType: 'application/json',
+    tier: input.tier,
+    checksum: storage.checksum,
+  }).catch((err) => {
+    throw storageError(err, 'manifest', 'Writing the manifest', storage);
+  });
+  const after = await check([...input.own, { key: keys.manifest, bytes: Buffer.byteLength(input.body), etag: written.etag }], []);
+  if (after.length > 0) throw sameKeyError(input, after, true);
+}
+
+function sameKeyError(
+  input: { storage: BackupConfig['storage']; keys: BackupKeys; database: string },
+  problems: readonly string[],
+  manifestWritten: boolean,
+): TaskError {
+  const { storage, keys } = input;
+  return new TaskError(
+    `Another writer used the same key s3://${storage.bucket}/${keys.stem}.* while this backup ran: ${problems.join('; ')}. ` +
+      `This store does not enforce If-None-Match (S3 refuses such a second write with 412), so two backups of ${input.database} ` +
+      "started in the same minute chose one key and replaced each other's objects. " +
+      `This run's backup is not complete${manifestWritten ? '' : ' and it wrote no manifest'}. ` +
+      `Run \`verify --key ${keys.dump}\` to see whether the other run's backup is intact, and run backups of one database one at a time.`,
+    { exitCode: ExitCode.INTEGRITY, stage: 'manifest' },
+  );
 }
 
 /** This process's own CPU time (pg_dump excluded) and peak memory, for the log and the benchmark. */

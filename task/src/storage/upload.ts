@@ -1,4 +1,4 @@
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
 import { Tier } from '../contract';
@@ -81,4 +81,103 @@ export async function putNewObject(
     }),
   );
   return { etag: r.ETag, versionId: r.VersionId, checksum: checksumOf(r, input.checksum) };
+}
+
+/** An object this run wrote, as the store should now list it. */
+export interface OwnObject {
+  readonly key: string;
+  readonly bytes: number;
+  /** The ETag the store answered this run's write with. */
+  readonly etag?: string;
+}
+
+interface ListedWithEtag {
+  readonly size: number;
+  readonly etag?: string;
+  readonly lastModified?: Date;
+}
+
+/** ETags are quoted on the wire; some stores drop the quotes in one place and not in another. */
+const bareEtag = (etag: string | undefined) => etag?.replace(/^"|"$/g, '');
+
+async function listWithEtags(client: S3Client, bucket: string, prefix: string): Promise<Map<string, ListedWithEtag>> {
+  const out = new Map<string, ListedWithEtag>();
+  let token: string | undefined;
+  do {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const o of page.Contents ?? [])
+      if (o.Key !== undefined) out.set(o.Key, { size: o.Size ?? 0, etag: bareEtag(o.ETag), lastModified: o.LastModified });
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return out;
+}
+
+/**
+ * What the store lists under `prefix` that contradicts this run's writes: an object of `own`
+ * that is missing or has another ETag or size (another writer replaced it), or anything at a
+ * key of `absent`. Empty when the store holds exactly what this run wrote.
+ *
+ * It lists (ListObjectsV2, which returns each object's ETag) and reads nothing: the backup
+ * role has no s3:GetObject, by design, so HEAD and GET are not open to it. A listing carries
+ * no version ids, so on a versioned bucket the ETag is what identifies this run's write.
+ */
+export async function contradictions(
+  client: S3Client,
+  bucket: string,
+  prefix: string,
+  own: readonly OwnObject[],
+  absent: readonly string[] = [],
+): Promise<string[]> {
+  const listed = await listWithEtags(client, bucket, prefix);
+  const problems: string[] = [];
+  for (const o of own) {
+    const found = listed.get(o.key);
+    const etag = bareEtag(o.etag);
+    if (!found) problems.push(`${o.key} has disappeared`);
+    else if (etag === undefined)
+      problems.push(`the store answered the write of ${o.key} without an ETag, so this run cannot tell it from another's`);
+    else if (found.etag !== etag || found.size !== o.bytes)
+      problems.push(`${o.key} is not this run's (ETag ${found.etag}, ${found.size} bytes; this run wrote ETag ${etag}, ${o.bytes} bytes)`);
+  }
+  for (const key of absent) {
+    const found = listed.get(key);
+    if (found)
+      problems.push(
+        `${key} already exists (ETag ${found.etag}, ${found.size} bytes${found.lastModified ? `, written ${found.lastModified.toISOString()}` : ''})`,
+      );
+  }
+  return problems;
+}
+
+/** Commands that create an object and carry `If-None-Match: *` (objectParams). */
+const CREATING_COMMANDS = new Set(['PutObjectCommand', 'CompleteMultipartUploadCommand']);
+
+/**
+ * Makes `If-None-Match: *` hold also on a store that ignores it: right before a write that
+ * carries it (a PutObject, or the CompleteMultipartUpload that creates a multipart object),
+ * the key is listed, and if an object is there the write is not sent and fails as S3 would
+ * (`PreconditionFailed`), so nothing is overwritten. Listing and writing are two requests, so
+ * a write landing between them still wins on such a store: the manifest's checks
+ * (`contradictions`) catch that. On S3 the list only ever finds nothing and S3 judges the write.
+ */
+export function refuseTakenKeys(client: S3Client): void {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const input = args.input as { Bucket?: string; Key?: string; IfNoneMatch?: string };
+      if (CREATING_COMMANDS.has(context.commandName ?? '') && input.IfNoneMatch === '*' && input.Bucket && input.Key) {
+        const there = (await listWithEtags(client, input.Bucket, input.Key)).get(input.Key);
+        if (there) {
+          throw Object.assign(
+            new Error(
+              `s3://${input.Bucket}/${input.Key} already exists (ETag ${there.etag}, ${there.size} bytes), found just before writing it: nothing was written there`,
+            ),
+            { name: 'PreconditionFailed' },
+          );
+        }
+      }
+      return next(args);
+    },
+    // Innermost of the initialize step (added after the failure watch), and before retries.
+    { step: 'initialize', name: 'pgS3BackupRefuseTakenKeys' },
+  );
 }
