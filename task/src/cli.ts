@@ -1,17 +1,10 @@
-import { backupConfig } from './config/backup';
 import { EVENTS } from './contract';
-import { runBackup } from './commands/backup';
-import { COMMANDS } from './config/parse';
 import { resolveLogFormat } from './config/shared';
 import { ConfigError, describeError, ExitCode, TaskError } from './errors';
-import { runList } from './commands/list';
-import { listConfig, restoreConfig, statusConfig, verifyConfig } from './config/readers';
-import { runStatus } from './commands/status';
-import { runRestore } from './commands/restore';
-import { runVerify } from './commands/verify';
-import { commandHelp, mainHelp } from './config/help';
+import { COMMANDS } from './commands';
+import { commandHelp, mainHelp } from './commands/help';
 import { Logger } from './log';
-import { CommandName } from './config/settings';
+import { CommandName, COMMAND_NAMES } from './config/settings';
 import { TOOL_VERSION } from './version';
 
 /**
@@ -29,8 +22,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${TOOL_VERSION}\n`);
     return ExitCode.OK;
   }
-  if (!COMMANDS.includes(command as CommandName)) {
-    process.stderr.write(`Unknown command '${command}'. Commands: ${COMMANDS.join(', ')}. Run 'pg-s3-backup --help'.\n`);
+  if (!(COMMAND_NAMES as readonly string[]).includes(command)) {
+    process.stderr.write(`Unknown command '${command}'. Commands: ${COMMAND_NAMES.join(', ')}. Run 'pg-s3-backup --help'.\n`);
     return ExitCode.CONFIG;
   }
   const name = command as CommandName;
@@ -54,40 +47,12 @@ async function main(argv: string[]): Promise<number> {
   // configuration error carries the format the command line asks for).
   let log = new Logger({ format: resolveLogFormat(process.env.LOG_FORMAT, isTty), base: { command: name } });
   try {
-    switch (name) {
-      case 'backup': {
-        const config = backupConfig(rest, process.env, isTty);
-        log = new Logger({ format: config.logFormat, base: { command: name } });
-        await runBackup(config, log, controller.signal);
-        return ExitCode.OK;
-      }
-      case 'list': {
-        const config = listConfig(rest, process.env, isTty);
-        // stdout is for the list itself: log to stderr.
-        log = new Logger({ format: config.logFormat, base: { command: name }, write: (l) => process.stderr.write(l + '\n') });
-        await runList(config, log, (text) => process.stdout.write(text + '\n'));
-        return ExitCode.OK;
-      }
-      case 'status': {
-        const config = statusConfig(rest, process.env, isTty);
-        // stdout is for the report itself: log to stderr.
-        log = new Logger({ format: config.logFormat, base: { command: name }, write: (l) => process.stderr.write(l + '\n') });
-        await runStatus(config, log, (text) => process.stdout.write(text + '\n'));
-        return ExitCode.OK;
-      }
-      case 'verify': {
-        const config = verifyConfig(rest, process.env, isTty);
-        log = new Logger({ format: config.logFormat, base: { command: name } });
-        await runVerify(config, log, controller.signal);
-        return ExitCode.OK;
-      }
-      case 'restore': {
-        const config = restoreConfig(rest, process.env, isTty);
-        log = new Logger({ format: config.logFormat, base: { command: name } });
-        await runRestore(config, log, controller.signal);
-        return ExitCode.OK;
-      }
-    }
+    const configured = COMMANDS[name].configure(rest, process.env, isTty);
+    // A command whose result is its output (list, status) logs to stderr.
+    const write = configured.printsResult ? (l: string) => process.stderr.write(l + '\n') : undefined;
+    log = new Logger({ format: configured.logFormat, base: { command: name }, write });
+    await configured.run(log, controller.signal, (text) => process.stdout.write(text + '\n'));
+    return ExitCode.OK;
   } catch (err) {
     if (err instanceof ConfigError) {
       // In the format the configuration asks for: --log-format on the command line holds here too.

@@ -13,8 +13,6 @@ export interface ParsedInput {
   readonly sources: { [K in SettingName]?: string };
 }
 
-export const COMMANDS: readonly CommandName[] = ['backup', 'list', 'status', 'verify', 'restore'];
-
 const TRUE = ['1', 'true', 'yes', 'on'];
 const FALSE = ['0', 'false', 'no', 'off', ''];
 

@@ -4,7 +4,9 @@
  * this table and `help.ts` renders `--help` from it, so the two cannot drift apart.
  */
 import { DEFAULT_METRICS_NAMESPACE, ENV, EnvName, SSL_MODES } from '../contract';
-export type CommandName = 'backup' | 'list' | 'status' | 'verify' | 'restore';
+/** The CLI's commands, in the order help lists them. What each does is commands/index.ts. */
+export const COMMAND_NAMES = ['backup', 'list', 'status', 'verify', 'restore'] as const;
+export type CommandName = (typeof COMMAND_NAMES)[number];
 
 export interface SettingSpec {
   /** Flag name without the leading dashes. */
@@ -29,7 +31,7 @@ export interface SettingSpec {
   readonly group: 'Database' | 'Storage' | 'Backup' | 'What to dump' | 'Which backup' | 'Freshness' | 'Restore and verify' | 'Output';
 }
 
-const ALL: readonly CommandName[] = ['backup', 'list', 'status', 'verify', 'restore'];
+const ALL: readonly CommandName[] = COMMAND_NAMES;
 const DB: readonly CommandName[] = ['backup'];
 
 export const SETTINGS = {

@@ -1,4 +1,3 @@
-import { RawSettings } from '../config/parse';
 import { SSL_MODES, SslMode } from '../contract';
 
 /**
@@ -45,11 +44,22 @@ const isLocale = (name: string) => name.startsWith('LC_');
 /** libpq's own variables (PGHOST, PGSSLMODE, PGPASSFILE…); PG_BIN_DIR is this CLI's. */
 const isLibpq = (name: string) => /^PG[A-Z]/.test(name);
 
+/** The connection settings a caller has read (flags or PG* variables), each optional. */
+export interface ConnectionSettings {
+  readonly host?: string;
+  readonly port?: number;
+  readonly user?: string;
+  readonly dbname?: string;
+  readonly sslmode?: string;
+  /** postgres://… (DATABASE_URL); may hold a password. */
+  readonly databaseUrl?: string;
+}
+
 /**
  * Resolves the connection from `DATABASE_URL` or libpq's PG* settings. Appends problems
  * (never echoing a URL, which may hold a password) and returns undefined when it cannot.
  */
-export function resolveConnection(values: RawSettings, env: NodeJS.ProcessEnv, problems: string[]): DbConnection | undefined {
+export function resolveConnection(values: ConnectionSettings, env: NodeJS.ProcessEnv, problems: string[]): DbConnection | undefined {
   const pg: Record<string, string> = {};
   const fromSettings: Record<string, string | undefined> = {
     PGHOST: values.host,

@@ -1,14 +1,7 @@
 import { EXIT_CODES } from '../contract';
-import { CommandName, defaultShown, SETTINGS, SettingSpec } from './settings';
+import { CommandName, COMMAND_NAMES, defaultShown, SETTINGS, SettingSpec } from '../config/settings';
 import { TOOL_VERSION } from '../version';
-
-const SUMMARY: Record<CommandName, string> = {
-  backup: 'Stream pg_dump -Fc of one database into S3; the backup exists only if it is complete.',
-  list: 'List the backups of a database, newest first.',
-  status: 'Show how old the newest complete backup of each database is; with --max-age-hours, fail when one is too old.',
-  verify: 'Check a stored backup against its manifest and read the whole archive.',
-  restore: 'Restore a stored backup into a database.',
-};
+import { COMMANDS } from './index';
 
 /** The top-level usage text. */
 export function mainHelp(): string {
@@ -18,7 +11,7 @@ export function mainHelp(): string {
     'Usage: pg-s3-backup <command> [options]     (every option also reads the environment variable shown)',
     '',
     'Commands:',
-    ...Object.entries(SUMMARY).map(([c, s]) => `  ${c.padEnd(9)} ${s}`),
+    ...COMMAND_NAMES.map((c) => `  ${c.padEnd(9)} ${COMMANDS[c].summary}`),
     '',
     "Run 'pg-s3-backup <command> --help' for a command's options.",
     '',
@@ -36,7 +29,7 @@ export function exitCodesHelp(): string {
 export function commandHelp(command: CommandName): string {
   const specs = (Object.values(SETTINGS) as SettingSpec[]).filter((s) => s.commands.includes(command));
   const groups = [...new Set(specs.map((s) => s.group))];
-  const out = [`pg-s3-backup ${command}: ${SUMMARY[command]}`, '', `Usage: pg-s3-backup ${command} [options]`, ''];
+  const out = [`pg-s3-backup ${command}: ${COMMANDS[command].summary}`, '', `Usage: pg-s3-backup ${command} [options]`, ''];
   for (const group of groups) {
     out.push(`${group}:`);
     for (const s of specs.filter((x) => x.group === group)) {

@@ -1,0 +1,29 @@
+import { DumpSelection, Tier } from '../contract';
+import { DbConnection } from '../postgres/connection';
+import { PgTools } from '../postgres/tools';
+import { Manifest } from '../storage/manifest';
+import { StorageConfig } from '../storage/s3';
+
+/** What a backup needs to know: the database, where it goes, and how. */
+export interface BackupInput {
+  readonly conn: DbConnection;
+  readonly storage: StorageConfig;
+  readonly tools: PgTools;
+  readonly metrics: { readonly namespace: string; readonly project?: string };
+  /** pg_dump -Z value; unset: zstd:1 where pg_dump can, else pg_dump's own gzip 6. */
+  readonly compress?: string;
+  /** What to dump; undefined for the whole database. */
+  readonly selection?: DumpSelection;
+  readonly partSizeMib?: number;
+  readonly queueSize: number;
+  readonly memoryLimitMib?: number;
+  /** Also store roles and tablespaces (pg_dumpall --globals-only). */
+  readonly globals: boolean;
+  readonly tier: 'auto' | Tier;
+  readonly progressSeconds: number;
+}
+
+export interface BackupResult {
+  readonly manifest: Manifest;
+  readonly manifestKey: string;
+}
