@@ -5,6 +5,51 @@ import prettier from 'eslint-config-prettier';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+/**
+ * The task's floors (task/src), top to bottom: cli.ts → commands/ → config/, backup/, restore/
+ * (side by side) → archive/ → storage/, postgres/ (side by side) → errors, log, child, version →
+ * contract/. A file may import its own folder and the floors below, never a floor above or a
+ * room beside it on its floor: for each folder, the folders it must not import.
+ */
+const TASK_FLOORS = {
+  'task/src/commands/**': ['cli'],
+  'task/src/config/**': ['cli', 'commands', 'backup', 'restore', 'archive'],
+  'task/src/backup/**': ['cli', 'commands', 'config', 'restore'],
+  'task/src/restore/**': ['cli', 'commands', 'config', 'backup'],
+  'task/src/archive/**': ['cli', 'commands', 'config', 'backup', 'restore'],
+  'task/src/storage/**': ['cli', 'commands', 'config', 'backup', 'restore', 'archive', 'postgres'],
+  'task/src/postgres/**': ['cli', 'commands', 'config', 'backup', 'restore', 'archive', 'storage'],
+  'task/src/{errors,log,child,version}.ts': ['cli', 'commands', 'config', 'backup', 'restore', 'archive', 'storage', 'postgres'],
+  'task/src/contract/**': [
+    'cli',
+    'commands',
+    'config',
+    'backup',
+    'restore',
+    'archive',
+    'storage',
+    'postgres',
+    'errors',
+    'log',
+    'child',
+    'version',
+  ],
+};
+const floorRules = Object.entries(TASK_FLOORS).map(([files, above]) => ({
+  files: [files],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: above.map((room) => ({
+          group: [`**/${room}`, `**/${room}/**`, `./${room}`, `./${room}/**`],
+          message: `task/src imports run downward only: this floor must not import ${room} (see TASK_FLOORS in eslint.config.mjs).`,
+        })),
+      },
+    ],
+  },
+}));
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'cdk.out/', 'task/dist/', 'coverage/', '.bench-cache/', 'bench-results/'] },
   js.configs.recommended,
@@ -46,5 +91,6 @@ export default tseslint.config(
     rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },
   },
   { files: ['**/*.mjs'], languageOptions: { sourceType: 'module' } },
+  ...floorRules,
   prettier,
 );

@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { Writable } from 'node:stream';
+import { ChildProcessByStdio, spawn } from 'node:child_process';
+import { Readable, Writable } from 'node:stream';
 import { describeExit, ExitStatus, isFailedExit, OutputTail, spawnErrorMessage } from '../child';
 import { DbConnection, toolEnvironment } from '../postgres/connection';
 import { ExitCode, InterruptedError, TaskError } from '../errors';
@@ -42,56 +42,20 @@ export function startScriptRestore(
   signal: AbortSignal,
   onTable: (name: string) => void,
 ): GatedRestore {
-  const psql = spawn(tools.psql, ['-X', '--no-password', '-q', '-v', 'ON_ERROR_STOP=1'], {
-    env: target.childEnv,
-    stdio: ['pipe', 'ignore', 'pipe'],
-    signal,
-  });
   // Writing SQL for psql, pg_restore connects to nothing: psql alone gets the connection.
   const pgRestore = spawn(
     tools.pgRestore,
     ['--file', '-', `--restrict-key=${options.restrictKey}`, ...pgRestoreArgs(undefined, { ...options, jobs: 1 })],
-    {
-      env: toolEnvironment(process.env),
-      stdio: ['pipe', 'pipe', 'pipe'],
-      signal,
-    },
+    { env: toolEnvironment(process.env), stdio: ['pipe', 'pipe', 'pipe'], signal },
   );
-  const psqlErrors = new OutputTail(8192);
-  psql.stderr.on('data', (c: Buffer) => psqlErrors.push(c));
-  psql.stdin.on('error', () => undefined); // psql that stopped at an error closes its stdin: its exit says why
-  let inputEnded = false;
-  let psqlStatus: ExitStatus | undefined;
-  let spawnError: NodeJS.ErrnoException | undefined;
-  psql.on('error', (err: NodeJS.ErrnoException) => (spawnError = err));
   const script = new WithoutFinalCommit();
-  const psqlExit = new Promise<ExitStatus>((resolve) =>
-    psql.on('close', (code, signalName) => {
-      psqlStatus = { code, signal: signalName };
-      if (!inputEnded) {
-        // psql gone before its input ended has failed (a statement, the connection): stop pg_restore,
-        // let its script run out into nothing, and the download drains (keepReadingSink).
-        script.unpipe(psql.stdin);
-        script.resume();
-        pgRestore.kill('SIGTERM');
-      }
-      resolve(psqlStatus);
-    }),
-  );
-  const psqlFailure = (status: ExitStatus): TaskError => {
-    if (signal.aborted) return new InterruptedError(String(signal.reason), 'restore');
-    if (spawnError)
-      return new TaskError(spawnErrorMessage('psql', spawnError), { exitCode: ExitCode.DATABASE, stage: 'restore', cause: spawnError });
-    const lines = psqlErrors
-      .text(40)
-      .split('\n')
-      .filter((l) => /ERROR|FATAL|DETAIL|HINT/.test(l));
-    return new TaskError(
-      `psql applying pg_restore's script ${describeExit(status)}${inputEnded ? '' : ' before the end of the script'}: ${lines.slice(-6).join('\n') || '(no error text)'}`,
-      { exitCode: ExitCode.DATABASE, stage: 'restore' },
-    );
-  };
-
+  const psql = new PsqlApplier(tools, target, signal, () => {
+    // psql gone before its input ended has failed (a statement, the connection): stop pg_restore,
+    // let its script run out into nothing, and the download drains (keepReadingSink).
+    script.unpipe(psql.stdin);
+    script.resume();
+    pgRestore.kill('SIGTERM');
+  });
   const handedOver = new Promise<void>((resolve, reject) => {
     script.on('end', resolve);
     script.on('error', reject);
@@ -105,31 +69,93 @@ export function startScriptRestore(
 
   const applied = (async () => {
     const [r, h] = await Promise.allSettled([restored, handedOver]);
-    if (psqlStatus) throw psqlFailure(psqlStatus);
+    if (psql.status) throw psql.failure(psql.status);
     if (r.status === 'rejected') throw r.reason;
     if (h.status === 'rejected')
       throw new TaskError(`${(h.reason as Error).message}: not applying it.`, { exitCode: ExitCode.DATABASE, stage: 'restore' });
   })();
   applied.catch(() => undefined);
   const endInput = (text: string) => {
-    inputEnded = true;
     script.unpipe(psql.stdin);
-    psql.stdin.end(text);
+    psql.endInput(text);
   };
   return {
     archive: keepReadingSink(pgRestore.stdin),
     applied,
     async commit() {
       endInput('COMMIT;\n');
-      const status = await psqlExit;
-      if (isFailedExit(status) || signal.aborted) throw psqlFailure(status);
+      const status = await psql.exit;
+      if (isFailedExit(status) || signal.aborted) throw psql.failure(status);
     },
     async abandon() {
-      if (!inputEnded) endInput('');
+      if (!psql.inputEnded) endInput('');
       pgRestore.kill('SIGTERM');
-      await psqlExit;
+      await psql.exit;
     },
   };
+}
+
+/** psql applying a script from its stdin to the target with ON_ERROR_STOP: its exit, and why it failed. */
+class PsqlApplier {
+  public readonly exit: Promise<ExitStatus>;
+  public status: ExitStatus | undefined;
+  public inputEnded = false;
+  private readonly child: ChildProcessByStdio<Writable, null, Readable>;
+  private readonly errors = new OutputTail(8192);
+  private spawnError: NodeJS.ErrnoException | undefined;
+
+  /** `onEarlyExit` runs when psql ends before its input did (it stopped at an error). */
+  constructor(
+    tools: PgTools,
+    target: DbConnection,
+    private readonly signal: AbortSignal,
+    onEarlyExit: () => void,
+  ) {
+    this.child = spawn(tools.psql, ['-X', '--no-password', '-q', '-v', 'ON_ERROR_STOP=1'], {
+      env: target.childEnv,
+      stdio: ['pipe', 'ignore', 'pipe'],
+      signal,
+    });
+    this.child.stderr.on('data', (c: Buffer) => this.errors.push(c));
+    this.child.stdin.on('error', () => undefined); // psql that stopped at an error closes its stdin: its exit says why
+    this.child.on('error', (err: NodeJS.ErrnoException) => (this.spawnError = err));
+    this.exit = new Promise<ExitStatus>((resolve) =>
+      this.child.on('close', (code, signalName) => {
+        this.status = { code, signal: signalName };
+        if (!this.inputEnded) onEarlyExit();
+        resolve(this.status);
+      }),
+    );
+  }
+
+  public get stdin(): Writable {
+    return this.child.stdin;
+  }
+
+  /** Ends psql's input with `text` (COMMIT, or nothing: psql then ends without committing). */
+  public endInput(text: string): void {
+    this.inputEnded = true;
+    this.child.stdin.end(text);
+  }
+
+  /** Why psql failed with `status`: the interruption, a program that could not start, or its error lines. */
+  public failure(status: ExitStatus): TaskError {
+    if (this.signal.aborted) return new InterruptedError(String(this.signal.reason), 'restore');
+    if (this.spawnError)
+      return new TaskError(spawnErrorMessage('psql', this.spawnError), {
+        exitCode: ExitCode.DATABASE,
+        stage: 'restore',
+        cause: this.spawnError,
+      });
+    const lines = this.errors
+      .text(40)
+      .split('\n')
+      .filter((l) => /ERROR|FATAL|DETAIL|HINT/.test(l));
+    return new TaskError(
+      `psql applying pg_restore's script ${describeExit(status)}${this.inputEnded ? '' : ' before the end of the script'}: ${lines.slice(-6).join('\n') || '(no error text)'}`,
+      { exitCode: ExitCode.DATABASE, stage: 'restore' },
+    );
+  }
 }
 
 /**

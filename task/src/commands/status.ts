@@ -1,9 +1,8 @@
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { BackupEntry, INVALID_STATUSES, newestBackup } from '../storage/catalog';
+import { BackupEntry, databasesUnder, INVALID_STATUSES, newestBackup } from '../storage/catalog';
 import { describeError, ExitCode, TaskError } from '../errors';
 import { formatBytes, Logger, renderColumns } from '../log';
 import { StatusConfig } from '../config/readers';
-import { createS3Client, StorageConfig, storageError } from '../storage/s3';
+import { createS3Client } from '../storage/s3';
 import { describeSelection, DumpSelection } from '../contract';
 
 /** What `status --json` prints for each database. */
@@ -40,33 +39,6 @@ export interface NewerAttempt {
   readonly invalid: boolean;
   /** Why it is not complete, for people. */
   readonly problem: string | null;
-}
-
-/**
- * The databases that have a folder under the prefix. Key segments are percent-encoded when
- * a database name is not plainly safe (see key.ts), so they are decoded back.
- */
-async function databasesUnder(client: S3Client, storage: StorageConfig): Promise<string[]> {
-  const base = storage.prefix ? `${storage.prefix}/` : '';
-  const out: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await client
-      .send(new ListObjectsV2Command({ Bucket: storage.bucket, Prefix: base, Delimiter: '/', ContinuationToken: token }))
-      .catch((err) => {
-        throw storageError(err, 'list', 'Listing the databases', storage);
-      });
-    for (const p of page.CommonPrefixes ?? []) {
-      const segment = p.Prefix!.slice(base.length, -1);
-      try {
-        out.push(decodeURIComponent(segment));
-      } catch {
-        out.push(segment);
-      }
-    }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  return out.sort();
 }
 
 function age(hours: number): string {

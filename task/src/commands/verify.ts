@@ -47,8 +47,9 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
     );
     let result: VerifyResult;
     if (config.restoreInto) {
+      const target = config.restoreInto;
       const restored = await restoreBackup(
-        { ...config, target: config.restoreInto, clean: false, jobs: 1, globals: false, tempDir: undefined },
+        { ...config, target, clean: false, jobs: 1, globals: false, tempDir: undefined },
         backup,
         log,
         signal,
@@ -58,33 +59,7 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
       const read = await verifyStoredArchive(client, config.storage, config.tools, backup, signal);
       result = { key: backup.dumpKey, bytes: read.bytes, sha256: read.sha256 };
     }
-    const seconds = Math.round((Date.now() - started) / 100) / 10;
-    const restored = result.restored;
-    const restoredText = restored
-      ? `, restored ${restored.tables !== undefined ? `${restored.tables} tables / ${restored.rows} rows` : 'it'} into ${config.restoreInto!.display}` +
-        (restored.databaseProperties?.applied.length
-          ? ` with the database's own settings (${restored.databaseProperties.applied.join('; ')})`
-          : '')
-      : '';
-    log.info(
-      EVENTS.verifyOk,
-      `Backup ${result.key} (${what}) is intact: size and SHA-256 match the manifest, pg_restore read every block${restoredText} (${seconds} s)`,
-      {
-        key: result.key,
-        partial: partial !== undefined,
-        bytes: result.bytes,
-        sha256: result.sha256,
-        tables: result.restored?.tables,
-        rows: result.restored?.rows,
-        databaseProperties: result.restored?.databaseProperties,
-        durationSeconds: seconds,
-      },
-    );
-    log.metrics(config.metrics.namespace, metricDimensions(config.metrics.project, database), [
-      { name: METRICS.drillSuccess, unit: 'Count', value: 1 },
-      { name: METRICS.drillFailure, unit: 'Count', value: 0 },
-      { name: METRICS.drillDurationSeconds, unit: 'Seconds', value: seconds },
-    ]);
+    reportIntact(config, result, { what, partial: partial !== undefined, database, started }, log);
     return result;
   } catch (err) {
     throw reportFailure(err, {
@@ -103,4 +78,40 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
       },
     });
   }
+}
+
+/** Logs an intact backup (and what the drill restored), and emits the drill's success metrics. */
+function reportIntact(
+  config: VerifyConfig,
+  result: VerifyResult,
+  about: { what: string; partial: boolean; database: string; started: number },
+  log: Logger,
+): void {
+  const seconds = Math.round((Date.now() - about.started) / 100) / 10;
+  const restored = result.restored;
+  const restoredText = restored
+    ? `, restored ${restored.tables !== undefined ? `${restored.tables} tables / ${restored.rows} rows` : 'it'} into ${config.restoreInto!.display}` +
+      (restored.databaseProperties?.applied.length
+        ? ` with the database's own settings (${restored.databaseProperties.applied.join('; ')})`
+        : '')
+    : '';
+  log.info(
+    EVENTS.verifyOk,
+    `Backup ${result.key} (${about.what}) is intact: size and SHA-256 match the manifest, pg_restore read every block${restoredText} (${seconds} s)`,
+    {
+      key: result.key,
+      partial: about.partial,
+      bytes: result.bytes,
+      sha256: result.sha256,
+      tables: restored?.tables,
+      rows: restored?.rows,
+      databaseProperties: restored?.databaseProperties,
+      durationSeconds: seconds,
+    },
+  );
+  log.metrics(config.metrics.namespace, metricDimensions(config.metrics.project, about.database), [
+    { name: METRICS.drillSuccess, unit: 'Count', value: 1 },
+    { name: METRICS.drillFailure, unit: 'Count', value: 0 },
+    { name: METRICS.drillDurationSeconds, unit: 'Seconds', value: seconds },
+  ]);
 }

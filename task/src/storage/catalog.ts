@@ -1,4 +1,4 @@
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { ExitCode, TaskError } from '../errors';
 import {
   compareStems,
@@ -330,4 +330,31 @@ export async function resolveBackup(
   choice: { key?: string; latest?: boolean; database?: string },
 ): Promise<ResolvedBackup> {
   return choice.latest ? latestBackup(client, storage, choice.database!) : backupAtKey(client, storage, choice.key!);
+}
+
+/**
+ * The databases that have a folder under the prefix. Key segments are percent-encoded when
+ * a database name is not plainly safe (see key.ts), so they are decoded back.
+ */
+export async function databasesUnder(client: S3Client, storage: StorageConfig): Promise<string[]> {
+  const base = storage.prefix ? `${storage.prefix}/` : '';
+  const out: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await client
+      .send(new ListObjectsV2Command({ Bucket: storage.bucket, Prefix: base, Delimiter: '/', ContinuationToken: token }))
+      .catch((err) => {
+        throw storageError(err, 'list', 'Listing the databases', storage);
+      });
+    for (const p of page.CommonPrefixes ?? []) {
+      const segment = p.Prefix!.slice(base.length, -1);
+      try {
+        out.push(decodeURIComponent(segment));
+      } catch {
+        out.push(segment);
+      }
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return out.sort();
 }
