@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
+import { ExitCode, Stage, TaskError } from './errors';
 import { Readable } from 'node:stream';
 
 /** Keeps the last `limit` bytes a child wrote to stderr, for error messages. */
@@ -85,4 +86,35 @@ export function runCaptured(
       input.pipe(child.stdin);
     } else child.stdin.end(input ?? '');
   });
+}
+
+/**
+ * Settles when `child` has exited: resolves on exit code 0 without a signal; rejects with a
+ * {@link TaskError} naming `program`, how it exited and the tail of its stderr (`hint` adds advice
+ * read from that text), or that it could not be started at all. Never unobserved: callers may
+ * attach later.
+ */
+export function exitOf(
+  child: ChildProcess,
+  program: string,
+  stderr: OutputTail,
+  stage: Stage,
+  hint: (stderrText: string) => string = () => '',
+): Promise<void> {
+  const done = new Promise<void>((resolve, reject) => {
+    let spawnError: NodeJS.ErrnoException | undefined;
+    child.on('error', (err: NodeJS.ErrnoException) => (spawnError = err));
+    child.on('close', (code, signal) => {
+      if (spawnError)
+        return reject(new TaskError(spawnErrorMessage(program, spawnError), { exitCode: ExitCode.DATABASE, stage, cause: spawnError }));
+      const status: ExitStatus = { code, signal };
+      if (!isFailedExit(status)) return resolve();
+      const tail = stderr.text(8);
+      reject(
+        new TaskError(`${program} ${describeExit(status)}${tail ? `: ${tail}` : ''}${hint(tail)}`, { exitCode: ExitCode.DATABASE, stage }),
+      );
+    });
+  });
+  done.catch(() => undefined);
+  return done;
 }

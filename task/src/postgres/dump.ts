@@ -2,9 +2,8 @@ import { ChildProcessByStdio, spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import { describeExit, ExitStatus, isFailedExit, OutputTail, runCaptured, spawnErrorMessage } from '../child';
+import { exitOf, OutputTail, runCaptured } from '../child';
 import { DbConnection, toolEnvironment } from './connection';
-import { ExitCode, TaskError } from '../errors';
 import { connectionHint, majorOf, PgTools } from './tools';
 import { DumpSelection, selectionArgs } from '../contract';
 
@@ -13,6 +12,8 @@ export interface DumpOptions {
   readonly compress?: string;
   /** What to dump; the whole database when undefined. */
   readonly selection?: DumpSelection;
+  /** More of pg_dump's own arguments (a parallel backup's --snapshot, --schema-only, --data-only, --exclude-table-data). */
+  readonly extraArgs?: readonly string[];
 }
 
 /** A running `pg_dump -Fc`. */
@@ -82,6 +83,7 @@ export function dumpArgs(options: DumpOptions): string[] {
     '--no-password',
     ...(options.compress !== undefined ? [`--compress=${options.compress}`] : []),
     ...selectionArgs(options.selection),
+    ...(options.extraArgs ?? []),
   ];
 }
 
@@ -125,32 +127,7 @@ export function startDump(tools: PgTools, conn: DbConnection, options: DumpOptio
   const stderr = new OutputTail(8192);
   child.stderr.on('data', (c: Buffer) => stderr.push(c));
 
-  const done = new Promise<void>((resolve, reject) => {
-    let spawnError: NodeJS.ErrnoException | undefined;
-    child.on('error', (err: NodeJS.ErrnoException) => {
-      spawnError = err;
-    });
-    child.on('close', (code, signal) => {
-      if (spawnError) {
-        reject(new TaskError(spawnErrorMessage('pg_dump', spawnError), { exitCode: ExitCode.DATABASE, stage: 'dump', cause: spawnError }));
-        return;
-      }
-      const status: ExitStatus = { code, signal };
-      if (!isFailedExit(status)) {
-        resolve();
-        return;
-      }
-      const tail = stderr.text(8);
-      reject(
-        new TaskError(`pg_dump ${describeExit(status)}${tail ? `: ${tail}` : ''}${connectionHint(tail)}`, {
-          exitCode: ExitCode.DATABASE,
-          stage: 'dump',
-        }),
-      );
-    });
-  });
-  // Callers may attach later; an unobserved early failure must not crash the process.
-  done.catch(() => undefined);
+  const done = exitOf(child, 'pg_dump', stderr, 'dump', connectionHint);
 
   return {
     stdout: child.stdout,
