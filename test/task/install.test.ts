@@ -155,8 +155,8 @@ describe('the host recipe (task/host)', () => {
     }
   });
 
-  test('the README shows the recipe exactly as these tests run it', () => {
-    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  test('docs/host.md shows the recipe exactly as these tests run it', () => {
+    const readme = readFileSync(join(ROOT, 'docs', 'host.md'), 'utf8');
     for (const file of ['pg-s3-backup@.timer', 'pg-s3-backup@.service', 'pg-s3-backup-failed@.service', 'pg-s3-backup.cron']) {
       const text = readFileSync(join(HOST, file), 'utf8');
       expect({ file, shown: readme.includes('\n' + text + '```\n') }).toEqual({ file, shown: true });
