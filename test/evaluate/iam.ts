@@ -78,7 +78,7 @@ export async function decisions(auths: readonly Authorization[]): Promise<string
 /**
  * The key policy of `keyArn`: the template's, for a key it creates; for a key it imports, the
  * policy AWS gives a key created without one (the account's IAM policies decide). That is an
- * assumption about a key this stack does not own, and the README says so.
+ * assumption about a key this stack does not own, and docs/architecture.md says so.
  */
 export function keyPolicyOf(t: ResolvedTemplate, keyArn: string): Json {
   const own = t.ofType('AWS::KMS::Key').find(([id]) => t.attribute(id, 'Arn') === keyArn);

@@ -1,5 +1,5 @@
 /**
- * The README's read-only policy for operators (for a bucket outside the stack) is the one the
+ * The read-only policy for operators in docs/deploy.md (for a bucket outside the stack) is the one the
  * stack synthesizes as OperatorReadOnlyPolicy, whose requests cli-requests.test.ts evaluates.
  */
 import { appTemplate } from './template';
@@ -11,9 +11,9 @@ import { buildApp } from '../../bin/app';
 import { exampleContext } from '../lib/support';
 import { ResolvedTemplate } from './template';
 
-function readmePolicy(): unknown {
-  const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('### Read-only credentials'));
+function documentedPolicy(): unknown {
+  const doc = readFileSync(join(__dirname, '..', '..', 'docs', 'deploy.md'), 'utf8');
+  const section = doc.slice(doc.indexOf('## Read-only credentials'));
   const block = /```json\n([\s\S]*?)```/.exec(section)![1];
   return JSON.parse(block);
 }
@@ -26,9 +26,9 @@ function synthesized(context: Record<string, unknown>): { template: Template; po
   return { template, policy: t.resolve(policy.Properties!.PolicyDocument) };
 }
 
-test("the README's policy is what the stack synthesizes for bucket my-backups and prefix myapp", () => {
+test("docs/deploy.md's policy is what the stack synthesizes for bucket my-backups and prefix myapp", () => {
   const { policy, template } = synthesized({ ...exampleContext(), prefix: 'myapp', existingBucket: { name: 'my-backups' } });
-  expect(readmePolicy()).toEqual(policy);
+  expect(documentedPolicy()).toEqual(policy);
   template.hasOutput('OperatorReadOnlyPolicyArn', { Value: { Ref: Match.stringLikeRegexp('^OperatorReadOnlyPolicy') } });
 });
 

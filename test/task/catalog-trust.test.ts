@@ -1,5 +1,5 @@
 /**
- * What `list`, `status` and `--latest`/`--key` believe of the bucket, under the README's threat
+ * What `list`, `status` and `--latest`/`--key` believe of the bucket, under docs/security.md's threat
  * model: a compromised backup task can create new objects in its database's folder (it cannot
  * read, delete or overwrite). Every planted backup here is made as such a writer could: a copy
  * of a real dump (the writer made it) and a manifest that matches its bytes, but that claims a

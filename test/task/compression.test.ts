@@ -131,7 +131,7 @@ describe('a pg_restore built without the archive’s compression method', () => 
 });
 
 /**
- * BACKUP_COMPRESS unset: zstd:1 with a pg_dump 16+ that has zstd (the README's Compression
+ * BACKUP_COMPRESS unset: zstd:1 with a pg_dump 16+ that has zstd (docs/performance.md's Compression
  * table measured it fastest at an archive no larger than gzip 6's), and pg_dump's own gzip 6
  * with one built without zstd (task/dev/build-postgres.sh --without-compression), which is
  * told apart by a probe before the dump starts instead of failing it.

@@ -6,7 +6,7 @@
  * cron.d line's command run as cron runs it (`/bin/sh -c`).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BackupTestEnv, startBackupTestEnv } from '../support/backup-env';
@@ -155,11 +155,20 @@ describe('the host recipe (task/host)', () => {
     }
   });
 
-  test('the README shows the recipe exactly as these tests run it', () => {
-    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-    for (const file of ['pg-s3-backup@.timer', 'pg-s3-backup@.service', 'pg-s3-backup-failed@.service', 'pg-s3-backup.cron']) {
-      const text = readFileSync(join(HOST, file), 'utf8');
-      expect({ file, shown: readme.includes('\n' + text + '```\n') }).toEqual({ file, shown: true });
+  test('docs/host.md shows every file of the recipe by its path, and quotes of each only lines it holds', () => {
+    // The doc links each file instead of copying it; what it quotes of a unit or the cron file
+    // (`Key=value` in the file's own entry) must be a line of that file as these tests run it.
+    const doc = readFileSync(join(ROOT, 'docs', 'host.md'), 'utf8');
+    const entries = doc.split(/\n(?=- )|\n\n/);
+    for (const file of readdirSync(HOST)) {
+      const link = `[\`${file}\`](../task/host/${file})`;
+      const entry = entries.find((e) => e.startsWith(`- ${link}`));
+      expect({ file, linked: entry !== undefined }).toEqual({ file, linked: true });
+      if (file.endsWith('.sh')) continue;
+      const lines = readFileSync(join(HOST, file), 'utf8').split('\n');
+      const quoted = [...entry!.matchAll(/`([A-Za-z_]+=[^`]*)`/g)].map((m) => m[1]);
+      expect({ file, quotes: quoted.length > 0 }).toEqual({ file, quotes: true });
+      for (const q of quoted) expect({ file, quoted: q, inFile: lines.includes(q) }).toEqual({ file, quoted: q, inFile: true });
     }
   });
 

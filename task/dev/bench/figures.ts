@@ -107,7 +107,7 @@ export function computeFigures(runs: readonly RunResult[], databaseBytes: number
   return { archiveBytes, commands, targets, pgDumpCpuSecondsPerGb: median(pgDumpCpu), nodeCpuShareOfPgDump: median(share) };
 }
 
-/** The tables printed at the end of a run (and pasted into the README). */
+/** The tables printed at the end of a run (and pasted into docs/performance.md). */
 export function renderFigures(f: Figures): string {
   const commands = table(
     [

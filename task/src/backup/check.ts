@@ -27,7 +27,7 @@ export async function checkSource(input: BackupInput, log: Logger, signal: Abort
   );
   const compress = await inStage('version-check', signal, async () => {
     checkVersions(server, pgDump);
-    // Unset: zstd:1 where this pg_dump can (README, Compression), else pg_dump's gzip 6.
+    // Unset: zstd:1 where this pg_dump can (docs/performance.md, Compression), else pg_dump's gzip 6.
     const chosen = input.compress ?? (await defaultCompression(tools.pgDump, pgDump.num));
     const problem = compressionProblem(chosen, pgDump.num);
     if (problem) throw new TaskError(problem, { exitCode: ExitCode.CONFIG, stage: 'version-check' });

@@ -163,9 +163,9 @@ export const SETTINGS = {
     type: 'string',
     commands: ['backup'],
     group: 'Backup',
-    help: 'pg_dump compression, passed as -Z: a gzip level 0-9, or gzip:N, lz4[:N], zstd[:N], none (these method forms need pg_dump 16+). With pg_dump 15 or older, level 1 dumps much faster than gzip 6 for somewhat more bytes (see README, Compression).',
+    help: 'pg_dump compression, passed as -Z: a gzip level 0-9, or gzip:N, lz4[:N], zstd[:N], none (these method forms need pg_dump 16+). With pg_dump 15 or older, level 1 dumps much faster than gzip 6 for somewhat more bytes (see docs/performance.md, Compression).',
     defaultText:
-      "zstd:1 with pg_dump 16+ built with zstd (fastest measured at an archive no larger than gzip 6's: README, Compression); else pg_dump's own, gzip level 6",
+      "zstd:1 with pg_dump 16+ built with zstd (fastest measured at an archive no larger than gzip 6's: docs/performance.md, Compression); else pg_dump's own, gzip level 6",
   },
   schema: {
     flag: 'schema',
@@ -321,7 +321,7 @@ export const SETTINGS = {
     max: 64,
     commands: ['restore'],
     group: 'Restore and verify',
-    help: 'Parallel pg_restore jobs; above 1 the target must be a new database (see README).',
+    help: 'Parallel pg_restore jobs; above 1 the target must be a new database (see docs/cli.md, restore).',
     default: 1,
   },
   noOwner: {
@@ -441,7 +441,7 @@ export type SettingValues = {
   readonly [K in SettingName]: Specs[K] extends { default: unknown } ? ValueOf<Specs[K]> : ValueOf<Specs[K]> | undefined;
 };
 
-/** How --help and the README show a setting's default ('' for none). */
+/** How --help and docs/configuration.md show a setting's default ('' for none). */
 export function defaultShown(spec: SettingSpec): string {
   return spec.defaultText ?? (spec.default === undefined ? '' : String(spec.default));
 }

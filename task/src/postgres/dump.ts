@@ -49,7 +49,7 @@ export function compressionProblem(compress: string | undefined, pgDumpVersionNu
 
 /**
  * The compression of a backup that asks for none (BACKUP_COMPRESS unset) with pg_dump 16+:
- * zstd level 1. Measured on the benchmark database with pg_dump 18 (README, Compression), it
+ * zstd level 1. Measured on the benchmark database with pg_dump 18 (docs/performance.md, Compression), it
  * dumps about 6x faster than gzip 6, pg_dump's own default, for an archive no larger; lz4 is
  * as fast but 70 % larger. Older clients keep pg_dump's gzip 6.
  */

@@ -65,7 +65,7 @@ export function planParts(input: PartPlanInput): PartPlan {
       const fix =
         needed * MIB <= MAX_PART_BYTES
           ? `Set --part-size-mib to at least ${needed}, or leave it unset to size parts automatically.`
-          : `No part size fits it in one S3 object (5 GiB x 10,000 parts = ${fmt(MAX_PART_BYTES * MAX_PARTS)}): back up its schemas or tables separately (see "Beyond one stream" in the README).`;
+          : `No part size fits it in one S3 object (5 GiB x 10,000 parts = ${fmt(MAX_PART_BYTES * MAX_PARTS)}): back up its schemas or tables separately (see "Beyond one stream" in docs/performance.md).`;
       refuse(
         `--part-size-mib ${input.partSizeMib} caps a backup at ${fmt(partSizeBytes * MAX_PARTS)} (10,000 parts), but the database is ` +
           `${fmt(input.databaseSizeBytes)} (${fmt(estimatedBytes)} with headroom). ${fix}`,
@@ -77,7 +77,7 @@ export function planParts(input: PartPlanInput): PartPlan {
       refuse(
         `The database is ${fmt(input.databaseSizeBytes)}; with ${SIZE_HEADROOM}x headroom its archive could exceed S3's largest object ` +
           `(10,000 parts of 5 GiB = ${fmt(MAX_PART_BYTES * MAX_PARTS)}). One streamed object cannot hold it: back up its schemas or tables separately ` +
-          `(see "Beyond one stream" in the README).`,
+          `(see "Beyond one stream" in docs/performance.md).`,
       );
     }
   }
