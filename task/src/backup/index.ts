@@ -1,11 +1,14 @@
 import { describeSelection, EVENTS, metricDimensions, METRICS } from '../contract';
 import { formatBytes, Logger } from '../log';
+import { startDump } from '../postgres/dump';
 import { captureGlobals } from '../postgres/globals';
 import { Manifest } from '../storage/manifest';
 import { OwnObject } from '../storage/upload';
-import { checkSource } from './check';
+import { checkSource, Source } from './check';
 import { inStage } from './phase';
-import { planBackup } from './plan';
+import { BackupPlan, planBackup } from './plan';
+import { checkStoredPieces, completePieces, logPlan, openSnapshotPlan, pieceEntries, pieceFormat, streamPieces } from './parallel';
+import { findZstd, pieceCompression } from './table-piece';
 import { buildManifest, checkStoredSize, storeGlobals, writeManifestAlone } from './store';
 import { streamIntoS3 } from './stream';
 import { BackupInput, BackupResult } from './types';
@@ -28,29 +31,18 @@ export async function takeBackup(
   signal: AbortSignal,
   now: () => Date = () => new Date(),
 ): Promise<BackupResult> {
+  if ((input.jobs ?? 1) > 1) return takeParallelBackup(input, log, signal, now);
   const { conn, storage } = input;
   const start = now();
   log.addSecrets(...conn.secrets);
   const source = await checkSource(input, log, signal);
   const plan = await planBackup(input, source, start, log, signal);
   const globals = input.globals ? await inStage('globals', signal, () => captureGlobals(input.tools, conn)) : undefined;
-  log.info('backup.start', `Backing up ${conn.database} to s3://${storage.bucket}/${plan.keys.dump}`, {
-    database: conn.database,
-    key: plan.keys.dump,
-    bucket: storage.bucket,
-    tier: plan.tier,
-    serverVersion: source.server.version,
-    pgDumpVersion: source.pgDump.text,
-    databaseSizeBytes: source.server.databaseSizeBytes,
-    partSizeBytes: plan.parts.partSizeBytes,
-    queueSize: plan.parts.queueSize,
-    compression: source.compress ?? 'default',
-    selection: input.selection,
-  });
+  logStart(input, source, plan, log);
   const streamed = await inStage('dump', undefined, () =>
     streamIntoS3({
       input,
-      compress: source.compress,
+      source: startDump(input.tools, conn, { compress: source.compress, selection: input.selection }),
       client: plan.client,
       watch: plan.watch,
       key: plan.keys.dump,
@@ -60,12 +52,13 @@ export async function takeBackup(
       signal,
     }),
   );
+  const outcome = await streamed.completion;
   await inStage('size-check', undefined, () => checkStoredSize(input, plan, streamed));
   // What this run wrote, to be found unchanged before and after the manifest (writeManifestAlone).
-  const own: OwnObject[] = [{ key: plan.keys.dump, bytes: streamed.bytes, etag: streamed.outcome.etag }];
+  const own: OwnObject[] = [{ key: plan.keys.dump, bytes: streamed.bytes, etag: outcome.etag }];
   const stored = globals ? await inStage('globals', undefined, () => storeGlobals(input, plan, globals)) : undefined;
   if (stored) own.push(stored.own);
-  const manifest = buildManifest(input, { source, plan, streamed, globals: stored?.entry, start, finished: now() });
+  const manifest = buildManifest(input, { source, plan, streamed, outcome, globals: stored?.entry, start, finished: now() });
   await inStage('manifest', undefined, () =>
     writeManifestAlone({
       client: plan.client,
@@ -79,6 +72,89 @@ export async function takeBackup(
   );
   reportComplete(input, manifest, plan.keys.manifest, log);
   return { manifest, manifestKey: plan.keys.manifest };
+}
+
+/**
+ * Takes a parallel backup (--jobs N), complete or nothing, in the same phases: check the source;
+ * open a session whose snapshot every piece reads under, and plan the pieces under it (the
+ * schema, the rest, and the large tables, split into block ranges); plan the parts for N
+ * streams (refused up front when their buffers cannot fit); stream the pieces N at a time, their
+ * completions held until all have streamed; complete them, check their stored sizes, store the
+ * globals, and last write the manifest (v2) that lists every piece.
+ */
+async function takeParallelBackup(input: BackupInput, log: Logger, signal: AbortSignal, now: () => Date): Promise<BackupResult> {
+  const { conn, storage } = input;
+  const start = now();
+  log.addSecrets(...conn.secrets);
+  const source = await checkSource(input, log, signal);
+  const snapshot = await inStage('plan', signal, () => openSnapshotPlan(input, source, input.jobs!));
+  try {
+    const plan = await planBackup(input, source, start, log, signal, { streams: input.jobs!, heldParts: snapshot.pieces.length });
+    const zstd = findZstd();
+    const compression = pieceCompression(source.compress, pieceFormat(source.pgDump.num), zstd);
+    logPlan(snapshot, compression, zstd, log);
+    const globals = input.globals ? await inStage('globals', signal, () => captureGlobals(input.tools, conn)) : undefined;
+    logStart(input, source, plan, log);
+    const sources = { input, source, plan: snapshot, compression, zstd, createdAt: start };
+    const pieces = await inStage('dump', undefined, () =>
+      streamPieces({ ...sources, keys: plan.keys, tier: plan.tier, parts: plan.parts, log, signal }),
+    );
+    const outcomes = await inStage('upload', undefined, () => completePieces(pieces, storage));
+    await snapshot.session.close();
+    await inStage('size-check', undefined, () => checkStoredPieces(plan.client, storage, plan.keys.stem, pieces));
+    const { entries, own } = pieceEntries(pieces, outcomes);
+    const stored = globals ? await inStage('globals', undefined, () => storeGlobals(input, plan, globals)) : undefined;
+    if (stored) own.push(stored.own);
+    const schema = pieces.find((p) => p.piece.kind === 'schema')!;
+    const manifest = buildManifest(input, {
+      source,
+      plan,
+      streamed: schema.streamed,
+      outcome: outcomes.get(schema.key)!,
+      globals: stored?.entry,
+      start,
+      finished: now(),
+      parallel: {
+        jobs: input.jobs!,
+        snapshot: snapshot.snapshot,
+        totalBytes: pieces.reduce((sum, p) => sum + p.streamed.bytes, 0),
+        pieces: entries,
+      },
+    });
+    await inStage('manifest', undefined, () =>
+      writeManifestAlone({
+        client: plan.client,
+        storage,
+        keys: plan.keys,
+        tier: plan.tier,
+        own,
+        body: JSON.stringify(manifest, null, 2),
+        database: conn.database,
+      }),
+    );
+    reportComplete(input, manifest, plan.keys.manifest, log);
+    return { manifest, manifestKey: plan.keys.manifest };
+  } finally {
+    await snapshot.session.close().catch(() => undefined);
+  }
+}
+
+/** Logs where the backup goes and how it was planned. */
+function logStart(input: BackupInput, source: Source, plan: BackupPlan, log: Logger): void {
+  const { conn, storage } = input;
+  log.info('backup.start', `Backing up ${conn.database} to s3://${storage.bucket}/${plan.keys.dump}`, {
+    database: conn.database,
+    key: plan.keys.dump,
+    bucket: storage.bucket,
+    tier: plan.tier,
+    serverVersion: source.server.version,
+    pgDumpVersion: source.pgDump.text,
+    databaseSizeBytes: source.server.databaseSizeBytes,
+    partSizeBytes: plan.parts.partSizeBytes,
+    queueSize: plan.parts.queueSize,
+    compression: source.compress ?? 'default',
+    selection: input.selection,
+  });
 }
 
 /** Logs the completed backup and emits the success metrics. */

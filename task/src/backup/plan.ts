@@ -37,13 +37,21 @@ export interface BackupPlan {
  * and picks the first key of this minute that no object holds (an existing backup is never
  * overwritten), and the retention tier.
  */
-export async function planBackup(input: BackupInput, source: Source, start: Date, log: Logger, signal: AbortSignal): Promise<BackupPlan> {
+export async function planBackup(
+  input: BackupInput,
+  source: Source,
+  start: Date,
+  log: Logger,
+  signal: AbortSignal,
+  streams: { readonly streams: number; readonly heldParts: number } = { streams: 1, heldParts: 0 },
+): Promise<BackupPlan> {
   const { storage, conn } = input;
   const parts = planParts({
     databaseSizeBytes: source.server.databaseSizeBytes,
     partSizeMib: input.partSizeMib,
     queueSize: input.queueSize,
     memoryLimitMib: input.memoryLimitMib,
+    ...streams,
   });
   for (const note of parts.notes) log.warn('backup.plan', note);
   const watch = new RequestWatch();

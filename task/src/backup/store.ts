@@ -3,9 +3,9 @@ import { createHash } from 'node:crypto';
 import { BackupKeys, Tier } from '../contract';
 import { ExitCode, TaskError } from '../errors';
 import { Globals } from '../postgres/globals';
-import { Manifest, MANIFEST_FORMAT } from '../storage/manifest';
+import { Manifest, MANIFEST_FORMAT, PARALLEL_MANIFEST_FORMAT, ParallelPart } from '../storage/manifest';
 import { listObjects, storageError } from '../storage/s3';
-import { contradictions, OwnObject, putNewObject } from '../storage/upload';
+import { contradictions, OwnObject, putNewObject, UploadOutcome } from '../storage/upload';
 import { TOOL_VERSION } from '../version';
 import { Source } from './check';
 import { BackupPlan } from './plan';
@@ -64,11 +64,21 @@ export async function storeGlobals(
 /** The manifest of a finished backup: what it holds, how it was taken, and the digests that prove it. */
 export function buildManifest(
   input: BackupInput,
-  run: { source: Source; plan: BackupPlan; streamed: Streamed; globals?: Manifest['globals']; start: Date; finished: Date },
+  run: {
+    source: Source;
+    plan: BackupPlan;
+    streamed: Pick<Streamed, 'bytes' | 'sha256'>;
+    outcome: UploadOutcome;
+    globals?: Manifest['globals'];
+    start: Date;
+    finished: Date;
+    /** A parallel backup's pieces: the manifest is then v2, and `streamed` its schema's. */
+    parallel?: ParallelPart;
+  },
 ): Manifest {
   const { source, plan, streamed, start, finished } = run;
   return {
-    format: MANIFEST_FORMAT,
+    format: run.parallel ? PARALLEL_MANIFEST_FORMAT : MANIFEST_FORMAT,
     database: input.conn.database,
     bucket: input.storage.bucket,
     key: plan.keys.dump,
@@ -78,8 +88,8 @@ export function buildManifest(
     durationSeconds: Math.round((finished.getTime() - start.getTime()) / 100) / 10,
     bytes: streamed.bytes,
     sha256: streamed.sha256,
-    s3Checksum: streamed.outcome.checksum,
-    versionId: streamed.outcome.versionId,
+    s3Checksum: run.outcome.checksum,
+    versionId: run.outcome.versionId,
     partSizeBytes: plan.parts.partSizeBytes,
     archiveFormat: 'custom',
     compression: source.compress ?? 'default',
@@ -88,6 +98,7 @@ export function buildManifest(
     pgDump: { version: source.pgDump.text },
     globals: run.globals,
     tool: { name: 'pg-s3-backup', version: TOOL_VERSION },
+    ...(run.parallel ? { parallel: run.parallel } : {}),
   };
 }
 

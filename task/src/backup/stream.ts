@@ -1,12 +1,12 @@
 import { S3Client } from '@aws-sdk/client-s3';
-import { DumpProcess, startDump } from '../postgres/dump';
+import { DumpProcess } from '../postgres/dump';
 import { describeError, ExitCode, InterruptedError, TaskError } from '../errors';
 import { DigestGate } from '../archive/digest';
 import { Tier } from '../contract';
 import { formatBytes, Logger } from '../log';
 import { PartPlan } from '../storage/part-size';
 import { storageError } from '../storage/s3';
-import { startStreamUpload, UploadOutcome } from '../storage/upload';
+import { CompletionHold, startStreamUpload, UploadOutcome } from '../storage/upload';
 import { RequestWatch } from './plan';
 import { BackupInput } from './types';
 
@@ -15,8 +15,8 @@ const ABORT_WAIT_MS = 20_000;
 
 export interface StreamIntoS3Input {
   readonly input: BackupInput;
-  /** pg_dump's -Z for this run (the source check's choice). */
-  readonly compress?: string;
+  /** What is streamed: pg_dump, or a piece that looks like it (stdout, done, kill). */
+  readonly source: DumpProcess;
   readonly client: S3Client;
   readonly watch: RequestWatch;
   readonly key: string;
@@ -24,12 +24,15 @@ export interface StreamIntoS3Input {
   readonly plan: PartPlan;
   readonly log: Logger;
   readonly signal: AbortSignal;
+  /** Holds the object's completion until every piece of a parallel backup has streamed: the stream then ends once the object is ready to complete. */
+  readonly hold?: CompletionHold;
 }
 
 export interface Streamed {
   readonly bytes: number;
   readonly sha256: string;
-  readonly outcome: UploadOutcome;
+  /** The object's completion: settled already, or (held) once the hold is released. */
+  readonly completion: Promise<UploadOutcome>;
 }
 
 /**
@@ -40,7 +43,7 @@ export interface Streamed {
  */
 export async function streamIntoS3(s: StreamIntoS3Input): Promise<Streamed> {
   const { input, log } = s;
-  const dump = startDump(input.tools, input.conn, { compress: s.compress, selection: input.selection });
+  const dump = s.source;
   const gate = new DigestGate(() => dump.done);
   const failures = new FirstFailure(dump, gate);
   const unwatch = watchFailures(s, dump, failures);
@@ -59,8 +62,11 @@ export async function streamIntoS3(s: StreamIntoS3Input): Promise<Streamed> {
     contentType: 'application/octet-stream',
     onProgress: (bytes) => (uploaded = bytes),
   });
+  done.catch(() => undefined); // observed below, or by the caller once a hold is released
+  // Held: the stream is done when its object waits at the hold (or fails on the way there).
+  const ready = s.hold ? Promise.race([s.hold.ready(s.key).then(() => 'held' as const), done]) : done;
   try {
-    const outcome = await Promise.race([done, failures.deadline]);
+    const outcome = await Promise.race([ready, failures.deadline]);
     if (outcome === 'timeout') {
       log.warn(
         'backup.abort-timeout',
@@ -72,7 +78,7 @@ export async function streamIntoS3(s: StreamIntoS3Input): Promise<Streamed> {
       throw (
         failures.cause ?? new TaskError('The upload stopped without a recorded cause.', { exitCode: ExitCode.INTERNAL, stage: 'upload' })
       );
-    return { bytes: gate.bytes, sha256: gate.sha256, outcome };
+    return { bytes: gate.bytes, sha256: gate.sha256, completion: done };
   } catch (err) {
     const cause = failures.cause ?? storageError(err, 'upload', 'Uploading the dump', input.storage);
     dump.kill();

@@ -21,6 +21,8 @@ export interface BackupInput {
   readonly globals: boolean;
   readonly tier: 'auto' | Tier;
   readonly progressSeconds: number;
+  /** Streams at once: 1 writes one pg_dump archive; more, a parallel backup of pieces under one snapshot. @default 1 */
+  readonly jobs?: number;
 }
 
 export interface BackupResult {

@@ -28,6 +28,8 @@ export interface BackupConfig extends CommonConfig {
   readonly globals: boolean;
   readonly tier: 'auto' | Tier;
   readonly progressSeconds: number;
+  /** Streams at once (a parallel backup above 1). */
+  readonly jobs: number;
 }
 
 /**
@@ -50,6 +52,10 @@ export function backupConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
   }
   const selection = normalizeSelection(Object.fromEntries(Object.entries(SELECTION_SETTINGS).map(([field, name]) => [field, v[name]])));
   problems.push(...selectionProblems(selection, (field) => settingLabel(SETTINGS[SELECTION_SETTINGS[field]])));
+  if (v.backupJobs > 1 && selection)
+    problems.push(
+      `${settingLabel(SETTINGS.backupJobs)} ${v.backupJobs} takes the whole database in pieces; a selection of schemas or tables (${Object.keys(selection).join(', ')}) is one stream. Leave out one or the other.`,
+    );
   if (problems.length > 0 || !conn) throw new ConfigError(problems, problemLogFormat(input, common));
   return {
     ...common,
@@ -62,5 +68,6 @@ export function backupConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
     globals: v.globals,
     tier: v.tier,
     progressSeconds: v.progressSeconds,
+    jobs: v.backupJobs,
   };
 }

@@ -55,8 +55,10 @@ export function parseInput(command: CommandName, argv: readonly string[], env: N
     if (fromFlag === undefined && (fromEnv === undefined || fromEnv === '')) continue;
     const source = fromFlag !== undefined ? `--${spec.flag}` : spec.env!;
     if (!spec.commands.includes(command)) {
-      // The environment is shared by all commands (ECS sets it once): only flags are strict.
-      if (fromFlag !== undefined) problems.push(`'--${spec.flag}' does not apply to '${command}'. Remove it.`);
+      // The environment is shared by all commands (ECS sets it once): only flags are strict. A
+      // flag that another setting of this command reads (backup's and restore's --jobs) is that one's.
+      const ours = entries.some(([, other]) => other.flag === spec.flag && other.commands.includes(command));
+      if (fromFlag !== undefined && !ours) problems.push(`'--${spec.flag}' does not apply to '${command}'. Remove it.`);
       continue;
     }
     const times = given.get(spec.flag) ?? 0;

@@ -313,6 +313,17 @@ export const SETTINGS = {
     help: 'Drop and recreate objects that exist in the target (otherwise a target holding tables is refused).',
     default: false,
   },
+  backupJobs: {
+    flag: 'jobs',
+    env: ENV.backupJobs,
+    type: 'integer',
+    min: 1,
+    max: 32,
+    commands: ['backup'],
+    group: 'Backup',
+    help: 'Streams at once. Above 1: a parallel backup, every piece read under one snapshot (the schema, the rest, and large tables split into block ranges), the manifest listing them all (see docs/performance.md). Not with a selection of schemas or tables.',
+    default: 1,
+  },
   jobs: {
     flag: 'jobs',
     env: ENV.jobs,

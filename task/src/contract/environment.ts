@@ -38,6 +38,7 @@ export const ENV = {
   memoryLimitMib: 'BACKUP_MEMORY_LIMIT_MIB',
   globals: 'BACKUP_GLOBALS',
   tier: 'BACKUP_TIER',
+  backupJobs: 'BACKUP_JOBS',
   progressSeconds: 'BACKUP_PROGRESS_SECONDS',
   // status
   maxAgeHours: 'STATUS_MAX_AGE_HOURS',

@@ -96,6 +96,20 @@ export function keyFolderSegment(key: string): string {
   return parts.length > 1 ? parts[parts.length - 2] : '';
 }
 
+/**
+ * A piece of a parallel backup (backup --jobs N): `<stem>.part-<NNNN>.dump`, beside the stem's
+ * `.dump` (its schema) and `.manifest.json` (which lists every piece).
+ */
+export function pieceKey(stem: string, piece: number): string {
+  return `${stem}.part-${String(piece).padStart(4, '0')}${DUMP_SUFFIX}`;
+}
+
+/** The stem and number of a piece key; undefined for any other key. */
+export function parsePieceKey(key: string): { readonly stem: string; readonly piece: number } | undefined {
+  const m = /^(.*)\.part-(\d{4,})\.dump$/.exec(key);
+  return m && parseBackupKey(m[1] + DUMP_SUFFIX) ? { stem: m[1], piece: Number(m[2]) } : undefined;
+}
+
 /** Parses a key of the layout above; undefined for anything else. */
 export function parseBackupKey(key: string): ParsedKey | undefined {
   const m = /^(.*\/)?(\d{12})(?:-(\d+))?(\.dump|\.manifest\.json|\.globals\.sql)$/.exec(key);
@@ -135,8 +149,9 @@ export function chooseStem(prefix: string | undefined, database: string, start: 
   const base = databaseFolder(prefix, database) + timestampOf(start);
   const taken = new Set<string>();
   for (const key of existingKeys) {
-    const parsed = parseBackupKey(key);
-    if (parsed) taken.add(parsed.stem);
+    // A piece left by a parallel run that never completed takes its stem too.
+    const stem = parseBackupKey(key)?.stem ?? parsePieceKey(key)?.stem;
+    if (stem) taken.add(stem);
   }
   for (let n = 1; ; n++) {
     const stem = n === 1 ? base : `${base}-${n}`;

@@ -8,6 +8,7 @@ import {
   keysFor,
   parseBackupKey,
   ParsedKey,
+  parsePieceKey,
   stampDate,
   Tier,
   timestampOf,
@@ -53,6 +54,8 @@ export interface BackupEntry {
   readonly dump?: ListedObject;
   readonly manifestObject?: ListedObject;
   readonly globals?: ListedObject;
+  /** The pieces of a parallel backup found beside it (the manifest says which belong). */
+  readonly pieces?: readonly ListedObject[];
   /** The manifest when it parsed (also for an invalid backup: what it claims). */
   readonly manifest?: Manifest;
   readonly status: BackupStatus;
@@ -105,7 +108,7 @@ function manifestTimeProblems(stamp: string, manifest: Manifest): string[] {
 
 /** One disagreement between a manifest and its dump: which check, the status it gives, and why. */
 export interface Disagreement {
-  readonly check: 'key' | 'globals key' | 'database' | 'time' | 'size';
+  readonly check: 'key' | 'globals key' | 'database' | 'time' | 'size' | 'pieces';
   readonly status: BackupStatus;
   readonly problem: string;
 }
@@ -116,7 +119,13 @@ export interface Disagreement {
  * given), a time the key's stamp and S3 confirm, and the stored size. Every disagreement, in
  * order of precedence; none for a complete backup.
  */
-export function agreementProblems(parsed: ParsedKey, dump: ListedObject, manifest: Manifest, database?: string): Disagreement[] {
+export function agreementProblems(
+  parsed: ParsedKey,
+  dump: ListedObject,
+  manifest: Manifest,
+  database?: string,
+  pieces: readonly ListedObject[] = [],
+): Disagreement[] {
   const out: Disagreement[] = [];
   const add = (check: Disagreement['check'], status: BackupStatus, problems: string[]) =>
     problems.forEach((problem) => out.push({ check, status, problem }));
@@ -133,7 +142,20 @@ export function agreementProblems(parsed: ParsedKey, dump: ListedObject, manifes
   }
   add('time', 'invalid time', [...stampProblems(parsed.stamp, dump), ...manifestTimeProblems(parsed.stamp, manifest)]);
   if (manifest.bytes !== dump.size) add('size', 'size mismatch', [`the dump is ${dump.size} bytes, its manifest says ${manifest.bytes}`]);
+  if (manifest.parallel) add('pieces', 'size mismatch', pieceProblems(parsed.stem, manifest.parallel.pieces, pieces));
   return out;
+}
+
+/** Problems with a parallel backup's pieces: each must be one of this stem's, stored, of the size its manifest says. */
+function pieceProblems(stem: string, entries: readonly { key: string; bytes: number }[], stored: readonly ListedObject[]): string[] {
+  const problems: string[] = [];
+  for (const e of entries) {
+    const found = stored.find((o) => o.key === e.key);
+    if (parsePieceKey(e.key)?.stem !== stem) problems.push(`its manifest names the piece ${JSON.stringify(e.key)}, not one of ${stem}`);
+    else if (!found) problems.push(`its piece ${e.key} is missing`);
+    else if (found.size !== e.bytes) problems.push(`its piece ${e.key} is ${found.size} bytes, its manifest says ${e.bytes}`);
+  }
+  return problems;
 }
 
 /** The status and reasons that a list of disagreements gives (complete for none). */
@@ -142,16 +164,18 @@ function verdict(problems: readonly Disagreement[]): { status: BackupStatus; pro
   return { status: problems[0].status, problem: problems.map((p) => p.problem).join('; ') };
 }
 
-type Slot = { parsed: ParsedKey; dump?: ListedObject; manifest?: ListedObject; globals?: ListedObject };
+type Slot = { parsed: ParsedKey; dump?: ListedObject; manifest?: ListedObject; globals?: ListedObject; pieces: ListedObject[] };
 
-/** Groups a folder's objects by backup stem, newest first. */
+/** Groups a folder's objects by backup stem, newest first (a parallel backup's pieces with their stem). */
 function slotsOf(objects: readonly ListedObject[]): [string, Slot][] {
   const byStem = new Map<string, Slot>();
   for (const o of objects) {
-    const parsed = parseBackupKey(o.key);
+    const piece = parsePieceKey(o.key);
+    const parsed = parseBackupKey(piece ? keysFor(piece.stem).dump : o.key);
     if (!parsed) continue;
-    const slot = byStem.get(parsed.stem) ?? { parsed: { ...parsed, kind: 'dump' } };
-    slot[parsed.kind] = o;
+    const slot = byStem.get(parsed.stem) ?? { parsed: { ...parsed, kind: 'dump' }, pieces: [] };
+    if (piece) slot.pieces.push(o);
+    else slot[parsed.kind] = o;
     byStem.set(parsed.stem, slot);
   }
   return [...byStem.entries()].sort(([, a], [, b]) => compareStems(b.parsed, a.parsed));
@@ -176,7 +200,7 @@ function judge(slot: Slot, m: Manifest | Error | undefined, database?: string): 
     return { status: 'no manifest', problem: [unfinished, ...stampProblems(slot.parsed.stamp, slot.dump)].join('; ') };
   }
   if (m instanceof Error || !m) return { status: 'invalid manifest', problem: m?.message ?? 'unreadable manifest' };
-  return verdict(agreementProblems(slot.parsed, slot.dump, m, database));
+  return verdict(agreementProblems(slot.parsed, slot.dump, m, database, slot.pieces));
 }
 
 function entryOf(stem: string, slot: Slot, m: Manifest | Error | undefined, database?: string): BackupEntry {
@@ -188,6 +212,7 @@ function entryOf(stem: string, slot: Slot, m: Manifest | Error | undefined, data
     dump: slot.dump,
     manifestObject: slot.manifest,
     globals: slot.globals,
+    pieces: slot.pieces,
     manifest,
     ...judge(slot, m, database),
     startedAt: manifest ? new Date(manifest.startedAt) : displayDate(slot.parsed.stamp),
@@ -294,7 +319,8 @@ async function backupAtKey(client: S3Client, storage: StorageConfig, key: string
     if ((err as { $metadata?: unknown }).$metadata) throw storageError(err, 'list', `Reading ${keys.manifest}`, storage);
     throw new TaskError((err as Error).message, { exitCode: ExitCode.INTEGRITY, stage: 'verify' });
   }
-  const problems = agreementProblems(parsed, dump, manifest);
+  const pieces = objects.filter((o) => parsePieceKey(o.key)?.stem === parsed.stem);
+  const problems = agreementProblems(parsed, dump, manifest, undefined, pieces);
   // A manifest that names another key or database is refused outright. The globals key is the
   // restore's to check (with --globals); copies of a backup to another stem keep the original's.
   const refused = problems.filter((p) => p.check === 'key' || p.check === 'database');
@@ -311,6 +337,7 @@ async function backupAtKey(client: S3Client, storage: StorageConfig, key: string
     dump,
     manifest,
     globals: objects.find((o) => o.key === keys.globals),
+    pieces,
     ...verdict(problems),
     startedAt: new Date(manifest.startedAt),
     tier: manifest.tier,

@@ -3,6 +3,33 @@ import { DumpSelection } from '../contract';
 
 /** Identifies the manifest layout; bumped on incompatible changes. */
 export const MANIFEST_FORMAT = 'pg-s3-backup.manifest.v1';
+/**
+ * A parallel backup's manifest (backup --jobs N): v1's fields, `key`, `bytes` and `sha256`
+ * describing the `.dump` object (there: the schema), plus `parallel` listing every other piece.
+ * A CLI that knows only v1 refuses it as invalid, so it never mistakes the schema for a backup.
+ */
+export const PARALLEL_MANIFEST_FORMAT = 'pg-s3-backup.manifest.v2';
+
+/** One piece of a parallel backup besides its schema (the `.dump`): its object, and what it holds. */
+export interface PieceEntry {
+  readonly key: string;
+  /** `rest`: pg_dump --data-only of what no other piece holds; `table`: one table's rows, or a block range of them. */
+  readonly kind: 'rest' | 'table';
+  readonly bytes: number;
+  readonly sha256: string;
+  readonly table?: { readonly schema: string; readonly name: string };
+  readonly range?: { readonly from: number; readonly to?: number };
+}
+
+/** What a parallel backup adds to its manifest. */
+export interface ParallelPart {
+  readonly jobs: number;
+  /** The exported snapshot every piece was read under. */
+  readonly snapshot: string;
+  /** Every piece's bytes, the schema's included. */
+  readonly totalBytes: number;
+  readonly pieces: readonly PieceEntry[];
+}
 
 /**
  * Written beside a dump (`<stem>.manifest.json`) after the dump object is complete and its
@@ -10,7 +37,7 @@ export const MANIFEST_FORMAT = 'pg-s3-backup.manifest.v1';
  * `--latest` never chooses it.
  */
 export interface Manifest {
-  readonly format: typeof MANIFEST_FORMAT;
+  readonly format: typeof MANIFEST_FORMAT | typeof PARALLEL_MANIFEST_FORMAT;
   readonly database: string;
   readonly bucket: string;
   /** Key of the dump object. */
@@ -39,6 +66,8 @@ export interface Manifest {
   readonly pgDump: { readonly version: string };
   readonly globals?: { readonly key: string; readonly bytes: number; readonly sha256: string; readonly noRolePasswords: boolean };
   readonly tool: { readonly name: 'pg-s3-backup'; readonly version: string };
+  /** A parallel backup's pieces (format v2 only). */
+  readonly parallel?: ParallelPart;
 }
 
 const TIERS: readonly Tier[] = ['daily', 'weekly', 'monthly'];
@@ -96,7 +125,34 @@ const FIELDS: ReadonlyArray<readonly [field: string, required: boolean, check: C
     '{version, versionNum, databaseSizeBytes}',
   ],
   ['tool', false, (v) => isObject(v) && isString(v.name) && isString(v.version), '{name, version} strings'],
+  ['parallel', false, isParallel, '{jobs, snapshot, totalBytes, pieces: [{key, kind, bytes, sha256, table?, range?}]}'],
 ];
+
+function isPiece(v: unknown): boolean {
+  if (
+    !isObject(v) ||
+    !nonEmptyString(v.key) ||
+    !['rest', 'table'].includes(v.kind as string) ||
+    !byteCount(v.bytes) ||
+    !hexSha256(v.sha256)
+  )
+    return false;
+  if (v.table !== undefined && !(isObject(v.table) && isString(v.table.schema) && isString(v.table.name))) return false;
+  if (v.kind === 'table' && v.table === undefined) return false;
+  return v.range === undefined || (isObject(v.range) && byteCount(v.range.from) && (v.range.to === undefined || byteCount(v.range.to)));
+}
+
+function isParallel(v: unknown): boolean {
+  return (
+    isObject(v) &&
+    Number.isSafeInteger(v.jobs) &&
+    (v.jobs as number) >= 2 &&
+    nonEmptyString(v.snapshot) &&
+    byteCount(v.totalBytes) &&
+    Array.isArray(v.pieces) &&
+    v.pieces.every(isPiece)
+  );
+}
 
 function isSelection(v: unknown): boolean {
   return (
@@ -128,12 +184,18 @@ export function parseManifest(text: string, key: string): Manifest {
     throw new Error(`Manifest ${key} is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
   if (!isObject(doc)) throw new Error(`Manifest ${key} is not a JSON object (got ${shown(doc)}).`);
-  if (doc.format !== MANIFEST_FORMAT) throw new Error(`Manifest ${key} has format ${shown(doc.format)}, expected '${MANIFEST_FORMAT}'.`);
-  const missing = FIELDS.filter(([f, required]) => required && doc[f] === undefined).map(([f]) => f);
+  if (doc.format !== MANIFEST_FORMAT && doc.format !== PARALLEL_MANIFEST_FORMAT)
+    throw new Error(`Manifest ${key} has format ${shown(doc.format)}, expected '${MANIFEST_FORMAT}' or '${PARALLEL_MANIFEST_FORMAT}'.`);
+  // The parallel part belongs to v2 exactly: a v1 manifest with pieces, or a v2 without, is neither.
+  const parallelRequired = doc.format === PARALLEL_MANIFEST_FORMAT;
+  const missing = FIELDS.filter(([f, required]) => (required || (f === 'parallel' && parallelRequired)) && doc[f] === undefined).map(
+    ([f]) => f,
+  );
   const problems = missing.length > 0 ? [`lacks ${missing.join(', ')}`] : [];
   for (const [field, , check, expected] of FIELDS) {
     if (doc[field] !== undefined && !check(doc[field])) problems.push(`${field} must be ${expected}, got ${shown(doc[field])}`);
   }
+  if (!parallelRequired && doc.parallel !== undefined) problems.push(`parallel is only in a '${PARALLEL_MANIFEST_FORMAT}' manifest`);
   if (problems.length > 0) throw new Error(`Manifest ${key} is invalid: ${problems.join('; ')}.`);
   return doc as unknown as Manifest;
 }

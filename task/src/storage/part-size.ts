@@ -22,6 +22,10 @@ export interface PartPlanInput {
   readonly queueSize: number;
   /** Memory available to the process; no memory check when undefined. */
   readonly memoryLimitMib?: number;
+  /** Uploads running at once (a parallel backup's jobs). @default 1 */
+  readonly streams?: number;
+  /** Part buffers that may wait beside them until the end (a parallel backup's finished small pieces, held before they complete). @default 0 */
+  readonly heldParts?: number;
 }
 
 export interface PartPlan {
@@ -32,7 +36,7 @@ export interface PartPlan {
   readonly capacityBytes: number;
   /** The archive size the plan is made for (database size x headroom). */
   readonly estimatedBytes: number;
-  /** Peak memory of the upload buffers: (queue size + 2) x part size. */
+  /** Peak memory of the upload buffers: (streams x (queue size + 2) + held parts) x part size. */
   readonly bufferBytes: number;
   /** Things worth a warning in the log (e.g. the queue was reduced). */
   readonly notes: readonly string[];
@@ -83,14 +87,20 @@ export function planParts(input: PartPlanInput): PartPlan {
   }
 
   let queueSize = input.queueSize;
-  const needMib = (q: number) => Math.ceil(((q + 2) * partSizeBytes) / MIB) + BASELINE_MIB;
+  const streams = input.streams ?? 1;
+  const buffers = (q: number) => streams * (q + 2) + (input.heldParts ?? 0);
+  const needMib = (q: number) => Math.ceil((buffers(q) * partSizeBytes) / MIB) + BASELINE_MIB;
   if (input.memoryLimitMib !== undefined) {
     while (queueSize > 1 && needMib(queueSize) > input.memoryLimitMib) queueSize--;
     if (needMib(queueSize) > input.memoryLimitMib) {
+      const what =
+        streams === 1 && !input.heldParts
+          ? '3 part buffers'
+          : `${buffers(1)} part buffers: ${streams} streams x 3${input.heldParts ? ` + ${input.heldParts} held` : ''}`;
       refuse(
-        `Parts of ${fmt(partSizeBytes)} need at least ${needMib(1)} MiB of memory (3 part buffers + ${BASELINE_MIB} MiB), ` +
+        `Parts of ${fmt(partSizeBytes)} need at least ${needMib(1)} MiB of memory (${what} + ${BASELINE_MIB} MiB), ` +
           `but the memory limit is ${input.memoryLimitMib} MiB. Give the task at least ${needMib(1)} MiB ` +
-          `(${needMib(input.queueSize)} MiB for --queue-size ${input.queueSize}), or lower --part-size-mib.`,
+          `(${needMib(input.queueSize)} MiB for --queue-size ${input.queueSize}), or lower --part-size-mib${streams > 1 ? ' or --jobs' : ''}.`,
       );
     }
     if (queueSize < input.queueSize) {
@@ -104,7 +114,7 @@ export function planParts(input: PartPlanInput): PartPlan {
     queueSize,
     capacityBytes: partSizeBytes * MAX_PARTS,
     estimatedBytes,
-    bufferBytes: (queueSize + 2) * partSizeBytes,
+    bufferBytes: buffers(queueSize) * partSizeBytes,
     notes,
   };
 }

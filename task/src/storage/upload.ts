@@ -181,3 +181,65 @@ export function refuseTakenKeys(client: S3Client): void {
     { step: 'initialize', name: 'pgS3BackupRefuseTakenKeys' },
   );
 }
+
+/**
+ * Holds the writes that would make chosen objects visible (a PutObject, or the
+ * CompleteMultipartUpload that assembles a multipart object) until the caller releases them all
+ * at once: a parallel backup's pieces appear only once every stream has succeeded. `ready(key)`
+ * settles when the write of `key` has arrived and waits: its stream has finished and every part
+ * of it is stored. `cancel(err)` fails every held write (and any that arrives later) with `err`,
+ * so that lib-storage aborts those multipart uploads and no piece appears.
+ */
+export class CompletionHold {
+  private readonly arrived = new Map<string, () => void>();
+  private readonly waiting = new Map<string, Promise<void>>();
+  private readonly gate: Promise<void>;
+  private open: () => void = () => undefined;
+  private shut: (err: Error) => void = () => undefined;
+
+  /** `holds(key)` says which keys' writes wait (a parallel backup's schema and pieces). */
+  constructor(private readonly holds: (key: string) => boolean) {
+    this.gate = new Promise<void>((resolve, reject) => {
+      this.open = resolve;
+      this.shut = reject;
+    });
+    this.gate.catch(() => undefined);
+  }
+
+  /** Holds the writes `client` sends. */
+  public attach(client: S3Client): void {
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const key = (args.input as { Key?: string }).Key ?? '';
+        if (CREATING_COMMANDS.has(context.commandName ?? '') && this.holds(key)) {
+          this.arrivedAt(key)();
+          await this.gate;
+        }
+        return next(args);
+      },
+      // Outermost: nothing else (the taken-key check) runs until the write is released.
+      { step: 'initialize', name: 'pgS3BackupCompletionHold', priority: 'high' },
+    );
+  }
+
+  /** Settles when the write of `key` is held: its object is complete but for being made visible. */
+  public ready(key: string): Promise<void> {
+    this.arrivedAt(key);
+    return this.waiting.get(key)!;
+  }
+
+  /** Lets every held write (and every later one) through. */
+  public release(): void {
+    this.open();
+  }
+
+  /** Fails every held write (and every later one) with `err`. */
+  public cancel(err: Error): void {
+    this.shut(err);
+  }
+
+  private arrivedAt(key: string): () => void {
+    if (!this.waiting.has(key)) this.waiting.set(key, new Promise<void>((resolve) => this.arrived.set(key, resolve)));
+    return this.arrived.get(key)!;
+  }
+}
