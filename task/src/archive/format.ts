@@ -28,6 +28,10 @@ export interface TocEntry {
   readonly owner: string;
   /** The entry's SQL: kept only for the kinds the caller asked for (memory), '' otherwise. */
   readonly defn: string;
+  /** The schema of the entry's object ('' for none). */
+  readonly namespace: string;
+  /** A TABLE DATA entry's `COPY … FROM stdin;`, kept with `defn` ('' otherwise). */
+  readonly copyStmt: string;
 }
 
 export interface ArchiveToc {
@@ -163,8 +167,8 @@ function readEntry(c: Cursor, keepDefn: (desc: string) => boolean): TocEntry {
   if (v >= version(1, 11)) c.int(); // section
   const defn = c.str() ?? '';
   c.str(); // dropStmt
-  if (v >= version(1, 3)) c.str(); // copyStmt
-  if (v >= version(1, 6)) c.str(); // namespace
+  const copyStmt = v >= version(1, 3) ? (c.str() ?? '') : '';
+  const namespace = v >= version(1, 6) ? (c.str() ?? '') : '';
   if (v >= version(1, 10)) c.str(); // tablespace
   if (v >= version(1, 14)) c.str(); // tableam
   if (v >= version(1, 16)) c.int(); // relkind
@@ -177,7 +181,8 @@ function readEntry(c: Cursor, keepDefn: (desc: string) => boolean): TocEntry {
     c.byte();
     c.take(c.offSize);
   } else c.int();
-  return { dumpId, desc, tag, owner, defn: keepDefn(desc) ? defn : '' };
+  const kept = keepDefn(desc);
+  return { dumpId, desc, tag, owner, defn: kept ? defn : '', namespace, copyStmt: kept ? copyStmt : '' };
 }
 
 export interface ReadTocOptions {

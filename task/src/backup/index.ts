@@ -2,7 +2,7 @@ import { describeSelection, EVENTS, metricDimensions, METRICS } from '../contrac
 import { formatBytes, Logger } from '../log';
 import { startDump } from '../postgres/dump';
 import { captureGlobals } from '../postgres/globals';
-import { Manifest } from '../storage/manifest';
+import { backupBytes, Manifest } from '../storage/manifest';
 import { OwnObject } from '../storage/upload';
 import { checkSource, Source } from './check';
 import { inStage } from './phase';
@@ -163,12 +163,12 @@ function reportComplete(input: BackupInput, manifest: Manifest, manifestKey: str
   const partial = describeSelection(input.selection);
   log.info(
     EVENTS.backupComplete,
-    `Backup complete: s3://${storage.bucket}/${manifest.key} (${formatBytes(manifest.bytes)} in ${manifest.durationSeconds} s${partial ? `; partial: ${partial}` : ''})`,
+    `Backup complete: s3://${storage.bucket}/${manifest.key} (${formatBytes(backupBytes(manifest))}${manifest.parallel ? ` in ${manifest.parallel.pieces.length + 1} pieces` : ''} in ${manifest.durationSeconds} s${partial ? `; partial: ${partial}` : ''})`,
     {
       database: conn.database,
       key: manifest.key,
       manifestKey,
-      bytes: manifest.bytes,
+      bytes: backupBytes(manifest),
       sha256: manifest.sha256,
       durationSeconds: manifest.durationSeconds,
       ...processUsage(),
@@ -177,7 +177,7 @@ function reportComplete(input: BackupInput, manifest: Manifest, manifestKey: str
   log.metrics(input.metrics.namespace, metricDimensions(input.metrics.project, conn.database), [
     { name: METRICS.backupSuccess, unit: 'Count', value: 1 },
     { name: METRICS.backupFailure, unit: 'Count', value: 0 },
-    { name: METRICS.backupBytes, unit: 'Bytes', value: manifest.bytes },
+    { name: METRICS.backupBytes, unit: 'Bytes', value: backupBytes(manifest) },
     { name: METRICS.backupDurationSeconds, unit: 'Seconds', value: manifest.durationSeconds },
   ]);
 }

@@ -31,7 +31,8 @@ export function toListed(e: BackupEntry): ListedBackup {
   return {
     key: e.dumpKey,
     startedAt: e.startedAt.toISOString(),
-    bytes: e.dump?.size ?? null,
+    // A parallel backup's size is all of its pieces (the manifest's sum, each piece's size checked by the catalog).
+    bytes: e.manifest?.parallel?.totalBytes ?? e.dump?.size ?? null,
     tier: e.tier ?? null,
     complete: e.status === 'complete',
     status: e.status,

@@ -1,3 +1,4 @@
+import { backupBytes } from '../storage/manifest';
 import { describeSelection, EVENTS } from '../contract';
 import { RestoreConfig } from '../config/readers';
 import { formatBytes, Logger } from '../log';
@@ -17,7 +18,7 @@ export async function runRestore(config: RestoreConfig, log: Logger, signal: Abo
     const partial = describeSelection(backup.manifest.selection);
     log.info(
       'restore.begin',
-      `Restoring ${backup.dumpKey} (taken ${backup.manifest.startedAt}, ${formatBytes(backup.manifest.bytes)}) into ${config.target.display}`,
+      `Restoring ${backup.dumpKey} (taken ${backup.manifest.startedAt}, ${formatBytes(backupBytes(backup.manifest))}) into ${config.target.display}`,
       { key: backup.dumpKey, target: config.target.display, partial: partial !== undefined, selection: backup.manifest.selection },
     );
     if (partial)

@@ -1,3 +1,4 @@
+import { backupBytes } from '../storage/manifest';
 import { BackupEntry, databasesUnder, INVALID_STATUSES, newestBackup } from '../storage/catalog';
 import { describeError, ExitCode, TaskError } from '../errors';
 import { formatBytes, Logger, renderColumns } from '../log';
@@ -106,7 +107,7 @@ function statusRow(database: string, found: Awaited<ReturnType<typeof newestBack
           key: c.dumpKey,
           startedAt: c.startedAt.toISOString(),
           ageHours: ageHours!,
-          bytes: c.manifest!.bytes,
+          bytes: backupBytes(c.manifest!),
           tier: c.manifest!.tier,
           partial: c.manifest!.selection !== undefined,
           selection: c.manifest!.selection ?? null,

@@ -1,3 +1,4 @@
+import { backupBytes } from '../storage/manifest';
 import { describeSelection, EVENTS, metricDimensions, METRICS } from '../contract';
 import { reportFailure } from './report-failure';
 import { verifyStoredArchive } from '../archive/verify';
@@ -36,10 +37,10 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
     const what = partial ? `a partial backup of ${database} (${partial})` : `a backup of the whole database ${database}`;
     log.info(
       'verify.start',
-      `Verifying ${backup.dumpKey}, ${what} (${formatBytes(backup.manifest.bytes)}, taken ${backup.manifest.startedAt})`,
+      `Verifying ${backup.dumpKey}, ${what} (${formatBytes(backupBytes(backup.manifest))}, taken ${backup.manifest.startedAt})`,
       {
         key: backup.dumpKey,
-        bytes: backup.manifest.bytes,
+        bytes: backupBytes(backup.manifest),
         sha256: backup.manifest.sha256,
         partial: partial !== undefined,
         selection: backup.manifest.selection,
@@ -54,7 +55,7 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
         log,
         signal,
       );
-      result = { key: backup.dumpKey, bytes: backup.manifest.bytes, sha256: backup.manifest.sha256, restored };
+      result = { key: backup.dumpKey, bytes: backupBytes(backup.manifest), sha256: backup.manifest.sha256, restored };
     } else {
       const read = await verifyStoredArchive(client, config.storage, config.tools, backup, signal);
       result = { key: backup.dumpKey, bytes: read.bytes, sha256: read.sha256 };

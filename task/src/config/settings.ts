@@ -332,7 +332,7 @@ export const SETTINGS = {
     max: 64,
     commands: ['restore'],
     group: 'Restore and verify',
-    help: 'Parallel pg_restore jobs; above 1 the target must be a new database (see docs/cli.md, restore).',
+    help: 'Parallel pg_restore jobs; above 1 the target must be a new database (see docs/cli.md, restore). A parallel backup restores its data pieces this many at a time, streamed, into a new database under a temporary name that is renamed into place when complete.',
     default: 1,
   },
   noOwner: {
@@ -359,7 +359,7 @@ export const SETTINGS = {
     type: 'string',
     commands: ['restore'],
     group: 'Restore and verify',
-    help: 'Where restore keeps its work files, and where restore --jobs N downloads the archive before applying it (needs the archive size free).',
+    help: 'Where restore keeps its work files, and where restore --jobs N downloads the archive before applying it (needs the archive size free). A parallel backup downloads only its schema here.',
     defaultText: 'the OS temp directory',
   },
   tier: {

@@ -307,3 +307,13 @@ export function displayConnection(env: Readonly<Record<string, string | undefine
   const ssl = env.PGSSLMODE ? `?sslmode=${env.PGSSLMODE}` : '';
   return `postgres://${user}${host.includes(':') ? `[${host}]` : host}${port}/${encodeURIComponent(env.PGDATABASE ?? '')}${ssl}`;
 }
+
+/** The same server and credentials, another database on it (a restore's temporary database). */
+export function withDatabase(conn: DbConnection, database: string): DbConnection {
+  return {
+    ...conn,
+    database,
+    childEnv: { ...conn.childEnv, PGDATABASE: database },
+    display: conn.display.replace(/\/[^/?]*(\?|$)/, `/${encodeURIComponent(database)}$1`),
+  };
+}

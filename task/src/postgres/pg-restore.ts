@@ -9,6 +9,10 @@ export interface PgRestoreOptions {
   readonly clean: boolean;
   readonly noOwner: boolean;
   readonly noAcl: boolean;
+  /** Only this section of the archive (a parallel backup's schema: pre-data, then post-data). */
+  readonly section?: 'pre-data' | 'post-data';
+  /** Only the data (a parallel backup's data pieces). */
+  readonly dataOnly?: boolean;
 }
 
 /**
@@ -22,6 +26,8 @@ export function pgRestoreArgs(file: string | undefined, o: PgRestoreOptions): st
     '--exit-on-error',
     '--verbose',
     ...(o.jobs > 1 ? [`--jobs=${o.jobs}`] : ['--single-transaction']),
+    ...(o.section ? [`--section=${o.section}`] : []),
+    ...(o.dataOnly ? ['--data-only'] : []),
     ...(o.clean ? ['--clean', '--if-exists'] : []),
     ...(o.noOwner ? ['--no-owner'] : []),
     ...(o.noAcl ? ['--no-acl'] : []),
@@ -92,4 +98,27 @@ export function runPgRestore(
   const [program, args] = diesWithParent(tools.pgRestore, ['--dbname', databaseConninfo(target.database), ...pgRestoreArgs(file, options)]);
   const child = spawn(program, args, { env: target.childEnv, stdio: ['ignore', 'ignore', 'pipe'], signal });
   return watchPgRestore(child, signal, onTable);
+}
+
+/**
+ * Starts pg_restore reading an archive from its stdin into the target (a parallel backup's data
+ * piece: sequential, so nothing of it goes to disk). It dies with this process.
+ */
+export function startPgRestoreFromStdin(
+  tools: PgTools,
+  target: DbConnection,
+  options: PgRestoreOptions,
+  signal: AbortSignal,
+  onTable: (name: string) => void,
+): { stdin: NodeJS.WritableStream & { destroy(): void }; done: Promise<void> } {
+  const [program, args] = diesWithParent(tools.pgRestore, [
+    '--dbname',
+    databaseConninfo(target.database),
+    ...pgRestoreArgs(undefined, options),
+  ]);
+  const child = spawn(program, args, { env: target.childEnv, stdio: ['pipe', 'ignore', 'pipe'], signal });
+  child.stdin.on('error', () => undefined); // pg_restore gone: its exit says why
+  const done = watchPgRestore(child, signal, onTable);
+  done.catch(() => undefined);
+  return { stdin: child.stdin, done };
 }

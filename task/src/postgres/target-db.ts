@@ -69,6 +69,21 @@ export async function dropDatabase(tools: PgTools, target: DbConnection, state: 
 }
 
 /**
+ * Renames the database `from` (on the target's server) to the target's own name: a parallel
+ * restore's temporary database, once complete and checked. Fails if the name was taken meanwhile.
+ */
+export async function renameDatabase(tools: PgTools, target: DbConnection, from: string, state: TargetState): Promise<void> {
+  await query(tools, target, 'alter database :"from" rename to :"target"', state.maintenanceDb, { from, target: target.database }).catch(
+    (err: TaskError) => {
+      throw new TaskError(`Could not rename the restored database '${from}' to '${target.database}': ${err.message}`, {
+        exitCode: ExitCode.DATABASE,
+        stage: 'restore',
+      });
+    },
+  );
+}
+
+/**
  * Counts user tables and their rows (exact counts; partitions counted once, as leaves). psql's
  * \gexec runs one `count(*)` per table: plain SQL, no optional server feature (the former
  * `xpath(query_to_xml(…))` needed a server built with libxml).

@@ -91,7 +91,7 @@ async function applyContent(ctx: ApplyContext, done: Done[]): Promise<ReadResult
 }
 
 /** Reports each table whose data pg_restore starts, at most every `seconds`. */
-function progress(seconds: number, total: number, log: Logger): (table: string) => void {
+export function progress(seconds: number, total: number, log: Logger): (table: string) => void {
   let done = 0;
   let last = Date.now();
   return (table) => {
@@ -163,7 +163,7 @@ function withCleanAdvice(err: TaskError, database: string): TaskError {
 }
 
 /** Applies the checked globals statements to the target's server (from its maintenance database). */
-async function applyStoredGlobals(ctx: ApplyContext, statements: readonly string[]): Promise<void> {
+export async function applyStoredGlobals(ctx: ApplyContext, statements: readonly string[]): Promise<void> {
   const { input, pre, backup, log } = ctx;
   const entry = backup.manifest.globals!;
   // Without ON_ERROR_STOP: a role that already exists fails its CREATE ROLE and psql goes on.
@@ -183,7 +183,7 @@ async function applyStoredGlobals(ctx: ApplyContext, statements: readonly string
 }
 
 /** Applies the database's own settings, privileges and comment after the content, and says what was applied and skipped. */
-async function applyProperties(ctx: ApplyContext, props: NonNullable<RestorePlan['props']>): Promise<PropertiesReport> {
+export async function applyProperties(ctx: ApplyContext, props: NonNullable<RestorePlan['props']>): Promise<PropertiesReport> {
   const { input, log } = ctx;
   const report = await applyDatabaseProperties(input.tools, input.target, props);
   for (const s of report.skipped) log.warn('restore.properties-skipped', `Not applied: ${s}`);

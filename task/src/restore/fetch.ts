@@ -34,7 +34,8 @@ export interface Fetched {
 }
 
 /**
- * Phase 2. One job: nothing to fetch, the archive streams from storage when it is applied.
+ * Phase 2. One job: nothing to fetch, the archive streams from storage when it is applied. A
+ * parallel backup: its schema (small) is downloaded and checked; its data pieces stream later.
  * --jobs N: a parallel restore cannot run in one transaction, so the archive is downloaded (in
  * parts) into `work` and checked first (size, SHA-256); the target is untouched if this fails.
  * Bytes that match the manifest are exactly what pg_dump wrote and finished: no separate full
@@ -48,9 +49,11 @@ export async function fetchArchive(
   log: Logger,
   signal: AbortSignal,
 ): Promise<Fetched> {
-  if (input.jobs === 1) return { archive: () => openObject(client, input.storage, backup.dumpKey, signal) };
+  const parallel = backup.manifest.parallel !== undefined;
+  if (input.jobs === 1 && !parallel) return { archive: () => openObject(client, input.storage, backup.dumpKey, signal) };
   const file = join(work, 'archive.dump');
-  log.info('restore.download', `Downloading ${backup.dumpKey} (${formatBytes(backup.manifest.bytes)})`, {
+  const what = parallel ? ' (the schema of a parallel backup; its data pieces stream straight into the database)' : '';
+  log.info('restore.download', `Downloading ${backup.dumpKey} (${formatBytes(backup.manifest.bytes)})${what}`, {
     key: backup.dumpKey,
     bytes: backup.manifest.bytes,
   });

@@ -2,6 +2,7 @@ import { rmSync } from 'node:fs';
 import { throwIfInterrupted } from '../errors';
 import { Logger } from '../log';
 import { applyRestore } from './apply';
+import { applyParallel } from './pieces';
 import { fetchArchive } from './fetch';
 import { readWhatToApply } from './plan';
 import { preflight } from './preflight';
@@ -39,7 +40,8 @@ export async function restoreBackup(
     const fetched = await fetchArchive(input, pre.client, backup, work, log, signal);
     throwIfInterrupted(signal, 'restore');
     const plan = await readWhatToApply(input, pre.client, backup, fetched.archive, log, signal);
-    const applied = await applyRestore({ input, pre, backup, fetched, plan, log, signal }, done);
+    const ctx = { input, pre, backup, fetched, plan, log, signal };
+    const applied = backup.manifest.parallel ? await applyParallel(ctx, done) : await applyRestore(ctx, done);
     return await summarize(input, backup, applied, started, log);
   } catch (caught) {
     throw await undoRestore(caught, done, input, pre.state, log, signal);

@@ -37,7 +37,8 @@ export async function preflight(input: RestoreInput, backup: ResolvedBackup, sig
   const { tools, target } = input;
   const dir = input.tempDir ?? tmpdir();
   const dirSetting = input.tempDir ? RESTORE_DIR_SETTING : 'TMPDIR';
-  if (input.jobs > 1) checkScratchSpace(dir, backup.manifest.bytes, dirSetting);
+  // A parallel backup downloads only its schema (manifest.bytes): its data pieces never touch the disk.
+  if (input.jobs > 1 || backup.manifest.parallel) checkScratchSpace(dir, backup.manifest.bytes, dirSetting);
   const state = await inspectTarget(tools, target);
   refuseTarget(input, backup, state);
   const client = createS3Client(input.storage);
@@ -61,7 +62,7 @@ export async function preflight(input: RestoreInput, backup: ResolvedBackup, sig
     throwIfCorrupt(backup.dumpKey, identity);
   }
   const viaOldServer = needsPsqlPipe(pgRestore.num, state.serverVersionNum);
-  refuseVersions(input, pgRestore, state.serverVersionNum, viaOldServer);
+  refuseVersions(input, pgRestore, state.serverVersionNum, viaOldServer, backup.manifest.parallel !== undefined);
   return { client, state, pgRestore, viaOldServer, dir, dirSetting };
 }
 
@@ -71,6 +72,11 @@ function refuseTarget(input: RestoreInput, backup: ResolvedBackup, state: Target
   if (state.tables > 0 && !input.clean) {
     throw refuse(
       `The target ${target.display} already holds ${state.tables} tables. Restore into a new database name, or add --clean to drop and replace the objects the backup contains.`,
+    );
+  }
+  if (backup.manifest.parallel && (state.exists || input.clean)) {
+    throw refuse(
+      `${backup.dumpKey} is a parallel backup: it is restored into a new database under a temporary name, renamed to '${target.database}' once complete, so '${target.database}' must not exist${input.clean ? ' (--clean does not apply)' : ''}. Restore into a new database name (then rename it), or drop '${target.database}' first.`,
     );
   }
   if (input.jobs > 1 && state.exists) {
@@ -83,10 +89,16 @@ function refuseTarget(input: RestoreInput, backup: ResolvedBackup, state: Target
 }
 
 /** The pg_restore and server pairs this restore cannot go through: --jobs, or a psql path without \restrict, into a server before 17. */
-function refuseVersions(input: RestoreInput, pgRestore: Preflight['pgRestore'], serverVersionNum: number, viaOldServer: boolean): void {
-  if (viaOldServer && input.jobs > 1) {
+function refuseVersions(
+  input: RestoreInput,
+  pgRestore: Preflight['pgRestore'],
+  serverVersionNum: number,
+  viaOldServer: boolean,
+  parallel: boolean,
+): void {
+  if (viaOldServer && (input.jobs > 1 || parallel)) {
     throw refuse(
-      `${pgRestore.text} cannot restore with --jobs ${input.jobs} into PostgreSQL ${majorOf(serverVersionNum)}: pg_restore 17 and later send SET transaction_timeout, which servers before 17 lack, and only a single-job restore can go around it (through psql). Use --jobs 1, or restore into a PostgreSQL 17+ server.`,
+      `${pgRestore.text} cannot restore ${parallel ? 'a parallel backup' : `with --jobs ${input.jobs}`} into PostgreSQL ${majorOf(serverVersionNum)}: pg_restore 17 and later send SET transaction_timeout, which servers before 17 lack, and only a single-job restore can go around it (through psql). Use --jobs 1, or restore into a PostgreSQL 17+ server.`,
     );
   }
   if (viaOldServer && pgRestore.num < RESTRICTING_PG_RESTORE) {

@@ -2,6 +2,7 @@ import { describeError, interruptedOr, TaskError } from '../errors';
 import { Logger } from '../log';
 import { dropDatabase, TargetState } from '../postgres/target-db';
 import { RestoreInput } from './types';
+import { withDatabase } from '../postgres/connection';
 
 /**
  * What a restore has done so far that a failure leaves behind, appended by the phases as each
@@ -11,8 +12,10 @@ import { RestoreInput } from './types';
 export type Done =
   /** Roles and tablespaces were applied to the server (cluster-wide: they stay). */
   | { readonly kind: 'globals' }
-  /** This run created the target database: a failure drops it again. */
-  | { readonly kind: 'created' }
+  /** This run created the target database (or, `database`, a parallel restore's temporary one): a failure drops it again. */
+  | { readonly kind: 'created'; readonly database?: string }
+  /** A parallel restore's temporary database was renamed into place: the restore is complete. */
+  | { readonly kind: 'renamed' }
   /** The one-pass restore began: its transaction commits only at the very end. */
   | { readonly kind: 'streaming' }
   /** The content's transaction committed into an existing database; its properties come after. */
@@ -49,8 +52,9 @@ export async function undoRestore(
   signal: AbortSignal,
 ): Promise<unknown> {
   const err = interruptedOr(caught, signal, caught instanceof TaskError ? caught.stage : 'restore');
-  const { target } = input;
-  if (!done.some((d) => d.kind === 'created')) {
+  const created = done.find((d) => d.kind === 'created');
+  const target = created?.database ? withDatabase(input.target, created.database) : input.target;
+  if (!created || done.some((d) => d.kind === 'renamed')) {
     log.warn('restore.target', aftermath(done, input, state));
     return err;
   }

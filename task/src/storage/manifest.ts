@@ -1,6 +1,11 @@
 import { Tier } from '../contract';
 import { DumpSelection } from '../contract';
 
+/** A backup's size in storage: its one archive, or every piece of a parallel backup. */
+export function backupBytes(manifest: Pick<Manifest, 'bytes' | 'parallel'>): number {
+  return manifest.parallel?.totalBytes ?? manifest.bytes;
+}
+
 /** Identifies the manifest layout; bumped on incompatible changes. */
 export const MANIFEST_FORMAT = 'pg-s3-backup.manifest.v1';
 /**
