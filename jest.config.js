@@ -20,6 +20,7 @@ const MATRIX = [
   'task/child-env',
   'task/concurrent-backups',
   'task/strict-s3',
+  'task/parallel',
   'evaluate/cli-requests',
   'contract/runtime-contract',
   'dev/harness',

@@ -39,7 +39,11 @@ export async function openSnapshotPlan(input: BackupInput, source: Source, jobs:
     // Names the archive cannot carry exactly (a SQL_ASCII database's non-ASCII names) stay with pg_dump.
     // eslint-disable-next-line no-control-regex -- ASCII is exactly what passes unchanged
     const representable = tables.filter((t) => encoding === 'UTF8' || /^[\u0000-\u007f]*$/.test(t.schema + t.name + t.columns.join('')));
-    const pieces = planPieces(representable, { jobs, splitTables: source.server.versionNum >= 140000 });
+    const pieces = planPieces(representable, {
+      jobs,
+      splitTables: source.server.versionNum >= 140000,
+      minPieceBytes: input.pieceMib === undefined ? undefined : input.pieceMib * 1024 * 1024,
+    });
     const locked = [...new Set(pieces.flatMap((p) => (p.kind === 'table' ? [p.table] : [])))];
     if (locked.length > 0)
       await session.run(`LOCK TABLE ${locked.map((t) => `ONLY ${quote(t.schema)}.${quote(t.name)}`).join(', ')} IN ACCESS SHARE MODE;`);

@@ -23,6 +23,8 @@ export interface BackupInput {
   readonly progressSeconds: number;
   /** Streams at once: 1 writes one pg_dump archive; more, a parallel backup of pieces under one snapshot. @default 1 */
   readonly jobs?: number;
+  /** A parallel backup's piece size in MiB. @default planPieces' own */
+  readonly pieceMib?: number;
 }
 
 export interface BackupResult {

@@ -30,6 +30,8 @@ export interface BackupConfig extends CommonConfig {
   readonly progressSeconds: number;
   /** Streams at once (a parallel backup above 1). */
   readonly jobs: number;
+  /** A parallel backup's piece size (MiB); undefined: the plan's default. */
+  readonly pieceMib?: number;
 }
 
 /**
@@ -69,5 +71,6 @@ export function backupConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
     tier: v.tier,
     progressSeconds: v.progressSeconds,
     jobs: v.backupJobs,
+    pieceMib: v.backupPieceMib,
   };
 }

@@ -223,6 +223,17 @@ export const SETTINGS = {
     help: 'Multipart part size. Overrides sizing from pg_database_size().',
     defaultText: 'max(8, database size x 1.2 / 10,000) MiB',
   },
+  backupPieceMib: {
+    flag: 'piece-size-mib',
+    env: ENV.backupPieceMib,
+    type: 'integer',
+    min: 1,
+    max: 1048576,
+    commands: ['backup'],
+    group: 'Backup',
+    help: "A parallel backup's piece size, at least: a table of at least half the piece size gets pieces of its own, split into block ranges of about that size (PostgreSQL 14+); smaller tables share one piece.",
+    defaultText: "64; the piece size is a third of each stream's share of the database when that is larger",
+  },
   queueSize: {
     flag: 'queue-size',
     env: ENV.queueSize,

@@ -39,6 +39,7 @@ export const ENV = {
   globals: 'BACKUP_GLOBALS',
   tier: 'BACKUP_TIER',
   backupJobs: 'BACKUP_JOBS',
+  backupPieceMib: 'BACKUP_PIECE_MIB',
   progressSeconds: 'BACKUP_PROGRESS_SECONDS',
   // status
   maxAgeHours: 'STATUS_MAX_AGE_HOURS',
