@@ -50,6 +50,28 @@ const floorRules = Object.entries(TASK_FLOORS).map(([files, above]) => ({
   },
 }));
 
+/**
+ * The stack's boundary (lib/, bin/): synth-time code reaches the task only through
+ * task/src/contract (pure values and types), so nothing that spawns a process or touches the
+ * network enters the synth-time graph.
+ */
+const stackBoundaryRule = {
+  files: ['lib/**', 'bin/**'],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: [
+          {
+            regex: '(^|/)task/src(/(?!contract(/|$))|$)',
+            message: 'lib/ and bin/ import the task only through task/src/contract (pure values and types): move what you need there.',
+          },
+        ],
+      },
+    ],
+  },
+};
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'cdk.out/', 'task/dist/', 'coverage/', '.bench-cache/', 'bench-results/'] },
   js.configs.recommended,
@@ -92,5 +114,6 @@ export default tseslint.config(
   },
   { files: ['**/*.mjs'], languageOptions: { sourceType: 'module' } },
   ...floorRules,
+  stackBoundaryRule,
   prettier,
 );

@@ -3,21 +3,18 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { acknowledgeContainerInsights, acknowledgeDeadLetterQueue, acknowledgeOperatorPolicy } from './private/acknowledgements';
+import { acknowledgeOperatorPolicy } from './private/acknowledgements';
 import { operatorKeyPatterns, operatorReadStatements } from './private/permissions';
-import { AlarmTopic } from './alarm-topic';
-import { deadLetterAlarm } from './private/alarms';
+import { SharedResources, sharedResources } from './private/shared-resources';
 import { BackupBucketOptions, createBackupBuckets } from './bucket-defaults';
 import { DatabaseConfig, ProjectConfig, TransitionClass } from './config';
 import { BackupMonitoring } from './dashboard';
 import { DatabaseConnection } from './database-connection';
-import { BACKUP_TASK_DEFAULTS, DEFAULT_BACKUP_SCHEDULE, PostgresBackup } from './postgres-backup';
+import { DEFAULT_BACKUP_SCHEDULE, PostgresBackup, PostgresBackupProps } from './postgres-backup';
 import { backupTaskImage } from './task-image';
 
 /** Props of {@link BackupStack}. */
@@ -51,42 +48,21 @@ export class BackupStack extends Stack {
     super(scope, id, props);
     const config = props.config;
 
-    // Imported by attributes: synth makes no lookup and needs no credentials.
-    const vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
-      vpcId: config.vpc.vpcId,
-      availabilityZones: config.vpc.availabilityZones,
-      privateSubnetIds: config.vpc.privateSubnetIds,
-    });
-    Validations.of(vpc).acknowledge({
-      id: 'Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId',
-      reason: 'The stack only places Fargate tasks in these subnets and never reads their route tables, so their IDs are not configured.',
-    });
-
-    let bucket: s3.IBucket;
-    if (config.existingBucket) {
-      bucket = s3.Bucket.fromBucketAttributes(this, 'Bucket', {
-        bucketName: config.existingBucket.name,
-        encryptionKey: config.existingBucket.kmsKeyArn ? kms.Key.fromKeyArn(this, 'BucketKey', config.existingBucket.kmsKeyArn) : undefined,
-      });
-    } else {
-      bucket = createBackupBuckets(this, bucketOptions(this, config)).bucket;
-    }
-
-    const topic = new AlarmTopic(this, 'Alerts', { email: config.alarmEmail }).topic;
-    const logGroup = new logs.LogGroup(this, 'LogGroup', {
-      retention: config.logRetentionDays ?? BACKUP_TASK_DEFAULTS.logRetention,
-    });
-    const cluster = new ecs.Cluster(this, 'Cluster', { vpc });
-    acknowledgeContainerInsights(cluster);
+    const vpc = this.importVpc(config);
+    const bucket = this.backupBucket(config);
     const cpuArchitecture = config.cpuArchitecture && ecs.CpuArchitecture[config.cpuArchitecture];
-    const image = backupTaskImage({ postgresMajorVersion: config.postgresMajorVersion, cpuArchitecture });
-    const deadLetterQueue = new sqs.Queue(this, 'SchedulerDeadLetterQueue', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    acknowledgeDeadLetterQueue(deadLetterQueue);
-    deadLetterAlarm(this, 'SchedulerDeadLetterAlarm', { queue: deadLetterQueue, topic });
+    const shared: DatabaseShared = {
+      vpc,
+      bucket,
+      cpuArchitecture,
+      ...sharedResources(this, {
+        ids: { alarmTopic: 'Alerts', deadLetterQueue: 'SchedulerDeadLetterQueue', deadLetterAlarm: 'SchedulerDeadLetterAlarm' },
+        vpc,
+        alarmEmail: config.alarmEmail,
+        logRetention: config.logRetentionDays,
+      }),
+      image: backupTaskImage({ postgresMajorVersion: config.postgresMajorVersion, cpuArchitecture }),
+    };
 
     // Each database in a nested stack of its own (32 resources): this stack holds only what the
     // databases share, one nested stack each, and its outputs, so that a project of up to
@@ -99,46 +75,7 @@ export class BackupStack extends Stack {
     );
     this.backups = config.databases.map((db, i) => {
       const scope = this.databaseStacks[i];
-      return new PostgresBackup(scope, `Database${constructIdOf(db.name)}`, {
-        vpc,
-        connection: connectionOf(scope, db),
-        databaseName: db.name,
-        databaseSecurityGroup: db.securityGroupId
-          ? ec2.SecurityGroup.fromSecurityGroupId(scope, `DatabaseSecurityGroup${constructIdOf(db.name)}`, db.securityGroupId)
-          : undefined,
-        databasePort: db.port,
-        bucket,
-        prefix: db.prefix,
-        project: config.project,
-        schedule: db.schedule === undefined ? undefined : scheduler.ScheduleExpression.expression(db.schedule),
-        deadLetterQueue,
-        cluster,
-        image,
-        postgresMajorVersion: config.postgresMajorVersion,
-        cpu: config.cpu,
-        memoryLimitMiB: config.memoryMiB,
-        cpuArchitecture,
-        compress: db.compress,
-        selection: db.selection,
-        globals: config.globals,
-        logGroup,
-        alarmTopic: topic,
-        missedBackupAlarmHours: config.missedBackupAlarmHours,
-        drill: {
-          enabled: config.drill.enabled,
-          schedule: config.drill.schedule === undefined ? undefined : scheduler.ScheduleExpression.expression(config.drill.schedule),
-          cpu: config.drill.cpu,
-          memoryLimitMiB: config.drill.memoryMiB,
-          ephemeralStorageGiB: config.drill.ephemeralStorageGiB,
-          overdueAfterDays: config.drill.overdueAfterDays,
-        },
-        restoreTask: {
-          enabled: config.restoreTask.enabled,
-          cpu: config.restoreTask.cpu,
-          memoryLimitMiB: config.restoreTask.memoryMiB,
-          ephemeralStorageGiB: config.restoreTask.ephemeralStorageGiB,
-        },
-      });
+      return new PostgresBackup(scope, `Database${constructIdOf(db.name)}`, databaseBackupProps(scope, db, config, shared));
     });
 
     // Say when each database is backed up, as staggering computed it (cdk synth prints it).
@@ -151,23 +88,56 @@ export class BackupStack extends Stack {
 
     const monitoring = new BackupMonitoring(this, 'Monitoring', {
       backups: this.backups,
-      logGroup,
+      logGroup: shared.logGroup,
       queryName: `pg-s3-backup/${config.project}/recent-runs`,
     });
+    this.operatorPolicy = this.createOperatorPolicy(config, bucket);
+    this.addOutputs(config, shared, monitoring);
+  }
 
-    // For people and monitors outside AWS tasks: list, status, verify and restore, nothing that writes.
+  /** The VPC, imported by attributes: synth makes no lookup and needs no credentials. */
+  private importVpc(config: ProjectConfig): ec2.IVpc {
+    const vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
+      vpcId: config.vpc.vpcId,
+      availabilityZones: config.vpc.availabilityZones,
+      privateSubnetIds: config.vpc.privateSubnetIds,
+    });
+    Validations.of(vpc).acknowledge({
+      id: 'Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId',
+      reason: 'The stack only places Fargate tasks in these subnets and never reads their route tables, so their IDs are not configured.',
+    });
+    return vpc;
+  }
+
+  /** The existing bucket the configuration names, or a new one with the configured bucket options. */
+  private backupBucket(config: ProjectConfig): s3.IBucket {
+    if (!config.existingBucket) return createBackupBuckets(this, bucketOptions(this, config)).bucket;
+    return s3.Bucket.fromBucketAttributes(this, 'Bucket', {
+      bucketName: config.existingBucket.name,
+      encryptionKey: config.existingBucket.kmsKeyArn ? kms.Key.fromKeyArn(this, 'BucketKey', config.existingBucket.kmsKeyArn) : undefined,
+    });
+  }
+
+  /** For people and monitors outside AWS tasks: list, status, verify and restore, nothing that writes. */
+  private createOperatorPolicy(config: ProjectConfig, bucket: s3.IBucket): iam.ManagedPolicy {
     const prefixes = config.databases.map((d) => d.prefix);
-    this.operatorPolicy = new iam.ManagedPolicy(this, 'OperatorReadOnlyPolicy', {
+    const policy = new iam.ManagedPolicy(this, 'OperatorReadOnlyPolicy', {
       description: `pg-s3-backup ${config.project}: read the backups (list, status, verify, restore) from a laptop or a monitoring host`,
       statements: operatorReadStatements(bucket, prefixes),
     });
-    acknowledgeOperatorPolicy(this.operatorPolicy, bucket, operatorKeyPatterns(prefixes));
+    acknowledgeOperatorPolicy(policy, bucket, operatorKeyPatterns(prefixes));
+    return policy;
+  }
 
-    new CfnOutput(this, 'BucketName', { description: 'Bucket holding the backups', value: bucket.bucketName });
-    new CfnOutput(this, 'LogGroupName', { description: 'Log group of the backup, drill and restore tasks', value: logGroup.logGroupName });
+  private addOutputs(config: ProjectConfig, shared: DatabaseShared, monitoring: BackupMonitoring): void {
+    new CfnOutput(this, 'BucketName', { description: 'Bucket holding the backups', value: shared.bucket.bucketName });
+    new CfnOutput(this, 'LogGroupName', {
+      description: 'Log group of the backup, drill and restore tasks',
+      value: shared.logGroup.logGroupName,
+    });
     new CfnOutput(this, 'AlarmTopicArn', {
       description: 'SNS topic receiving every alert (subscribe more endpoints here)',
-      value: topic.topicArn,
+      value: shared.alarmTopic.topicArn,
     });
     new CfnOutput(this, 'DashboardName', { description: 'CloudWatch dashboard', value: monitoring.dashboard.dashboardName });
     new CfnOutput(this, 'OperatorReadOnlyPolicyArn', {
@@ -183,6 +153,58 @@ export class BackupStack extends Stack {
         }),
     );
   }
+}
+
+/** What the stack creates once and every database's `PostgresBackup` shares. */
+interface DatabaseShared extends SharedResources {
+  readonly vpc: ec2.IVpc;
+  readonly bucket: s3.IBucket;
+  readonly cpuArchitecture?: ecs.CpuArchitecture;
+  readonly image: ecs.ContainerImage;
+}
+
+/** The props of one configured database's `PostgresBackup`, in its nested stack `scope`. */
+function databaseBackupProps(scope: Construct, db: DatabaseConfig, config: ProjectConfig, shared: DatabaseShared): PostgresBackupProps {
+  return {
+    vpc: shared.vpc,
+    connection: connectionOf(scope, db),
+    databaseName: db.name,
+    databaseSecurityGroup: db.securityGroupId
+      ? ec2.SecurityGroup.fromSecurityGroupId(scope, `DatabaseSecurityGroup${constructIdOf(db.name)}`, db.securityGroupId)
+      : undefined,
+    databasePort: db.port,
+    bucket: shared.bucket,
+    prefix: db.prefix,
+    project: config.project,
+    schedule: db.schedule === undefined ? undefined : scheduler.ScheduleExpression.expression(db.schedule),
+    deadLetterQueue: shared.deadLetterQueue,
+    cluster: shared.cluster,
+    image: shared.image,
+    postgresMajorVersion: config.postgresMajorVersion,
+    cpu: config.cpu,
+    memoryLimitMiB: config.memoryMiB,
+    cpuArchitecture: shared.cpuArchitecture,
+    compress: db.compress,
+    selection: db.selection,
+    globals: config.globals,
+    logGroup: shared.logGroup,
+    alarmTopic: shared.alarmTopic,
+    missedBackupAlarmHours: config.missedBackupAlarmHours,
+    drill: {
+      enabled: config.drill.enabled,
+      schedule: config.drill.schedule === undefined ? undefined : scheduler.ScheduleExpression.expression(config.drill.schedule),
+      cpu: config.drill.cpu,
+      memoryLimitMiB: config.drill.memoryMiB,
+      ephemeralStorageGiB: config.drill.ephemeralStorageGiB,
+      overdueAfterDays: config.drill.overdueAfterDays,
+    },
+    restoreTask: {
+      enabled: config.restoreTask.enabled,
+      cpu: config.restoreTask.cpu,
+      memoryLimitMiB: config.restoreTask.memoryMiB,
+      ephemeralStorageGiB: config.restoreTask.ephemeralStorageGiB,
+    },
+  };
 }
 
 function bucketOptions(scope: Construct, config: ProjectConfig): BackupBucketOptions {

@@ -1,7 +1,8 @@
 import { Annotations, CfnOutput, Duration, Token } from 'aws-cdk-lib';
 import { IBackupSource } from './backup-source';
 import { scheduleCliTask } from './private/scheduled-task';
-import { Problems } from './private/validation';
+import { integerProblems, throwIfProblems } from './private/validation';
+import { DEFAULT_LOG_RETENTION, sharedResources } from './private/shared-resources';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -23,8 +24,7 @@ import {
   trimPrefix,
 } from '../task/src/contract';
 import { DumpSelection, patternProblems, selectionFlags, selectionProblems } from '../task/src/contract';
-import { AlarmTopic } from './alarm-topic';
-import { deadLetterAlarm, missedBackupAlarm } from './private/alarms';
+import { missedBackupAlarm } from './private/alarms';
 import { BackupBucketOptions, createBackupBuckets } from './bucket-defaults';
 import { DatabaseConnection } from './database-connection';
 import { taskSizeProblems } from './private/fargate-size';
@@ -38,13 +38,7 @@ import {
 } from './private/permissions';
 import { RestoreDrill, RestoreDrillOptions } from './restore-drill';
 import { RestoreTask, RestoreTaskOptions, restoreTaskProblems } from './restore-task';
-import {
-  acknowledgeContainerInsights,
-  acknowledgeDeadLetterQueue,
-  acknowledgeExecutionRole,
-  acknowledgeFolderWildcard,
-  acknowledgeTaskDefinition,
-} from './private/acknowledgements';
+import { acknowledgeExecutionRole, acknowledgeFolderWildcard, acknowledgeTaskDefinition } from './private/acknowledgements';
 import { runTaskCommand } from './private/run-task-command';
 import { TaskFailureRules } from './private/task-failure-rules';
 import { backupTaskImage, DEFAULT_POSTGRES_MAJOR } from './task-image';
@@ -61,7 +55,7 @@ export const BACKUP_TASK_DEFAULTS = {
   memoryLimitMiB: 2048,
   missedBackupAlarmHours: 26,
   globals: true,
-  logRetention: logs.RetentionDays.THREE_MONTHS,
+  logRetention: DEFAULT_LOG_RETENTION,
 } as const;
 
 /** Props of {@link PostgresBackup}. */
@@ -271,53 +265,79 @@ export class PostgresBackup extends Construct implements IBackupSource {
     this.folder = databaseFolder(this.prefix, props.databaseName);
     this.metricsNamespace = props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE;
     this.project = props.project;
-    const cpu = props.cpu ?? BACKUP_TASK_DEFAULTS.cpu;
-    const memoryLimitMiB = props.memoryLimitMiB ?? BACKUP_TASK_DEFAULTS.memoryLimitMiB;
-    const cpuArchitecture = props.cpuArchitecture ?? ecs.CpuArchitecture.X86_64;
-    const postgresMajorVersion = props.postgresMajorVersion ?? DEFAULT_POSTGRES_MAJOR;
-    const subject = `${props.project ? `${props.project}/` : ''}${props.databaseName}`;
-    const what = `Backup of ${subject}`;
+    const settings = backupSettings(props);
 
-    if (props.bucket) {
-      this.bucket = props.bucket;
-      if (props.bucketOptions) {
-        Annotations.of(this).addWarningV2(
-          'pg-s3-backup:bucketOptionsIgnored',
-          'bucketOptions apply only to a bucket this construct creates; they are ignored because bucket was given.',
-        );
-      }
-    } else {
-      const created = createBackupBuckets(this, props.bucketOptions);
-      this.bucket = created.bucket;
-      this.accessLogsBucket = created.accessLogsBucket;
-    }
-
-    this.logGroup =
-      props.logGroup ?? new logs.LogGroup(this, 'LogGroup', { retention: props.logRetention ?? BACKUP_TASK_DEFAULTS.logRetention });
-    this.alarmTopic = props.alarmTopic ?? new AlarmTopic(this, 'AlarmTopic', { email: props.alarmEmail }).topic;
-    this.cluster = props.cluster ?? new ecs.Cluster(this, 'Cluster', { vpc: props.vpc });
-    if (!props.cluster) acknowledgeContainerInsights(this.cluster);
-    this.image = props.image ?? backupTaskImage({ postgresMajorVersion, cpuArchitecture });
+    const buckets = this.backupBuckets(props);
+    this.bucket = buckets.bucket;
+    this.accessLogsBucket = buckets.accessLogsBucket;
+    const shared = sharedResources(this, {
+      ids: { alarmTopic: 'AlarmTopic', deadLetterQueue: 'DeadLetterQueue', deadLetterAlarm: 'DeadLetterAlarm' },
+      vpc: props.vpc,
+      alarmTopic: props.alarmTopic,
+      alarmEmail: props.alarmEmail,
+      logGroup: props.logGroup,
+      logRetention: props.logRetention,
+      cluster: props.cluster,
+      deadLetterQueue: props.deadLetterQueue,
+    });
+    this.alarmTopic = shared.alarmTopic;
+    this.logGroup = shared.logGroup;
+    this.cluster = shared.cluster;
+    this.deadLetterQueue = shared.deadLetterQueue;
+    this.image =
+      props.image ?? backupTaskImage({ postgresMajorVersion: settings.postgresMajorVersion, cpuArchitecture: settings.cpuArchitecture });
     this.subnets = props.vpc.selectSubnets(props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS });
 
-    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+    this.securityGroup = this.createSecurityGroup(props, settings.what);
+    const task = this.createBackupTask(props, settings);
+    this.taskDefinition = task.taskDefinition;
+    this.container = task.container;
+    this.schedule = this.scheduleBackups(props, settings.what);
+    this.missedBackupAlarm = this.addAlerts(props, settings.what);
+    this.backupNowCommand = runTaskCommand(this.cluster, this.taskDefinition.family, this.subnets, this.securityGroup);
+
+    if (props.drill?.enabled !== false) this.drill = this.createDrill(props, settings);
+    if (props.restoreTask?.enabled !== false) this.restoreTask = this.createRestoreTask(props, settings);
+    if (props.outputs !== false) this.addOutputs(settings);
+  }
+
+  /** The bucket given, or a new one with its access-log bucket (bucketOptions apply only to that). */
+  private backupBuckets(props: PostgresBackupProps): { bucket: s3.IBucket; accessLogsBucket?: s3.IBucket } {
+    if (!props.bucket) return createBackupBuckets(this, props.bucketOptions);
+    if (props.bucketOptions) {
+      Annotations.of(this).addWarningV2(
+        'pg-s3-backup:bucketOptionsIgnored',
+        'bucketOptions apply only to a bucket this construct creates; they are ignored because bucket was given.',
+      );
+    }
+    return { bucket: props.bucket };
+  }
+
+  /** The task's security group (outbound only), and the database's ingress rule from it when that group is given. */
+  private createSecurityGroup(props: PostgresBackupProps, what: string): ec2.SecurityGroup {
+    const securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
       description: `${what}: outbound to the database, S3, ECR, CloudWatch Logs and Secrets Manager`,
       allowAllOutbound: true,
     });
     if (props.databaseSecurityGroup) {
-      props.databaseSecurityGroup.addIngressRule(
-        this.securityGroup,
-        ec2.Port.tcp(props.databasePort ?? 5432),
-        `${what} (pg-s3-backup task)`,
-      );
+      props.databaseSecurityGroup.addIngressRule(securityGroup, ec2.Port.tcp(props.databasePort ?? 5432), `${what} (pg-s3-backup task)`);
     }
+    return securityGroup;
+  }
 
-    // The task definition: one container running `backup`, with the connection injected by
-    // ECS from Secrets Manager and a task role that can only create objects in its folder.
-    this.taskDefinition = cliTaskDefinition(this, { familySuffix: 'backup', cpu, memoryLimitMiB, cpuArchitecture });
+  /**
+   * The task definition: one container running `backup`, with the connection injected by
+   * ECS from Secrets Manager and a task role that can only create objects in its folder.
+   */
+  private createBackupTask(
+    props: PostgresBackupProps,
+    settings: BackupSettings,
+  ): { taskDefinition: ecs.FargateTaskDefinition; container: ecs.ContainerDefinition } {
+    const { cpu, memoryLimitMiB, cpuArchitecture } = settings;
+    const taskDefinition = cliTaskDefinition(this, { familySuffix: 'backup', cpu, memoryLimitMiB, cpuArchitecture });
     const connection = props.connection.bind(props.databaseName);
-    this.container = addCliContainer(this, this.taskDefinition, 'backup', {
+    const container = addCliContainer(this, taskDefinition, 'backup', {
       image: this.image,
       command: ['backup', ...selectionFlags(props.selection)],
       environment: {
@@ -332,23 +352,23 @@ export class PostgresBackup extends Construct implements IBackupSource {
       streamPrefix: `backup-${props.databaseName}`,
       stopTimeout: props.stopTimeout ?? Duration.seconds(120),
     });
-    for (const statement of writerStatements({ bucket: this.bucket, folder: this.folder }))
-      this.taskDefinition.addToTaskRolePolicy(statement);
-    for (const statement of secretKeyStatements(props.connection.secret)) this.taskDefinition.addToExecutionRolePolicy(statement);
-    this.enforceCreateOnly();
-    acknowledgeTaskDefinition(this.taskDefinition, 'the backup task');
-    acknowledgeExecutionRole(this.taskDefinition);
+    for (const statement of writerStatements({ bucket: this.bucket, folder: this.folder })) taskDefinition.addToTaskRolePolicy(statement);
+    for (const statement of secretKeyStatements(props.connection.secret)) taskDefinition.addToExecutionRolePolicy(statement);
+    this.enforceCreateOnly(taskDefinition);
+    acknowledgeTaskDefinition(taskDefinition, 'the backup task');
+    acknowledgeExecutionRole(taskDefinition);
     acknowledgeFolderWildcard(
-      this.taskDefinition.taskRole,
+      taskDefinition.taskRole,
       this.bucket,
       this.folder,
       'create backup objects (PutObject, PutObjectTagging, AbortMultipartUpload)',
     );
+    return { taskDefinition, container };
+  }
 
-    // Scheduling: EventBridge Scheduler with retries and a dead-letter queue.
-    this.deadLetterQueue = props.deadLetterQueue ?? createDeadLetterQueue(this);
-    if (!props.deadLetterQueue) deadLetterAlarm(this, 'DeadLetterAlarm', { queue: this.deadLetterQueue, topic: this.alarmTopic });
-    this.schedule = scheduleCliTask(this, {
+  /** Scheduling: EventBridge Scheduler with retries and the dead-letter queue. */
+  private scheduleBackups(props: PostgresBackupProps, what: string): scheduler.Schedule {
+    return scheduleCliTask(this, {
       cluster: this.cluster,
       taskDefinition: this.taskDefinition,
       securityGroup: this.securityGroup,
@@ -360,59 +380,60 @@ export class PostgresBackup extends Construct implements IBackupSource {
       maxEventAge: props.maxEventAge,
       deadLetterQueue: this.deadLetterQueue,
     });
+  }
 
-    // Alerts.
+  /** Alerts: the task's failure rules and the missed-backup alarm (returned). */
+  private addAlerts(props: PostgresBackupProps, what: string): cloudwatch.Alarm {
     new TaskFailureRules(this, 'TaskFailureRules', { family: this.taskDefinition.family, topic: this.alarmTopic, description: what });
-    this.missedBackupAlarm = missedBackupAlarm(this, 'MissedBackupAlarm', {
+    return missedBackupAlarm(this, 'MissedBackupAlarm', {
       successMetric: this.metricBackupSuccess(),
       hours: props.missedBackupAlarmHours ?? BACKUP_TASK_DEFAULTS.missedBackupAlarmHours,
       topic: this.alarmTopic,
       what,
     });
+  }
 
-    this.backupNowCommand = runTaskCommand(this.cluster, this.taskDefinition.family, this.subnets, this.securityGroup);
+  private createDrill(props: PostgresBackupProps, settings: BackupSettings): RestoreDrill {
+    return new RestoreDrill(this, 'Drill', {
+      ...props.drill,
+      backup: this,
+      vpc: props.vpc,
+      vpcSubnets: props.vpcSubnets,
+      postgresMajorVersion: settings.postgresMajorVersion,
+      cpuArchitecture: settings.cpuArchitecture,
+      what: settings.what,
+    });
+  }
 
-    if (props.drill?.enabled !== false) {
-      this.drill = new RestoreDrill(this, 'Drill', {
-        ...props.drill,
-        backup: this,
-        vpc: props.vpc,
-        vpcSubnets: props.vpcSubnets,
-        postgresMajorVersion,
-        cpuArchitecture,
-        what,
+  private createRestoreTask(props: PostgresBackupProps, settings: BackupSettings): RestoreTask {
+    return new RestoreTask(this, 'Restore', {
+      ...props.restoreTask,
+      backup: this,
+      vpc: props.vpc,
+      cpuArchitecture: settings.cpuArchitecture,
+      what: `Restore of ${settings.subject}`,
+    });
+  }
+
+  /** Stack outputs: the run-now commands, and the restore target secret and security group. */
+  private addOutputs({ subject, what }: BackupSettings): void {
+    new CfnOutput(this, 'BackupNowCommand', { description: `${what}: run a backup now`, value: this.backupNowCommand });
+    if (this.drill)
+      new CfnOutput(this, 'DrillNowCommand', { description: `${what}: run a restore drill now`, value: this.drill.drillNowCommand });
+    if (this.restoreTask) {
+      const restore = this.restoreTask;
+      new CfnOutput(this, 'RestoreNowCommand', {
+        description: `Restore of ${subject}: restore the latest backup into the database named by RestoreTargetSecretArn (set that secret first)`,
+        value: restore.restoreNowCommand,
       });
-    }
-
-    if (props.restoreTask?.enabled !== false) {
-      this.restoreTask = new RestoreTask(this, 'Restore', {
-        ...props.restoreTask,
-        backup: this,
-        vpc: props.vpc,
-        cpuArchitecture,
-        what: `Restore of ${subject}`,
+      new CfnOutput(this, 'RestoreTargetSecretArn', {
+        description: `Restore of ${subject}: secret holding the postgres:// URL of the database to restore into`,
+        value: restore.targetSecret.secretArn,
       });
-    }
-
-    if (props.outputs !== false) {
-      new CfnOutput(this, 'BackupNowCommand', { description: `${what}: run a backup now`, value: this.backupNowCommand });
-      if (this.drill)
-        new CfnOutput(this, 'DrillNowCommand', { description: `${what}: run a restore drill now`, value: this.drill.drillNowCommand });
-      if (this.restoreTask) {
-        const restore = this.restoreTask;
-        new CfnOutput(this, 'RestoreNowCommand', {
-          description: `Restore of ${subject}: restore the latest backup into the database named by RestoreTargetSecretArn (set that secret first)`,
-          value: restore.restoreNowCommand,
-        });
-        new CfnOutput(this, 'RestoreTargetSecretArn', {
-          description: `Restore of ${subject}: secret holding the postgres:// URL of the database to restore into`,
-          value: restore.targetSecret.secretArn,
-        });
-        new CfnOutput(this, 'RestoreSecurityGroupId', {
-          description: `Restore of ${subject}: security group of the restore task; allow it on the target's port`,
-          value: restore.securityGroup.securityGroupId,
-        });
-      }
+      new CfnOutput(this, 'RestoreSecurityGroupId', {
+        description: `Restore of ${subject}: security group of the restore task; allow it on the target's port`,
+        value: restore.securityGroup.securityGroupId,
+      });
     }
   }
 
@@ -422,9 +443,9 @@ export class PostgresBackup extends Construct implements IBackupSource {
    * compromised task from overwriting or re-tagging history when Object Lock is off. A bucket
    * imported by name has no policy this stack can change: a warning says so.
    */
-  private enforceCreateOnly(): void {
+  private enforceCreateOnly(taskDefinition: ecs.FargateTaskDefinition): void {
     // The rules name the writer by its role's path (one pair for every database of the bucket).
-    (this.taskDefinition.taskRole.node.defaultChild as iam.CfnRole).path = BACKUP_WRITER_ROLE_PATH;
+    (taskDefinition.taskRole.node.defaultChild as iam.CfnRole).path = BACKUP_WRITER_ROLE_PATH;
     const added = writerEnforcementStatements(this.bucket).map((s) => this.bucket.addToResourcePolicy(s).statementAdded);
     if (added.includes(false)) {
       Annotations.of(this).addWarningV2(
@@ -510,62 +531,85 @@ export class PostgresBackup extends Construct implements IBackupSource {
   }
 }
 
-function createDeadLetterQueue(scope: Construct): sqs.Queue {
-  const queue = new sqs.Queue(scope, 'DeadLetterQueue', {
-    encryption: sqs.QueueEncryption.SQS_MANAGED,
-    enforceSSL: true,
-    retentionPeriod: Duration.days(14),
-  });
-  acknowledgeDeadLetterQueue(queue);
-  return queue;
+/** The settings a backup's parts share, with the defaults applied, and the words that name it in descriptions. */
+interface BackupSettings {
+  readonly cpu: number;
+  readonly memoryLimitMiB: number;
+  readonly cpuArchitecture: ecs.CpuArchitecture;
+  readonly postgresMajorVersion: number;
+  /** `<project>/<databaseName>`, or the database name alone. */
+  readonly subject: string;
+  /** `Backup of <subject>`. */
+  readonly what: string;
 }
 
+function backupSettings(props: PostgresBackupProps): BackupSettings {
+  const subject = `${props.project ? `${props.project}/` : ''}${props.databaseName}`;
+  return {
+    cpu: props.cpu ?? BACKUP_TASK_DEFAULTS.cpu,
+    memoryLimitMiB: props.memoryLimitMiB ?? BACKUP_TASK_DEFAULTS.memoryLimitMiB,
+    cpuArchitecture: props.cpuArchitecture ?? ecs.CpuArchitecture.X86_64,
+    postgresMajorVersion: props.postgresMajorVersion ?? DEFAULT_POSTGRES_MAJOR,
+    subject,
+    what: `Backup of ${subject}`,
+  };
+}
+
+/** Every problem of the props, thrown together (see `throwIfProblems`). */
 function validateProps(props: PostgresBackupProps): void {
-  const problems = new Problems();
-  const name = props.databaseName;
-  if (!Token.isUnresolved(name) && (typeof name !== 'string' || name.trim() === '' || name.length > 63)) {
-    problems.add(
-      `databaseName must be a PostgreSQL database name of 1-63 characters, got ${JSON.stringify(name)}. Set it to the database pg_dump should dump.`,
-    );
-  }
-  if (props.prefix !== undefined && !Token.isUnresolved(props.prefix)) {
-    problems.add(...prefixProblems(props.prefix, 'prefix'));
-  }
-  problems.add(...taskSizeProblems('', { cpu: props.cpu, memory: props.memoryLimitMiB }, BACKUP_TASK_DEFAULTS));
-  problems.add(
+  throwIfProblems('PostgresBackup', [
+    ...databaseNameProblems(props.databaseName),
+    ...(props.prefix !== undefined && !Token.isUnresolved(props.prefix) ? prefixProblems(props.prefix, 'prefix') : []),
+    ...taskSizeProblems('', { cpu: props.cpu, memory: props.memoryLimitMiB }, BACKUP_TASK_DEFAULTS),
     ...patternProblems(props.selection, (f) => `selection.${f}`),
     ...selectionProblems(props.selection, (f) => `selection.${f}`),
-  );
-  const stop = props.stopTimeout;
-  if (stop !== undefined && !Token.isUnresolved(stop.toSeconds()) && (stop.toSeconds() < 2 || stop.toSeconds() > 120)) {
-    problems.add(`stopTimeout must be 2-120 seconds (Fargate's limit), got ${stop.toSeconds()} s. Leave it unset for 120 s.`);
-  }
-  problems
-    .integer(
+    ...stopTimeoutProblems(props.stopTimeout),
+    ...integerProblems(
       'missedBackupAlarmHours',
       props.missedBackupAlarmHours,
       1,
       168,
       ' (CloudWatch evaluates at most 7 days)',
       'Use 26 for a daily backup.',
-    )
-    .integer('retryAttempts', props.retryAttempts, 0, 185, " (EventBridge Scheduler's limit)");
-  problems.add(...restoreTaskProblems(props.restoreTask ?? {}));
-  const major = props.postgresMajorVersion;
-  if (major !== undefined && !Token.isUnresolved(major) && (!Number.isInteger(major) || major < 10 || major > 99)) {
-    problems.add(
-      `postgresMajorVersion must be a PostgreSQL major version such as 17 or 18, got ${major}. Use at least the newest server version you back up.`,
-    );
-  }
+    ),
+    ...integerProblems('retryAttempts', props.retryAttempts, 0, 185, " (EventBridge Scheduler's limit)"),
+    ...restoreTaskProblems(props.restoreTask ?? {}),
+    ...postgresMajorProblems(props.postgresMajorVersion),
+    ...givenResourceProblems(props),
+  ]);
+}
+
+function databaseNameProblems(name: string): string[] {
+  if (Token.isUnresolved(name) || !(typeof name !== 'string' || name.trim() === '' || name.length > 63)) return [];
+  return [
+    `databaseName must be a PostgreSQL database name of 1-63 characters, got ${JSON.stringify(name)}. Set it to the database pg_dump should dump.`,
+  ];
+}
+
+function stopTimeoutProblems(stop: Duration | undefined): string[] {
+  if (stop === undefined || Token.isUnresolved(stop.toSeconds()) || !(stop.toSeconds() < 2 || stop.toSeconds() > 120)) return [];
+  return [`stopTimeout must be 2-120 seconds (Fargate's limit), got ${stop.toSeconds()} s. Leave it unset for 120 s.`];
+}
+
+function postgresMajorProblems(major: number | undefined): string[] {
+  if (major === undefined || Token.isUnresolved(major) || !(!Number.isInteger(major) || major < 10 || major > 99)) return [];
+  return [
+    `postgresMajorVersion must be a PostgreSQL major version such as 17 or 18, got ${major}. Use at least the newest server version you back up.`,
+  ];
+}
+
+/** Settings that apply only to a resource this construct creates, given with that resource. */
+function givenResourceProblems(props: PostgresBackupProps): string[] {
+  const problems: string[] = [];
   if (props.bucket && props.bucketOptions?.objectLock) {
-    problems.add(
+    problems.push(
       'bucketOptions.objectLock applies only to a bucket this construct creates, but bucket was given. Turn on Object Lock on that bucket yourself, or leave out bucket.',
     );
   }
   if (props.alarmTopic && props.alarmEmail) {
-    problems.add(
+    problems.push(
       'alarmEmail applies only to a topic this construct creates, but alarmTopic was given. Subscribe the address to that topic yourself, or leave out alarmTopic.',
     );
   }
-  problems.throwIfAny('PostgresBackup');
+  return problems;
 }

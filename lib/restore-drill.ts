@@ -1,6 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import { scheduleCliTask } from './private/scheduled-task';
-import { Problems } from './private/validation';
+import { integerProblems, throwIfProblems } from './private/validation';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -91,7 +91,6 @@ export class RestoreDrill extends Construct {
     super(scope, id);
     validate(props);
     const backup = props.backup;
-    const memoryLimitMiB = props.memoryLimitMiB ?? DRILL_DEFAULTS.memoryLimitMiB;
 
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
@@ -102,55 +101,12 @@ export class RestoreDrill extends Construct {
     this.taskDefinition = cliTaskDefinition(this, {
       familySuffix: 'drill',
       cpu: props.cpu ?? DRILL_DEFAULTS.cpu,
-      memoryLimitMiB,
+      memoryLimitMiB: props.memoryLimitMiB ?? DRILL_DEFAULTS.memoryLimitMiB,
       ephemeralStorageGiB: props.ephemeralStorageGiB ?? DRILL_DEFAULTS.ephemeralStorageGiB,
       cpuArchitecture: props.cpuArchitecture,
     });
-
-    // The scratch server: trust authentication is safe here because it listens on
-    // localhost only (containers of a task share the network namespace) and the task's
-    // security group has no inbound rule. Durability settings are off: it is thrown away.
-    const postgres = this.taskDefinition.addContainer('postgres', {
-      image:
-        props.postgresImage ??
-        drillServerImage({ postgresMajorVersion: props.postgresMajorVersion, cpuArchitecture: props.cpuArchitecture }),
-      essential: false,
-      command: [
-        'postgres',
-        '-c',
-        'listen_addresses=localhost',
-        '-c',
-        'fsync=off',
-        '-c',
-        'synchronous_commit=off',
-        '-c',
-        'full_page_writes=off',
-      ],
-      environment: { POSTGRES_HOST_AUTH_METHOD: 'trust' },
-      healthCheck: {
-        command: ['CMD-SHELL', 'pg_isready -h localhost -U postgres || exit 1'],
-        interval: Duration.seconds(5),
-        timeout: Duration.seconds(5),
-        retries: 12,
-        startPeriod: Duration.seconds(30),
-      },
-      logging: ecs.LogDrivers.awsLogs({ logGroup: backup.logGroup, streamPrefix: logStreamSafe(`drill-postgres-${backup.databaseName}`) }),
-      stopTimeout: Duration.seconds(30),
-    });
-
-    const verify = addCliContainer(this, this.taskDefinition, 'verify', {
-      image: backup.image,
-      command: ['verify', '--latest', '--dbname', backup.databaseName, '--restore-into', DRILL_TARGET_URL],
-      environment: {
-        ...backup.storageEnvironment(),
-        // The scratch server has none of production's roles.
-        [ENV.noOwner]: 'true',
-        [ENV.noAcl]: 'true',
-      },
-      logGroup: backup.logGroup,
-      streamPrefix: `drill-${backup.databaseName}`,
-      stopTimeout: Duration.seconds(30),
-    });
+    const postgres = this.addScratchServer(props);
+    const verify = this.addVerifyContainer(backup);
     verify.addContainerDependencies({ container: postgres, condition: ecs.ContainerDependencyCondition.HEALTHY });
 
     backup.grantRestore(this.taskDefinition.taskRole);
@@ -183,12 +139,67 @@ export class RestoreDrill extends Construct {
     });
     this.drillNowCommand = runTaskCommand(backup.cluster, this.taskDefinition.family, backup.subnets, this.securityGroup);
   }
+
+  /**
+   * The scratch server: trust authentication is safe here because it listens on
+   * localhost only (containers of a task share the network namespace) and the task's
+   * security group has no inbound rule. Durability settings are off: it is thrown away.
+   */
+  private addScratchServer(props: RestoreDrillProps): ecs.ContainerDefinition {
+    return this.taskDefinition.addContainer('postgres', {
+      image:
+        props.postgresImage ??
+        drillServerImage({ postgresMajorVersion: props.postgresMajorVersion, cpuArchitecture: props.cpuArchitecture }),
+      essential: false,
+      command: [
+        'postgres',
+        '-c',
+        'listen_addresses=localhost',
+        '-c',
+        'fsync=off',
+        '-c',
+        'synchronous_commit=off',
+        '-c',
+        'full_page_writes=off',
+      ],
+      environment: { POSTGRES_HOST_AUTH_METHOD: 'trust' },
+      healthCheck: {
+        command: ['CMD-SHELL', 'pg_isready -h localhost -U postgres || exit 1'],
+        interval: Duration.seconds(5),
+        timeout: Duration.seconds(5),
+        retries: 12,
+        startPeriod: Duration.seconds(30),
+      },
+      logging: ecs.LogDrivers.awsLogs({
+        logGroup: props.backup.logGroup,
+        streamPrefix: logStreamSafe(`drill-postgres-${props.backup.databaseName}`),
+      }),
+      stopTimeout: Duration.seconds(30),
+    });
+  }
+
+  /** The backup image running `verify --latest --restore-into` the scratch server. */
+  private addVerifyContainer(backup: IBackupSource): ecs.ContainerDefinition {
+    return addCliContainer(this, this.taskDefinition, 'verify', {
+      image: backup.image,
+      command: ['verify', '--latest', '--dbname', backup.databaseName, '--restore-into', DRILL_TARGET_URL],
+      environment: {
+        ...backup.storageEnvironment(),
+        // The scratch server has none of production's roles.
+        [ENV.noOwner]: 'true',
+        [ENV.noAcl]: 'true',
+      },
+      logGroup: backup.logGroup,
+      streamPrefix: `drill-${backup.databaseName}`,
+      stopTimeout: Duration.seconds(30),
+    });
+  }
 }
 
 function validate(props: RestoreDrillProps): void {
-  new Problems()
-    .add(...taskSizeProblems('drill.', { cpu: props.cpu, memory: props.memoryLimitMiB }, DRILL_DEFAULTS))
-    .integer('drill.ephemeralStorageGiB', props.ephemeralStorageGiB, 21, 200, '', 'It must hold the restored database.')
-    .integer('drill.overdueAfterDays', props.overdueAfterDays, 1, 7, ' (CloudWatch evaluates at most 7 days)')
-    .throwIfAny('restore drill');
+  throwIfProblems('restore drill', [
+    ...taskSizeProblems('drill.', { cpu: props.cpu, memory: props.memoryLimitMiB }, DRILL_DEFAULTS),
+    ...integerProblems('drill.ephemeralStorageGiB', props.ephemeralStorageGiB, 21, 200, '', 'It must hold the restored database.'),
+    ...integerProblems('drill.overdueAfterDays', props.overdueAfterDays, 1, 7, ' (CloudWatch evaluates at most 7 days)'),
+  ]);
 }

@@ -1,5 +1,5 @@
 import { Duration, SecretValue } from 'aws-cdk-lib';
-import { Problems } from './private/validation';
+import { integerProblems, throwIfProblems } from './private/validation';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -90,12 +90,7 @@ export class RestoreTask extends Construct {
 
   constructor(scope: Construct, id: string, props: RestoreTaskProps) {
     super(scope, id);
-    const problems = restoreTaskProblems(props);
-    if (problems.length > 0) {
-      throw new Error(
-        `Invalid restore task configuration (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n- ${problems.join('\n- ')}`,
-      );
-    }
+    throwIfProblems('restore task', restoreTaskProblems(props));
     const backup = props.backup;
 
     this.targetSecret = new secretsmanager.Secret(this, 'RestoreTargetSecret', {
@@ -153,14 +148,15 @@ export class RestoreTask extends Construct {
  */
 export function restoreTaskProblems(options: RestoreTaskOptions): readonly string[] {
   if (options.enabled === false) return [];
-  return new Problems()
-    .add(...taskSizeProblems('restoreTask.', { cpu: options.cpu, memory: options.memoryLimitMiB }, RESTORE_TASK_DEFAULTS))
-    .integer(
+  return [
+    ...taskSizeProblems('restoreTask.', { cpu: options.cpu, memory: options.memoryLimitMiB }, RESTORE_TASK_DEFAULTS),
+    ...integerProblems(
       'restoreTask.ephemeralStorageGiB',
       options.ephemeralStorageGiB,
       21,
       200,
       " (Fargate's limit)",
       'It must hold the downloaded archive; leave it unset for 50.',
-    ).all;
+    ),
+  ];
 }

@@ -5,8 +5,9 @@ import { DatabaseConfig, parseDatabases } from './databases';
 import { scheduleExpression } from './schedule';
 import { parseTasks, TasksConfig } from './tasks';
 
-export * from './bucket';
-export * from './databases';
+export type { BucketConfig, TransitionClass } from './bucket';
+export { MAX_DATABASES } from './databases';
+export type { DatabaseConfig, SecretFormat } from './databases';
 export { DEFAULT_DRILL_SCHEDULE_EXPRESSION, DEFAULT_SCHEDULE } from './schedule';
 export type { TasksConfig } from './tasks';
 

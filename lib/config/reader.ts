@@ -1,4 +1,4 @@
-import { integerProblem } from '../private/validation';
+import { integerProblems } from '../private/validation';
 import { closestKey } from './suggest';
 
 /** Reading CDK context values: each reader appends a problem naming the key, the value and the fix. */
@@ -32,7 +32,7 @@ export class ContextReader {
   }
 
   public int(key: string, v: unknown, min: number, max: number, opts: { default: number; hint?: string }): number | undefined {
-    const problem = integerProblem(
+    const problems = integerProblems(
       key,
       v,
       min,
@@ -40,8 +40,8 @@ export class ContextReader {
       '',
       `${opts.hint ? `${opts.hint} ` : ''}Leave it out for the default (${opts.default}).`,
     );
-    if (problem) this.problems.push(problem);
-    return problem || v === undefined || v === null ? undefined : (v as number);
+    this.problems.push(...problems);
+    return problems.length > 0 || v === undefined || v === null ? undefined : (v as number);
   }
 
   public bool(key: string, v: unknown): boolean | undefined {

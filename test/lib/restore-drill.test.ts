@@ -1,6 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import { DRILL_TARGET_URL } from '../../lib';
+import { DRILL_TARGET_URL } from '../../lib/restore-drill';
 import { actionsOf, allowStatementsOf, backupFixture, containerEnvironment, containerNamed, expectFailureAlerts } from './support';
 
 const DRILL_FAMILY = /-drill$/;
