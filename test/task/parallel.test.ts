@@ -164,11 +164,12 @@ describe('a parallel backup that fails leaves no backup, and no open upload', ()
   }, 240_000);
 
   test('S3 failing for one piece: exit 4, no piece, no manifest, every multipart upload aborted', async () => {
-    slowParts();
     const prefix = 's3fails';
+    // Before the slow-parts rule: the first rule that answers a request wins.
     env.proxy.addRule((req) =>
       req.operation === 'UploadPart' && req.url.includes('.part-0002.dump') ? { kind: 'respond', status: 500 } : undefined,
     );
+    slowParts();
     const run = await runCli(args, env.cliEnv('bank', prefix, { S3_MAX_ATTEMPTS: '2' }), { timeoutMs: 180_000 });
     expect(run.code).toBe(4);
     await expectNothingComplete(run, prefix);

@@ -61,9 +61,13 @@ export class SnapshotSession {
   /** Opens the session and exports its snapshot; `snapshot` is the identifier workers import. */
   public static async open(tools: PgTools, conn: DbConnection): Promise<{ session: SnapshotSession; snapshot: string }> {
     const session = new SnapshotSession(tools, conn);
-    const [snapshot] = await session.run(
-      'SET statement_timeout = 0;\nSET idle_in_transaction_session_timeout = 0;\nBEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\nSELECT pg_catalog.pg_export_snapshot();',
-    );
+    const [snapshot] = await session
+      .run(
+        'SET statement_timeout = 0;\nSET idle_in_transaction_session_timeout = 0;\nBEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\nSELECT pg_catalog.pg_export_snapshot();',
+      )
+      .catch((err: unknown) => {
+        throw cannotShare(err);
+      });
     if (!/^[0-9A-Fa-f]+(-[0-9A-Fa-f]+)+$/.test(snapshot ?? '')) {
       await session.close();
       throw new TaskError(`pg_export_snapshot() answered ${JSON.stringify(snapshot)}, not a snapshot identifier.`, {
@@ -116,4 +120,18 @@ export class SnapshotSession {
     this.waiting = undefined;
     waiting?.reject(this.failure);
   }
+}
+
+/**
+ * A parallel backup needs a snapshot its workers can share; some servers cannot give one (a
+ * connection pooler in transaction mode, some proxies, a standby that cannot export): say so,
+ * and what to do, rather than copy without one.
+ */
+function cannotShare(err: unknown): TaskError {
+  const cause = err instanceof Error ? err.message : String(err);
+  return new TaskError(
+    `A parallel backup needs a snapshot that its workers share (pg_export_snapshot()), and this server did not give one: ${cause} ` +
+      'Connection poolers in transaction mode, some proxies and some standbys cannot share snapshots. Connect to the server itself (or a session-mode pool), or back up with --jobs 1.',
+    { exitCode: ExitCode.DATABASE, stage: 'plan', cause: err },
+  );
 }
