@@ -228,6 +228,48 @@ describe('restoring a parallel backup', () => {
     expect(await sums('par_two')).toBe(await sums('bank'));
   }, 240_000);
 
+  test('restore --table reads the schema and the pieces of that table only, and restores that table alone', async () => {
+    const parallel = JSON.parse((await env.get(dumpKey.replace(/\.dump$/, '.manifest.json'))).toString()).parallel;
+    const own = parallel.pieces.filter((p: { table?: { name: string } }) => p.table?.name === 'acct_a').map((p: { key: string }) => p.key);
+    expect(own.length).toBeGreaterThan(1);
+    env.proxy.clear();
+    const run = await restore(prefix, 'par_table', ['--jobs', '2', '--table', 'public.acct_a']);
+    expect(run.code).toBe(0);
+    const read = new Set(
+      env.proxy.seen
+        .filter((r) => r.operation === 'GetObject')
+        .map((r) => decodeURIComponent(new URL(r.url, 'http://x').pathname).replace(`/${env.s3.bucket}/`, '')),
+    );
+    expect([...read].filter((k) => k.endsWith('.dump')).sort()).toEqual([dumpKey, ...own].sort());
+    expect(
+      (await env.pg.psql("select string_agg(tablename, ',') from pg_tables where schemaname = 'public'", { database: 'par_table' })).trim(),
+    ).toBe('acct_a');
+    expect(await env.pg.psql('select count(*), sum(bal) from acct_a', { database: 'par_table' })).toBe(
+      await env.pg.psql('select count(*), sum(bal) from acct_a', { database: 'bank' }),
+    );
+    // A table kept with the small ones (the rest piece): that piece only, and of it only that table's rows.
+    const small = await restore(prefix, 'par_small', ['--table', 'public.churn_control']);
+    expect(small.code).toBe(0);
+    expect(
+      (await env.pg.psql("select string_agg(tablename, ',') from pg_tables where schemaname = 'public'", { database: 'par_small' })).trim(),
+    ).toBe('churn_control');
+    // A table that is not in the backup: exit 2, and nothing is left behind.
+    const before = await restoredDatabases();
+    const missing = await restore(prefix, 'par_missing', ['--table', 'public.acct_c']);
+    expect(missing.code).toBe(2);
+    expect(String(eventOf(missing, 'restore.failed').cause)).toContain('has no table "public"."acct_c"');
+    expect(missing.stdout).not.toMatch(/restore\.rollback/); // refused before any database was created
+    expect(await restoredDatabases()).toEqual(before);
+  }, 240_000);
+
+  test('restore --table of a single-stream backup is refused up front (exit 2): it would read the whole archive', async () => {
+    const single = await runCli(['backup'], env.cliEnv('bank', 'single'), { timeoutMs: 180_000 });
+    expect(single.code).toBe(0);
+    const run = await restore('single', 'par_single_table', ['--table', 'public.acct_a']);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toMatch(/--table reads only the pieces that hold a table/);
+  }, 240_000);
+
   test('the drill path (verify --restore-into) restores a parallel backup and reports it intact', async () => {
     const run = await runCli(
       ['verify', '--latest', '--dbname', 'bank', '--restore-into', target('par_drill')],

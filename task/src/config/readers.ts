@@ -43,6 +43,8 @@ export interface RestoreConfig extends CommonConfig, RestoreOptions {
   readonly target: DbConnection;
   readonly clean: boolean;
   readonly jobs: number;
+  /** Only these tables (restore --table). */
+  readonly tables?: readonly QualifiedName[];
   readonly globals: boolean;
   readonly tempDir: string;
 }
@@ -63,6 +65,29 @@ function choiceOf(input: ParsedInput, problems: string[]): BackupChoice {
   if (key) problems.push(...backupKeyProblems(key, input.sources.key ?? '--key'));
   if (latest && database === undefined) problems.push('--latest needs the database whose backups to read: set --dbname or PGDATABASE.');
   return { key, latest, database };
+}
+
+/** A table named exactly, as restore --table takes it. */
+export interface QualifiedName {
+  readonly schema: string;
+  readonly name: string;
+}
+
+const PART = '(?:"((?:[^"]|"")+)"|([^."]+))';
+const QUALIFIED = new RegExp(`^${PART}\\.${PART}$`);
+
+/** Parses `schema.table` names (a part in double quotes may hold dots; "" is a quote), every bad one a problem. */
+export function tableNames(values: readonly string[], problems: string[]): QualifiedName[] {
+  return values.flatMap((value) => {
+    const m = QUALIFIED.exec(value);
+    if (!m) {
+      problems.push(
+        `--table ${JSON.stringify(value)} is not schema.table (e.g. public.orders; quote a part that holds a dot: "my.schema".orders).`,
+      );
+      return [];
+    }
+    return [{ schema: m[1]?.replace(/""/g, '"') ?? m[2], name: m[3]?.replace(/""/g, '"') ?? m[4] }];
+  });
 }
 
 function restoreOptions(input: ParsedInput): RestoreOptions {
@@ -112,6 +137,8 @@ export function restoreConfig(argv: readonly string[], env: NodeJS.ProcessEnv, i
   const leaked = passwordInFlagProblem(url, input.sources.target, 'RESTORE_TARGET_URL');
   if (leaked) problems.push(leaked);
   const target = url === undefined ? undefined : targetConnection(url, env, problems, input.sources.target ?? '--target');
+  const tables = input.values.restoreTable === undefined ? undefined : tableNames(input.values.restoreTable, problems);
+  if (tables && input.values.clean) problems.push('--table restores into a new database: leave out --clean.');
   throwIfProblems(problems, problemLogFormat(input, common));
   return {
     ...common,
@@ -120,6 +147,7 @@ export function restoreConfig(argv: readonly string[], env: NodeJS.ProcessEnv, i
     target: target!,
     clean: input.values.clean,
     jobs: input.values.jobs,
+    tables,
     globals: input.values.globals,
     tempDir: input.values.tempDir ?? tmpdir(),
   };

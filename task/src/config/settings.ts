@@ -346,6 +346,15 @@ export const SETTINGS = {
     help: 'Parallel pg_restore jobs; above 1 the target must be a new database (see docs/cli.md, restore). A parallel backup restores its data pieces this many at a time, streamed, into a new database under a temporary name that is renamed into place when complete.',
     default: 1,
   },
+  restoreTable: {
+    flag: 'table',
+    env: ENV.restoreTable,
+    type: 'list',
+    commands: ['restore'],
+    group: 'Restore and verify',
+    help: 'Restore only this table, named exactly as schema.table (quote a part that holds a dot: "my.schema".t). Repeatable. Needs a parallel backup (backup --jobs N), of which only the schema and the pieces holding these tables are read. Like pg_restore -t: the table and its rows, not its indexes, constraints or triggers, into a new database.',
+    defaultText: 'every table',
+  },
   noOwner: {
     flag: 'no-owner',
     env: ENV.noOwner,

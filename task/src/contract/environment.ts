@@ -49,6 +49,7 @@ export const ENV = {
   restoreInto: 'VERIFY_RESTORE_INTO_URL',
   clean: 'RESTORE_CLEAN',
   jobs: 'RESTORE_JOBS',
+  restoreTable: 'RESTORE_TABLE',
   noOwner: 'RESTORE_NO_OWNER',
   noAcl: 'RESTORE_NO_ACL',
   noDatabaseProperties: 'RESTORE_NO_DATABASE_PROPERTIES',

@@ -13,6 +13,8 @@ export interface PgRestoreOptions {
   readonly section?: 'pre-data' | 'post-data';
   /** Only the data (a parallel backup's data pieces). */
   readonly dataOnly?: boolean;
+  /** Only the entries this list file names (pg_restore -L: one `<dump ID>;` a line). */
+  readonly useList?: string;
 }
 
 /**
@@ -28,6 +30,7 @@ export function pgRestoreArgs(file: string | undefined, o: PgRestoreOptions): st
     ...(o.jobs > 1 ? [`--jobs=${o.jobs}`] : ['--single-transaction']),
     ...(o.section ? [`--section=${o.section}`] : []),
     ...(o.dataOnly ? ['--data-only'] : []),
+    ...(o.useList ? [`--use-list=${o.useList}`] : []),
     ...(o.clean ? ['--clean', '--if-exists'] : []),
     ...(o.noOwner ? ['--no-owner'] : []),
     ...(o.noAcl ? ['--no-acl'] : []),

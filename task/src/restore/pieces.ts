@@ -1,12 +1,15 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { copyHashed, ReadResult, throwIfCorrupt } from '../archive/digest';
 import { openObject, transferFailure } from '../archive/objects';
 import { pieceProblems } from '../archive/pieces';
 import { readTableOfContents } from '../archive/toc';
 import { DbConnection, withDatabase } from '../postgres/connection';
-import { InterruptedError, throwIfInterrupted } from '../errors';
+import { ExitCode, InterruptedError, TaskError, throwIfInterrupted } from '../errors';
+import { ArchiveToc, TocEntry } from '../archive/format';
 import { formatBytes } from '../log';
 import { PgRestoreOptions, runPgRestore, startPgRestoreFromStdin } from '../postgres/pg-restore';
 import { createDatabase, renameDatabase } from '../postgres/target-db';
@@ -26,6 +29,9 @@ import { Done } from './undo';
  */
 export async function applyParallel(ctx: ApplyContext, done: Done[]): Promise<Applied> {
   const { input, pre, backup, fetched, plan, log, signal } = ctx;
+  const schema = fetched.archive as string;
+  // restore --table: every chosen table must be in the backup, before anything is changed.
+  const only = input.tables ? onlyTables(ctx, schema) : undefined;
   if (plan.globals) {
     await applyStoredGlobals(ctx, plan.globals);
     done.push({ kind: 'globals' });
@@ -36,14 +42,14 @@ export async function applyParallel(ctx: ApplyContext, done: Done[]): Promise<Ap
   const parallel = backup.manifest.parallel!;
   log.info(
     'restore.start',
-    `Restoring ${backup.dumpKey} (a parallel backup: ${parallel.pieces.length + 1} pieces, ${formatBytes(parallel.totalBytes)}) with ${input.jobs} jobs into the new database '${temp.database}', renamed to '${input.target.database}' once complete`,
+    `Restoring ${backup.dumpKey} (a parallel backup: ${parallel.pieces.length + 1} pieces, ${formatBytes(parallel.totalBytes)})${input.tables ? `, only the table${input.tables.length > 1 ? 's' : ''} ${input.tables.map((t) => `${t.schema}.${t.name}`).join(', ')}` : ''} with ${input.jobs} jobs into the new database '${temp.database}', renamed to '${input.target.database}' once complete`,
     { key: backup.dumpKey, target: input.target.display, temporary: temp.database, pieces: parallel.pieces.length + 1 },
   );
   const options: PgRestoreOptions = { jobs: 1, clean: false, noOwner: input.noOwner, noAcl: input.noAcl };
-  const schema = fetched.archive as string;
-  await runPgRestore(input.tools, temp, schema, { ...options, section: 'pre-data' }, signal, () => undefined);
-  const read = await restoreDataPieces(ctx, temp, options);
-  await runPgRestore(input.tools, temp, schema, { ...options, jobs: input.jobs, section: 'post-data' }, signal, () => undefined);
+  await runPgRestore(input.tools, temp, schema, { ...options, section: 'pre-data', useList: only?.list }, signal, () => undefined);
+  const read = await restoreDataPieces(ctx, temp, options, only);
+  // pg_restore -t's rule: a table restored alone comes without its indexes, constraints and triggers.
+  if (!only) await runPgRestore(input.tools, temp, schema, { ...options, jobs: input.jobs, section: 'post-data' }, signal, () => undefined);
   const databaseProperties = plan.props ? await applyProperties({ ...ctx, input: { ...input, target: temp } }, plan.props) : undefined;
   throwIfInterrupted(signal, 'restore');
   await renameDatabase(input.tools, input.target, temp.database, pre.state);
@@ -60,9 +66,14 @@ export async function applyParallel(ctx: ApplyContext, done: Done[]): Promise<Ap
  * stops the others and is what is thrown; damage (bytes that differ from the manifest) wins over
  * what pg_restore made of it.
  */
-async function restoreDataPieces(ctx: ApplyContext, temp: DbConnection, options: PgRestoreOptions): Promise<{ bytes: number }> {
+async function restoreDataPieces(
+  ctx: ApplyContext,
+  temp: DbConnection,
+  options: PgRestoreOptions,
+  only: OnlyTables | undefined,
+): Promise<{ bytes: number }> {
   const { input, backup, signal } = ctx;
-  const queue = [...backup.manifest.parallel!.pieces].sort((a, b) => b.bytes - a.bytes);
+  const queue = backup.manifest.parallel!.pieces.filter((p) => !only || only.needs(p)).sort((a, b) => b.bytes - a.bytes);
   const stop = new AbortController();
   const onSignal = () => stop.abort(signal.reason);
   signal.addEventListener('abort', onSignal, { once: true });
@@ -71,7 +82,7 @@ async function restoreDataPieces(ctx: ApplyContext, temp: DbConnection, options:
   let first: Error | undefined;
   const worker = async () => {
     for (let piece = queue.shift(); piece && first === undefined; piece = queue.shift()) {
-      const read = await restorePiece(ctx, piece, temp, options, stop.signal, onTable).catch((err: unknown) => {
+      const read = await restorePiece(ctx, piece, temp, options, stop.signal, onTable, only).catch((err: unknown) => {
         first ??= err instanceof Error ? err : new Error(String(err));
         stop.abort('the failure of another piece');
         return undefined;
@@ -97,6 +108,7 @@ async function restorePiece(
   options: PgRestoreOptions,
   signal: AbortSignal,
   onTable: (table: string) => void,
+  only?: OnlyTables,
 ): Promise<ReadResult> {
   const { input, pre, backup } = ctx;
   const open = () => openObject(pre.client, input.storage, piece.key, signal);
@@ -109,7 +121,9 @@ async function restorePiece(
     await throwIfPieceDamaged(pre.client, ctx, piece, signal);
     throwIfCorrupt(backup.dumpKey, problems);
   }
-  const pass = startPgRestoreFromStdin(input.tools, temp, { ...options, dataOnly: true }, signal, onTable);
+  // Of the rest (small tables together), only the chosen tables' rows.
+  const useList = only && piece.kind === 'rest' ? only.listFor(toc, piece.key) : undefined;
+  const pass = startPgRestoreFromStdin(input.tools, temp, { ...options, dataOnly: true, useList }, signal, onTable);
   const read = await copyHashed(await open(), pass.stdin as unknown as Writable, signal).catch(async (err: unknown) => {
     // pg_restore stopped reading (a damaged block?): judge the bytes first.
     if (
@@ -151,3 +165,52 @@ export async function throwIfPieceDamaged(
   });
   throwIfCorrupt(ctx.backup.dumpKey, pieceMismatch(read, piece));
 }
+
+/** restore --table: which pieces to read, and pg_restore lists (-L) naming only the chosen tables' entries. */
+interface OnlyTables {
+  /** The schema's list: the chosen tables' TABLE entries. */
+  readonly list: string;
+  /** Whether a piece holds rows of a chosen table (its own pieces; the rest when a chosen table has none). */
+  needs(piece: PieceEntry): boolean;
+  /** Writes the list of the chosen tables' TABLE DATA entries of `toc` (the rest piece's). */
+  listFor(toc: ArchiveToc, key: string): string;
+}
+
+/**
+ * The chosen tables, each of which must be a table of this backup (its schema's TABLE
+ * entries): one that is not is a configuration error (exit 2), found before any data is read.
+ */
+function onlyTables(ctx: ApplyContext, schemaFile: string): OnlyTables {
+  const tables = ctx.input.tables!;
+  const key = (schema: string, name: string) => JSON.stringify([schema, name]);
+  const chosen = new Set(tables.map((t) => key(t.schema, t.name)));
+  const isChosen = (e: TocEntry) => chosen.has(key(utf8(e.namespace), utf8(e.tag)));
+  const defined = ctx.plan.toc.entries.filter((e) => e.desc === 'TABLE' && isChosen(e));
+  const found = new Set(defined.map((e) => key(utf8(e.namespace), utf8(e.tag))));
+  const missing = tables.filter((t) => !found.has(key(t.schema, t.name)));
+  if (missing.length > 0)
+    throw new TaskError(
+      `${ctx.backup.dumpKey} has no table ${missing.map((t) => `${JSON.stringify(t.schema)}.${JSON.stringify(t.name)}`).join(', ')} (names are exact: schema.table, as the database has them).`,
+      { exitCode: ExitCode.CONFIG, stage: 'restore' },
+    );
+  const own = new Set(ctx.backup.manifest.parallel!.pieces.flatMap((p) => (p.table ? [key(p.table.schema, p.table.name)] : [])));
+  const inRest = tables.some((t) => !own.has(key(t.schema, t.name)));
+  const dir = dirname(schemaFile);
+  const write = (name: string, entries: readonly TocEntry[]) => {
+    const file = join(dir, name);
+    writeFileSync(file, entries.map((e) => `${e.dumpId};\n`).join(''), { mode: 0o600 });
+    return file;
+  };
+  return {
+    list: write('schema.list', defined),
+    needs: (p) => (p.table ? chosen.has(key(p.table.schema, p.table.name)) : inRest),
+    listFor: (toc, pieceKey) =>
+      write(
+        `${pieceKey.replace(/[^A-Za-z0-9.-]/g, '_')}.list`,
+        toc.entries.filter((e) => e.desc === 'TABLE DATA' && isChosen(e)),
+      ),
+  };
+}
+
+/** A TOC's strings are bytes, one character each: names are compared as UTF-8. */
+const utf8 = (s: string) => Buffer.from(s, 'latin1').toString('utf8');

@@ -74,6 +74,10 @@ function refuseTarget(input: RestoreInput, backup: ResolvedBackup, state: Target
       `The target ${target.display} already holds ${state.tables} tables. Restore into a new database name, or add --clean to drop and replace the objects the backup contains.`,
     );
   }
+  if (input.tables && !backup.manifest.parallel)
+    throw refuse(
+      `--table reads only the pieces that hold a table, and ${backup.dumpKey} is one archive (a single-stream backup): restore it whole into a new database and copy the table from there, or take parallel backups (backup --jobs N).`,
+    );
   if (backup.manifest.parallel && (state.exists || input.clean)) {
     throw refuse(
       `${backup.dumpKey} is a parallel backup: it is restored into a new database under a temporary name, renamed to '${target.database}' once complete, so '${target.database}' must not exist${input.clean ? ' (--clean does not apply)' : ''}. Restore into a new database name (then rename it), or drop '${target.database}' first.`,

@@ -14,6 +14,8 @@ export interface RestoreInput {
   readonly clean: boolean;
   /** 1: one pass, one transaction, no disk. More: download first, restore in parallel into a new database. */
   readonly jobs: number;
+  /** Only these tables (restore --table; a parallel backup's pieces that hold them). */
+  readonly tables?: readonly { readonly schema: string; readonly name: string }[];
   /** Apply the stored roles and tablespaces first. */
   readonly globals: boolean;
   /** Where the archive is downloaded (--jobs) and work files go. @default the OS temp directory */
