@@ -135,6 +135,36 @@ describe('backup --jobs 2', () => {
   }, 300_000);
 });
 
+describe('a server that cannot share a snapshot', () => {
+  test('fails before anything is uploaded, naming the cause and --jobs 1 (never an unsynchronised copy)', async () => {
+    // GIVEN a role that may read every table but not export a snapshot (as a pooler in
+    // transaction mode or a proxy would refuse it: pg_export_snapshot() fails)
+    await env.pg.psql(
+      `create role no_snapshot login password 'no-snapshot-pw'; grant select on all tables in schema public to no_snapshot;
+       revoke execute on function pg_catalog.pg_export_snapshot() from public;`,
+      { database: 'bank' },
+    );
+    try {
+      const prefix = 'nosnapshot';
+      const run = await runCli(PARALLEL, env.cliEnv('bank', prefix, { PGUSER: 'no_snapshot', PGPASSWORD: 'no-snapshot-pw' }));
+      expect(run.code).toBe(3);
+      const cause = String(eventOf(run, 'backup.failed').cause);
+      expect(cause).toMatch(/needs a snapshot that its workers share/);
+      expect(cause).toMatch(/permission denied for function pg_export_snapshot/);
+      expect(cause).toMatch(/--jobs 1/);
+      expect(env.proxy.count('PutObject') + env.proxy.count('CreateMultipartUpload')).toBe(0);
+      expect(await env.keys(prefix)).toEqual([]);
+    } finally {
+      await env.pg.psql(
+        'grant execute on function pg_catalog.pg_export_snapshot() to public; drop owned by no_snapshot; drop role no_snapshot;',
+        {
+          database: 'bank',
+        },
+      );
+    }
+  }, 120_000);
+});
+
 describe('a parallel backup that fails leaves no backup, and no open upload', () => {
   // Every part is held a while, so that the run is mid-stream when the fault comes.
   const slowParts = () =>

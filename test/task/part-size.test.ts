@@ -51,6 +51,19 @@ describe('part sizing', () => {
     );
   });
 
+  test('a parallel backup: every stream has its buffers, held pieces add theirs, and a limit they cannot fit is refused up front', () => {
+    // 1.5 GB -> 8 MiB parts: one stream needs 6 buffers (48 MiB); 4 streams 24, plus 3 held parts.
+    const one = planParts({ databaseSizeBytes: 1.5 * GB, queueSize: 4, memoryLimitMib: 2048 });
+    const four = planParts({ databaseSizeBytes: 1.5 * GB, queueSize: 4, memoryLimitMib: 2048, streams: 4, heldParts: 3 });
+    expect(four.bufferBytes).toBe(one.bufferBytes * 4 + 3 * 8 * MIB);
+    // 4 streams at the smallest queue need 4 x 3 + 3 = 15 buffers of 8 MiB + the baseline: 216 MiB.
+    expect(() => planParts({ databaseSizeBytes: 1.5 * GB, queueSize: 4, memoryLimitMib: 200, streams: 4, heldParts: 3 })).toThrow(
+      /need at least 216 MiB of memory \(15 part buffers: 4 streams x 3 \+ 3 held.*or --jobs/s,
+    );
+    const squeezed = planParts({ databaseSizeBytes: 1.5 * GB, queueSize: 4, memoryLimitMib: 300, streams: 4, heldParts: 3 });
+    expect(squeezed.bufferBytes / MIB + BASELINE_MIB).toBeLessThanOrEqual(300);
+  });
+
   test('default settings on a 1.5 GB database stay far below 200 MB of buffers', () => {
     const plan = planParts({ databaseSizeBytes: 1.5 * GB, queueSize: 4, memoryLimitMib: 2048 });
     expect(plan.bufferBytes).toBe(48 * MIB);
