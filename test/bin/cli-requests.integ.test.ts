@@ -2,7 +2,7 @@
  * The S3 requests the CLI really makes, evaluated against the policies that would govern them
  * in AWS. Each command runs for real (bundled CLI, throwaway PostgreSQL, s3rver); the proxy in
  * front of s3rver records every HTTP request. Each request is then turned into what S3
- * authorizes (test/evaluate/s3-requests.ts) and decided by `@cloud-copilot/iam-simulate`
+ * authorizes (test/support/aws/s3-requests.ts) and decided by `@cloud-copilot/iam-simulate`
  * against the synthesized identity policy of the role that runs that command in AWS, the
  * bucket policy, and the bucket key's policy where there is one.
  *
@@ -14,16 +14,16 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { loadSampleApp } from '../../task/dev/fingerprint';
+import { loadSampleApp } from '../support/postgres/fingerprint';
 import { buildApp } from '../../bin/app';
 import { DatabaseConnection, PostgresBackup } from '../../lib';
-import { everyOptionContext, exampleContext, SECRET_ARN, TEST_IMAGE, testStack } from '../lib/support';
+import { everyOptionContext, exampleContext, SECRET_ARN, TEST_IMAGE, testStack } from '../support/cdk';
 import { BackupTestEnv, createBulkDatabase, startBackupTestEnv } from '../support/backup-env';
 import { runCli } from '../support/cli';
-import type { SeenRequest } from '../support/fault-proxy';
-import { Authorization, decide, decisions } from './iam';
-import { authorizationsOf, bucketKey, Caller } from './s3-requests';
-import { ACCOUNT, appTemplate, ResolvedTemplate } from './template';
+import type { SeenRequest } from '../support/s3/fault-proxy';
+import { Authorization, decide, decisions } from '../support/aws/iam';
+import { authorizationsOf, bucketKey, Caller } from '../support/aws/s3-requests';
+import { ACCOUNT, appTemplate, ResolvedTemplate } from '../support/aws/template';
 
 /** `operator`: a person or monitor outside AWS tasks, with the stack's read-only managed policy. */
 type Role = 'backup' | 'verify' | 'restore' | 'operator';

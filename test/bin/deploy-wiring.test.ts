@@ -7,16 +7,16 @@
  *   logs), found by walking the template and decided by `@cloud-copilot/iam-simulate`.
  * Both the committed cdk.json and a configuration with every option on.
  */
-import { appTemplate } from './template';
+import { appTemplate } from '../support/aws/template';
 import { App } from 'aws-cdk-lib';
 import { validateIdentityPolicy, validateResourcePolicy, validateTrustPolicy } from '@cloud-copilot/iam-policy';
 import { buildApp } from '../../bin/app';
 import { loadProjectConfig } from '../../lib';
-import { everyOptionContext, exampleContext, SECRET_KEY_ARN } from '../lib/support';
-import { cfnSchemaProblems } from './cfn-schema';
-import { decide, decisions } from './iam';
-import { servicePaths } from './service-paths';
-import { ResolvedTemplate } from './template';
+import { everyOptionContext, exampleContext, SECRET_KEY_ARN } from '../support/cdk';
+import { cfnSchemaProblems } from '../support/aws/cfn-schema';
+import { decide, decisions } from '../support/aws/iam';
+import { servicePaths } from '../support/aws/service-paths';
+import { ResolvedTemplate } from '../support/aws/template';
 
 function synthesize(context: Record<string, unknown>): {
   json: Record<string, any>;

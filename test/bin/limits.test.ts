@@ -4,7 +4,7 @@
  * document and dashboard it holds. Checked on every real template (the stack and each
  * database's nested stack, as `cdk deploy` uploads them) of the committed example, of every
  * option on, and of a project of 100 databases, which must also pass cdk-nag and the wiring
- * evaluation (test/evaluate/deploy-wiring.test.ts evaluates the same generated project).
+ * evaluation (test/bin/deploy-wiring.test.ts evaluates the same generated project).
  *
  * The limits, from the services' quota pages: CloudFormation 500 resources, 200 outputs, 200
  * parameters, 1 MB per template (uploaded to S3); an S3 bucket policy 20 KB; an SNS topic policy
@@ -18,9 +18,9 @@ import { App, NestedStack } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { buildApp } from '../../bin/app';
 import { MAX_DATABASES } from '../../lib';
-import { everyOptionContext, exampleContext, projectOf } from '../lib/support';
-import { cfnSchemaProblems } from './cfn-schema';
-import { appTemplate, ResolvedTemplate } from './template';
+import { everyOptionContext, exampleContext, projectOf } from '../support/cdk';
+import { cfnSchemaProblems } from '../support/aws/cfn-schema';
+import { appTemplate, ResolvedTemplate } from '../support/aws/template';
 
 interface RealTemplate {
   readonly name: string;

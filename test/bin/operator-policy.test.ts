@@ -2,14 +2,14 @@
  * The read-only policy for operators in docs/deploy.md (for a bucket outside the stack) is the one the
  * stack synthesizes as OperatorReadOnlyPolicy, whose requests cli-requests.test.ts evaluates.
  */
-import { appTemplate } from './template';
+import { appTemplate } from '../support/aws/template';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildApp } from '../../bin/app';
-import { exampleContext } from '../lib/support';
-import { ResolvedTemplate } from './template';
+import { exampleContext } from '../support/cdk';
+import { ResolvedTemplate } from '../support/aws/template';
 
 function documentedPolicy(): unknown {
   const doc = readFileSync(join(__dirname, '..', '..', 'docs', 'deploy.md'), 'utf8');

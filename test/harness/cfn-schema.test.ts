@@ -11,7 +11,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import { cfnSchemaProblems } from './cfn-schema';
+import { cfnSchemaProblems } from '../support/aws/cfn-schema';
 
 /** A small stack with the resource kinds this project deploys, synthesized once; each test mutates a copy. */
 function synthesize(): Record<string, any> {

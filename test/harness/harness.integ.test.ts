@@ -6,8 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { diffFingerprints, fingerprintDatabase, loadSampleApp } from '../../task/dev/fingerprint';
-import { LocalPostgres, startLocalPostgres } from '../../task/dev/local-postgres';
+import { diffFingerprints, fingerprintDatabase, loadSampleApp } from '../support/postgres/fingerprint';
+import { LocalPostgres, startLocalPostgres } from '../support/postgres/local-postgres';
 
 let pg: LocalPostgres;
 

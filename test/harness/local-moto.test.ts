@@ -1,10 +1,10 @@
 /**
- * The moto harness (test/support/local-moto.ts) itself: it starts a real moto_server, says
+ * The moto harness (test/support/s3/local-moto.ts) itself: it starts a real moto_server, says
  * how to install it when it is missing or broken (never a silent skip), and stops it.
  */
 import { GetObjectLockConfigurationCommand, ListBucketsCommand } from '@aws-sdk/client-s3';
 import * as http from 'node:http';
-import { startLocalMoto } from '../support/local-moto';
+import { startLocalMoto } from '../support/s3/local-moto';
 
 function withMotoServer<T>(path: string, run: () => Promise<T>): Promise<T> {
   const saved = process.env.MOTO_SERVER;

@@ -1,11 +1,11 @@
 import { App } from 'aws-cdk-lib';
 import * as cxapi from 'aws-cdk-lib/cx-api';
-import { appTemplate } from '../evaluate/template';
+import { appTemplate } from '../../support/aws/template';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
-import { buildApp } from '../../bin/app';
-import { loadProjectConfig, parseProjectConfig } from '../../lib';
-import { staggered } from '../../lib/config/schedule';
-import { exampleContext, problemsOf } from './support';
+import { buildApp } from '../../../bin/app';
+import { loadProjectConfig, parseProjectConfig } from '../../../lib';
+import { staggered } from '../../../lib/config/schedule';
+import { exampleContext, problemsOf } from '../../support/cdk';
 
 describe('project configuration', () => {
   test('the committed cdk.json example is valid, and what it leaves out gets the documented defaults from the constructs', () => {

@@ -1,4 +1,4 @@
-import type { SeenRequest } from '../support/fault-proxy';
+import type { SeenRequest } from '../s3/fault-proxy';
 import { Authorization, keyPolicyOf } from './iam';
 import { Json, REGION, ResolvedTemplate } from './template';
 
@@ -158,7 +158,7 @@ export function authorizationsOf(
         useKey('kms:Decrypt');
         break;
       default:
-        throw new Error(`no IAM mapping for ${r.method} ${r.url}: add it to test/evaluate/s3-requests.ts`);
+        throw new Error(`no IAM mapping for ${r.method} ${r.url}: add it to test/support/aws/s3-requests.ts`);
     }
   }
   return out;

@@ -88,9 +88,9 @@ export class ResolvedTemplate {
     const resource = this.resources[logicalId];
     if (!resource) throw new Error(`no resource ${logicalId} in the template`);
     const table = ATTRIBUTES[resource.Type];
-    if (!table) throw new Error(`test/evaluate/template.ts does not know the attributes of ${resource.Type} (${logicalId}): add them`);
+    if (!table) throw new Error(`test/support/aws/template.ts does not know the attributes of ${resource.Type} (${logicalId}): add them`);
     const value = table(logicalId, resource.Properties ?? {}, (v) => this.string(v))[attribute];
-    if (value === undefined) throw new Error(`test/evaluate/template.ts does not know ${resource.Type}.${attribute} (${logicalId})`);
+    if (value === undefined) throw new Error(`test/support/aws/template.ts does not know ${resource.Type}.${attribute} (${logicalId})`);
     return value;
   }
 
@@ -125,7 +125,7 @@ export class ResolvedTemplate {
         case 'Fn::GetAZs':
           return [`${REGION}a`, `${REGION}b`, `${REGION}c`];
         default:
-          if (fn.startsWith('Fn::') || fn === 'Condition') throw new Error(`test/evaluate/template.ts cannot resolve ${fn}`);
+          if (fn.startsWith('Fn::') || fn === 'Condition') throw new Error(`test/support/aws/template.ts cannot resolve ${fn}`);
       }
     }
     return Object.fromEntries(entries.map(([k, v]) => [k, this.resolve(v)]));
@@ -214,7 +214,7 @@ export class ResolvedTemplate {
  * construct, so they are unique across nested stacks; a clash throws). The nested stack
  * resources themselves stay, without their parameters. Policies and wiring are then evaluated
  * over the whole app, whichever stack a resource landed in; the CloudFormation limits of
- * each real template are checked on the templates themselves (test/evaluate/limits.test.ts).
+ * each real template are checked on the templates themselves (test/bin/limits.test.ts).
  */
 export function appTemplate(stack: Stack): Record<string, any> {
   const parent = structuredClone(Template.fromStack(stack).toJSON()) as Record<string, any>;

@@ -11,7 +11,7 @@ export interface ImageConfig {
   readonly volumes: readonly string[];
 }
 
-export const DOCKERFILE = join(__dirname, '..', '..', 'task', 'Dockerfile');
+export const DOCKERFILE = join(__dirname, '..', '..', '..', 'task', 'Dockerfile');
 
 /** Instructions with their `\` continuations joined, comments and blank lines dropped. */
 function instructions(text: string): Array<{ op: string; rest: string }> {

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
  */
 export const IMAGE_NODE_VERSION = '24.21.0';
 
-const DOCKERFILE = join(__dirname, '..', '..', 'task', 'Dockerfile');
+const DOCKERFILE = join(__dirname, '..', '..', '..', 'task', 'Dockerfile');
 
 /** The Node version of the image: `ARG NODE_IMAGE=…/node:<major>[.<minor>.<patch>]-…` in task/Dockerfile. */
 export function imageNodeVersion(dockerfile = readFileSync(DOCKERFILE, 'utf8')): string {
@@ -30,7 +30,7 @@ export async function imageNode(): Promise<string> {
   const matches = image.includes('.') ? image === IMAGE_NODE_VERSION : IMAGE_NODE_VERSION.split('.')[0] === image;
   if (!matches)
     throw new Error(
-      `task/Dockerfile runs Node ${image} but test/contract/image-node.ts pins ${IMAGE_NODE_VERSION}: pin the same release (IMAGE_NODE_VERSION).`,
+      `task/Dockerfile runs Node ${image} but test/support/image/image-node.ts pins ${IMAGE_NODE_VERSION}: pin the same release (IMAGE_NODE_VERSION).`,
     );
   const arch = { x64: 'x64', arm64: 'arm64' }[process.arch as string];
   if (!arch) throw new Error(`No node-linux build for ${process.arch}: the contract test needs x64 or arm64.`);

@@ -1,12 +1,12 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { loadSampleApp } from '../../task/dev/fingerprint';
-import { LocalPostgres, startLocalPostgres } from '../../task/dev/local-postgres';
-import { LocalS3, startLocalS3 } from '../../task/dev/local-s3';
-import { createBulkDatabase } from '../support/backup-env';
-import { CLI } from '../support/cli';
-import { FaultProxy } from '../support/fault-proxy';
+import { loadSampleApp } from '../postgres/fingerprint';
+import { LocalPostgres, startLocalPostgres } from '../postgres/local-postgres';
+import { LocalS3, startLocalS3 } from '../s3/local-s3';
+import { createBulkDatabase } from '../backup-env';
+import { CLI } from '../cli';
+import { FaultProxy } from '../s3/fault-proxy';
 import { imageNode } from './image-node';
 import { missingSandboxTools, runInSandbox, SandboxOptions, SandboxRun } from './sandbox';
 import { containersOf, ContainerContract, contractOf, synthesizedContainers } from './task-contract';

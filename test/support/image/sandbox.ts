@@ -3,7 +3,7 @@ import { accessSync, chmodSync, chownSync, closeSync, constants, mkdirSync, mkdt
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deniedWritesOutside, straceArgs } from './write-trace';
-import { CliRun, jsonLines } from '../support/cli';
+import { CliRun, jsonLines } from '../cli';
 
 /** How to run one command the way the Fargate task runs the image's container. */
 export interface SandboxOptions {

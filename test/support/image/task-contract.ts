@@ -1,7 +1,7 @@
 import { App } from 'aws-cdk-lib';
-import { appTemplate } from '../evaluate/template';
-import { buildApp } from '../../bin/app';
-import { exampleContext } from '../lib/support';
+import { appTemplate } from '../aws/template';
+import { buildApp } from '../../../bin/app';
+import { exampleContext } from '../cdk';
 import { IMAGE_PATH, IMAGE_USERS, ImageConfig, readImageConfig } from './dockerfile';
 
 /** Where the contract test's stand-ins for AWS live. */

@@ -25,8 +25,10 @@ const SCHEMAS_FILTER =
 
 /** Loads task/dev/sample-app.sql into an existing, empty database. */
 export async function loadSampleApp(pg: LocalPostgres, database: string, options: { scale?: number } = {}): Promise<void> {
-  // From source (tests) the file is beside this module; from the bundle (task/dist/demo.js), in ../dev.
-  const file = [join(__dirname, 'sample-app.sql'), join(__dirname, '..', 'dev', 'sample-app.sql')].find((f) => existsSync(f))!;
+  // From source (tests, test/support/postgres) the file is in ../../../task/dev; from the bundle (task/dist/demo.js), in ../dev.
+  const file = [join(__dirname, '..', '..', '..', 'task', 'dev', 'sample-app.sql'), join(__dirname, '..', 'dev', 'sample-app.sql')].find(
+    (f) => existsSync(f),
+  )!;
   const sql = readFileSync(file, 'utf8');
   const child = spawn(join(pg.binDir, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-v', `scale=${options.scale ?? 1}`], {
     env: { ...process.env, ...pg.env(database) },

@@ -53,11 +53,14 @@ const INSTALL_HINT =
 /**
  * The bin directory of the PostgreSQL 18 that task/dev/build-postgres.sh builds into its cache
  * (built or not). The script owns the cache layout ($XDG_CACHE_HOME, root's /var/cache): it is
- * asked rather than repeated. From task/dev and from the bundles in task/dist alike, it is
- * ../dev/build-postgres.sh.
+ * asked rather than repeated. From source (test/support/postgres) it is
+ * ../../../task/dev/build-postgres.sh; from the bundles in task/dist, ../dev/build-postgres.sh.
  */
 export function cachedToolchainBinDir(): string {
-  const script = join(__dirname, '..', 'dev', 'build-postgres.sh');
+  const script = [
+    join(__dirname, '..', '..', '..', 'task', 'dev', 'build-postgres.sh'),
+    join(__dirname, '..', 'dev', 'build-postgres.sh'),
+  ].find((f) => existsSync(f))!;
   return spawnSync('bash', [script, '--print'], { encoding: 'utf8' }).stdout.trim();
 }
 

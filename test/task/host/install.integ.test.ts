@@ -9,10 +9,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BackupTestEnv, startBackupTestEnv } from '../support/backup-env';
-import { jsonLines } from '../support/cli';
+import { BackupTestEnv, startBackupTestEnv } from '../../support/backup-env';
+import { jsonLines } from '../../support/cli';
 
-const ROOT = join(__dirname, '..', '..');
+const ROOT = join(__dirname, '..', '..', '..');
 const HOST = join(ROOT, 'task', 'host');
 const VERSION = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version as string;
 
@@ -63,6 +63,8 @@ beforeAll(async () => {
   const src = join(work, 'src');
   for (const f of ['package.json', 'package-lock.json', 'README.md', 'tsconfig.json']) cpSync(join(ROOT, f), join(src, f));
   cpSync(join(ROOT, 'task'), join(src, 'task'), { recursive: true, filter: (p) => !p.startsWith(join(ROOT, 'task', 'dist')) });
+  // prepack bundles the demo and the bench too, which import the throwaway servers of test/support.
+  for (const d of ['postgres', 's3']) cpSync(join(ROOT, 'test', 'support', d), join(src, 'test', 'support', d), { recursive: true });
   symlinkSync(join(ROOT, 'node_modules'), join(src, 'node_modules'));
   const packed = run('npm', ['pack', '--json', '--pack-destination', work], {
     cwd: src,

@@ -13,11 +13,11 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { App } from 'aws-cdk-lib';
-import { buildApp } from '../../bin/app';
-import { exampleContext } from '../lib/support';
-import { readBuildStage } from './dockerfile';
+import { buildApp } from '../../../bin/app';
+import { exampleContext } from '../../support/cdk';
+import { readBuildStage } from '../../support/image/dockerfile';
 
-const REPO = join(__dirname, '..', '..');
+const REPO = join(__dirname, '..', '..', '..');
 
 test('the bundle built from the staged Docker context is byte-identical to task/dist/cli.js', () => {
   // GIVEN the build context exactly as synth stages it

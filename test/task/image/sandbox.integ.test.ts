@@ -1,9 +1,9 @@
 import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { diffFingerprints, fingerprintDatabase } from '../../task/dev/fingerprint';
-import { ContractEnv, expectContract, startContractEnv } from './contract-env';
-import { RunningSandbox } from './sandbox';
+import { diffFingerprints, fingerprintDatabase } from '../../support/postgres/fingerprint';
+import { ContractEnv, expectContract, startContractEnv } from '../../support/image/sandbox-env';
+import { RunningSandbox } from '../../support/image/sandbox';
 
 /**
  * The bundled CLI run the way the synthesized ECS task definitions run it: Node of the

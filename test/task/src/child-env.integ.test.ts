@@ -9,8 +9,8 @@
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BackupTestEnv, startBackupTestEnv } from '../support/backup-env';
-import { runCli } from '../support/cli';
+import { BackupTestEnv, startBackupTestEnv } from '../../support/backup-env';
+import { runCli } from '../../support/cli';
 
 const PROGRAMS = ['pg_dump', 'pg_dumpall', 'pg_restore', 'psql'];
 /** What every child may see; libpq's PG* variables are allowed to connecting programs only. */

@@ -1,4 +1,4 @@
-import { Logger } from '../../task/src/log';
+import { Logger } from '../../../task/src/log';
 
 function capture(format: 'json' | 'text') {
   const lines: string[] = [];

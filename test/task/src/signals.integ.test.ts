@@ -10,8 +10,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BackupTestEnv, createBulkDatabase, startBackupTestEnv } from '../support/backup-env';
-import { childPids, CliRun, eventOf, runCli } from '../support/cli';
+import { BackupTestEnv, createBulkDatabase, startBackupTestEnv } from '../../support/backup-env';
+import { childPids, CliRun, eventOf, runCli } from '../../support/cli';
 
 let env: BackupTestEnv;
 let key: string;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DigestGate } from '../../task/src/archive/digest';
+import { DigestGate } from '../../../../task/src/archive/digest';
 
 function* chunks(n: number, size: number) {
   for (let i = 0; i < n; i++) yield Buffer.alloc(size, i % 251);

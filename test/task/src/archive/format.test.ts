@@ -5,7 +5,7 @@
  * (restore.test.ts, restore-trust.test.ts) on PostgreSQL 15 and 18.
  */
 import { Readable } from 'node:stream';
-import { ArchiveFormatError, parseArchiveHeader, readArchiveToc } from '../../task/src/archive/format';
+import { ArchiveFormatError, parseArchiveHeader, readArchiveToc } from '../../../../task/src/archive/format';
 
 interface Entry {
   dumpId: number;

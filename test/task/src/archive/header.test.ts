@@ -1,4 +1,4 @@
-import { parseArchiveHeader } from '../../task/src/archive/format';
+import { parseArchiveHeader } from '../../../../task/src/archive/format';
 
 /** The first bytes of real archives: pg_dump 15 -Fc (format 1.14, zlib level as an int) and 18 (1.16, an algorithm byte). */
 const pg15Default = Buffer.from('5047444d50010e000408010101000000', 'hex'); // level -1: zlib's default

@@ -7,10 +7,10 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { LocalS3, startLocalS3 } from '../../task/dev/local-s3';
-import { openObjectInParts } from '../../task/src/archive/objects';
-import { createS3Client, StorageConfig } from '../../task/src/storage/s3';
-import { FaultProxy } from '../support/fault-proxy';
+import { LocalS3, startLocalS3 } from '../../../support/s3/local-s3';
+import { openObjectInParts } from '../../../../task/src/archive/objects';
+import { createS3Client, StorageConfig } from '../../../../task/src/storage/s3';
+import { FaultProxy } from '../../../support/s3/fault-proxy';
 
 let s3: LocalS3;
 let proxy: FaultProxy;

@@ -7,7 +7,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { HeldTail, scriptPreamble, WithoutFinalCommit } from '../../task/src/archive/gates';
+import { HeldTail, scriptPreamble, WithoutFinalCommit } from '../../../../task/src/archive/gates';
 import { Transform } from 'node:stream';
 
 /** pg_restore --single-transaction's script shape: BEGIN, a COPY whose data has a "COMMIT;" line, the final COMMIT, its epilogue. */

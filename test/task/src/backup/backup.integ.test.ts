@@ -7,10 +7,10 @@ import { createHash } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { diffFingerprints, fingerprintDatabase, loadSampleApp } from '../../task/dev/fingerprint';
-import { timestampOf } from '../../task/src/contract/key';
-import { BackupTestEnv, createBulkDatabase, startBackupTestEnv } from '../support/backup-env';
-import { childPids, CliRun, eventOf, runCli } from '../support/cli';
+import { diffFingerprints, fingerprintDatabase, loadSampleApp } from '../../../support/postgres/fingerprint';
+import { timestampOf } from '../../../../task/src/contract/key';
+import { BackupTestEnv, createBulkDatabase, startBackupTestEnv } from '../../../support/backup-env';
+import { childPids, CliRun, eventOf, runCli } from '../../../support/cli';
 
 let env: BackupTestEnv;
 

@@ -4,14 +4,14 @@
  * complete and leave that one consistent. The proxy in front of s3rver only orders requests
  * (it holds one until another has arrived) and lets a test write to the store at an exact
  * moment, as a second writer would; every object and answer is s3rver's.
- * test/task/strict-s3.test.ts runs the same races against moto, which enforces the header.
+ * test/task/src/storage/strict-s3.integ.test.ts runs the same races against moto, which enforces the header.
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
-import { loadSampleApp } from '../../task/dev/fingerprint';
-import { BackupTestEnv, createBulkDatabase, startBackupTestEnv } from '../support/backup-env';
-import { CliRun, eventOf, runCli } from '../support/cli';
-import { keyOfRequest, roomInThisMinute, until } from '../support/timing';
+import { loadSampleApp } from '../../../support/postgres/fingerprint';
+import { BackupTestEnv, createBulkDatabase, startBackupTestEnv } from '../../../support/backup-env';
+import { CliRun, eventOf, runCli } from '../../../support/cli';
+import { keyOfRequest, roomInThisMinute, until } from '../../../support/timing';
 
 let env: BackupTestEnv;
 

@@ -4,8 +4,8 @@
  * backup to an older stamp (as a backup taken days ago would have left it).
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { BackupTestEnv, startBackupTestEnv } from '../support/backup-env';
-import { eventOf, runCli } from '../support/cli';
+import { BackupTestEnv, startBackupTestEnv } from '../../../support/backup-env';
+import { eventOf, runCli } from '../../../support/cli';
 
 let env: BackupTestEnv;
 const PREFIX = 'st/prod';

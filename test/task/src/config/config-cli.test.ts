@@ -7,7 +7,7 @@
  */
 import { once } from 'node:events';
 import { AddressInfo, createServer, Server } from 'node:net';
-import { eventOf, runCli } from '../support/cli';
+import { eventOf, runCli } from '../../../support/cli';
 
 let server: Server;
 let port: number;

@@ -1,8 +1,8 @@
-import { backupConfig } from '../../task/src/config/backup';
-import { listConfig, restoreConfig, statusConfig, verifyConfig } from '../../task/src/config/readers';
-import { cgroupMemoryLimitMib } from '../../task/src/config/parse';
-import { ConfigError } from '../../task/src/errors';
-import { defaultShown, SETTINGS, SettingSpec } from '../../task/src/config/settings';
+import { backupConfig } from '../../../../task/src/config/backup';
+import { listConfig, restoreConfig, statusConfig, verifyConfig } from '../../../../task/src/config/readers';
+import { cgroupMemoryLimitMib } from '../../../../task/src/config/parse';
+import { ConfigError } from '../../../../task/src/errors';
+import { defaultShown, SETTINGS, SettingSpec } from '../../../../task/src/config/settings';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -357,7 +357,7 @@ describe('docs/configuration.md', () => {
     const rows = (Object.values(SETTINGS) as SettingSpec[]).map(
       (s) => `| \`--${s.flag}\` | ${s.env ? `\`${s.env}\`` : '–'} | ${s.commands.join(', ')} | ${defaultShown(s) || '–'} | ${s.help} |`,
     );
-    const doc = readFileSync(join(__dirname, '..', '..', 'docs', 'configuration.md'), 'utf8');
+    const doc = readFileSync(join(__dirname, '..', '..', '..', '..', 'docs', 'configuration.md'), 'utf8');
     const start = doc.indexOf('| flag | variable | commands | default | meaning |');
     expect(start).toBeGreaterThan(0);
     expect(doc.slice(start, doc.indexOf('\n\n', start)).split('\n').slice(2)).toEqual(rows);

@@ -1,4 +1,12 @@
-import { chooseStem, databaseFolder, keysFor, parseBackupKey, prefixProblems, tierFor, timestampOf } from '../../task/src/contract/key';
+import {
+  chooseStem,
+  databaseFolder,
+  keysFor,
+  parseBackupKey,
+  prefixProblems,
+  tierFor,
+  timestampOf,
+} from '../../../../task/src/contract/key';
 
 describe('key naming', () => {
   const start = new Date('2026-03-04T04:05:59.999Z');

@@ -8,9 +8,9 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import * as ts from 'typescript';
-import * as contract from '../../task/src/contract';
+import * as contract from '../../../../task/src/contract';
 
-const ROOT = join(__dirname, '..', '..');
+const ROOT = join(__dirname, '..', '..', '..', '..');
 
 function files(dir: string, skip: string[] = []): string[] {
   return readdirSync(dir).flatMap((name) => {

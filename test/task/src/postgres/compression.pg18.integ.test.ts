@@ -8,9 +8,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DatabaseFingerprint, diffFingerprints, fingerprintDatabase, loadSampleApp } from '../../task/dev/fingerprint';
-import { BackupTestEnv, startBackupTestEnv } from '../support/backup-env';
-import { CliRun, eventOf, runCli } from '../support/cli';
+import { DatabaseFingerprint, diffFingerprints, fingerprintDatabase, loadSampleApp } from '../../../support/postgres/fingerprint';
+import { BackupTestEnv, startBackupTestEnv } from '../../../support/backup-env';
+import { CliRun, eventOf, runCli } from '../../../support/cli';
 
 /** Exit 0, or a failure that shows why (the `*.failed` event's cause). */
 function expectOk(run: CliRun): void {
@@ -103,7 +103,7 @@ test('list --json shows each backup’s compression', async () => {
  */
 describe('a pg_restore built without the archive’s compression method', () => {
   const withoutCompression = (): string => {
-    const script = join(__dirname, '..', '..', 'task', 'dev', 'build-postgres.sh');
+    const script = join(__dirname, '..', '..', '..', '..', 'task', 'dev', 'build-postgres.sh');
     const bin = spawnSync('bash', [script, '--print', '--without-compression'], { encoding: 'utf8' }).stdout.trim();
     if (!existsSync(join(bin, 'pg_restore')))
       throw new Error(`${bin}/pg_restore is missing: run task/dev/build-postgres.sh --without-compression`);
@@ -148,9 +148,13 @@ describe('the default compression', () => {
   });
 
   test('is pg_dump’s gzip with a pg_dump 18 built without zstd, and the backup still completes', async () => {
-    const bin = spawnSync('bash', [join(__dirname, '..', '..', 'task', 'dev', 'build-postgres.sh'), '--print', '--without-compression'], {
-      encoding: 'utf8',
-    }).stdout.trim();
+    const bin = spawnSync(
+      'bash',
+      [join(__dirname, '..', '..', '..', '..', 'task', 'dev', 'build-postgres.sh'), '--print', '--without-compression'],
+      {
+        encoding: 'utf8',
+      },
+    ).stdout.trim();
     const run = await runCli(['backup'], env.cliEnv('app', 'default-gzip', { PG_BIN_DIR: bin }));
     expectOk(run);
     expect(eventOf(run, 'backup.start')).toMatchObject({ compression: 'default', pgDumpVersion: expect.stringMatching(/18\./) });

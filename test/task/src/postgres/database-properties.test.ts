@@ -4,9 +4,9 @@
  * dumputils.c makeAlterConfigCommand, buildACLCommands, emitShSecLabels), or crafted. Applying
  * them to a real server is tested in restore-trust.test.ts.
  */
-import { readDatabaseProperties } from '../../task/src/postgres/database-properties';
-import { checkGlobals } from '../../task/src/postgres/globals';
-import { TaskError } from '../../task/src/errors';
+import { readDatabaseProperties } from '../../../../task/src/postgres/database-properties';
+import { checkGlobals } from '../../../../task/src/postgres/globals';
+import { TaskError } from '../../../../task/src/errors';
 
 type E = { dumpId: number; desc: string; tag: string; defn: string };
 const base: E[] = [

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compressionProblem, dumpArgs, dumpCommand, findStdbuf } from '../../task/src/postgres/dump';
+import { compressionProblem, dumpArgs, dumpCommand, findStdbuf } from '../../../../task/src/postgres/dump';
 
 describe('pg_dump compression', () => {
   test('a gzip level 0-9, or no setting, works with every pg_dump', () => {

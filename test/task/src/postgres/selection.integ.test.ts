@@ -5,8 +5,8 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BackupTestEnv, startBackupTestEnv } from '../support/backup-env';
-import { eventOf, runCli } from '../support/cli';
+import { BackupTestEnv, startBackupTestEnv } from '../../../support/backup-env';
+import { eventOf, runCli } from '../../../support/cli';
 
 let env: BackupTestEnv;
 let scratch: string;

@@ -1,4 +1,4 @@
-import { lexSql, splitStatements, SqlLexError } from '../../task/src/postgres/sql-lexer';
+import { lexSql, splitStatements, SqlLexError } from '../../../../task/src/postgres/sql-lexer';
 
 const std = { standardConformingStrings: true };
 const kinds = (sql: string, options = std) => lexSql(sql, options).map((t) => [t.kind, t.value]);

@@ -5,8 +5,8 @@
  * TLS: a run whose effective mode demands TLS fails to connect (exit 3), one that does not
  * demand it connects.
  */
-import { BackupTestEnv, startBackupTestEnv } from '../support/backup-env';
-import { eventOf, runCli } from '../support/cli';
+import { BackupTestEnv, startBackupTestEnv } from '../../../support/backup-env';
+import { eventOf, runCli } from '../../../support/cli';
 
 let env: BackupTestEnv;
 let key: string;

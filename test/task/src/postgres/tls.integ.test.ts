@@ -7,9 +7,9 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { diffFingerprints, fingerprintDatabase, loadSampleApp } from '../../task/dev/fingerprint';
-import { BackupTestEnv, startBackupTestEnv } from '../support/backup-env';
-import { eventOf, runCli } from '../support/cli';
+import { diffFingerprints, fingerprintDatabase, loadSampleApp } from '../../../support/postgres/fingerprint';
+import { BackupTestEnv, startBackupTestEnv } from '../../../support/backup-env';
+import { eventOf, runCli } from '../../../support/cli';
 
 let env: BackupTestEnv;
 let dir: string;

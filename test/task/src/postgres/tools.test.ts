@@ -1,4 +1,4 @@
-import { checkVersions, majorOf, parseVersionNum } from '../../task/src/postgres/tools';
+import { checkVersions, majorOf, parseVersionNum } from '../../../../task/src/postgres/tools';
 
 describe('PostgreSQL versions', () => {
   test('parses client and server version strings', () => {

@@ -5,10 +5,10 @@
  * uploaded, downloaded or changed. Runs in the pg18 jest project only (it needs both majors).
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { diffFingerprints, fingerprintDatabase, loadSampleApp } from '../../task/dev/fingerprint';
-import { LocalPostgres, startLocalPostgres } from '../../task/dev/local-postgres';
-import { BackupTestEnv, startBackupTestEnv } from '../support/backup-env';
-import { CliRun, eventOf, runCli, toolchainBinDir } from '../support/cli';
+import { diffFingerprints, fingerprintDatabase, loadSampleApp } from '../../../support/postgres/fingerprint';
+import { LocalPostgres, startLocalPostgres } from '../../../support/postgres/local-postgres';
+import { BackupTestEnv, startBackupTestEnv } from '../../../support/backup-env';
+import { CliRun, eventOf, runCli, toolchainBinDir } from '../../../support/cli';
 
 /** Exit 0, or a failure that shows why (the `*.failed` event's cause). */
 function expectOk(run: CliRun): void {

@@ -9,9 +9,9 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadSampleApp } from '../../task/dev/fingerprint';
-import { BackupTestEnv, createBulkDatabase, startBackupTestEnv } from '../support/backup-env';
-import { CliRun, eventOf, runCli } from '../support/cli';
+import { loadSampleApp } from '../../../support/postgres/fingerprint';
+import { BackupTestEnv, createBulkDatabase, startBackupTestEnv } from '../../../support/backup-env';
+import { CliRun, eventOf, runCli } from '../../../support/cli';
 
 let env: BackupTestEnv;
 let fidelityKey: string;
@@ -28,7 +28,7 @@ beforeAll(async () => {
   env = await startBackupTestEnv();
   await env.pg.createDatabase('fidelity');
   await loadSampleApp(env.pg, 'fidelity');
-  await env.pg.psql(readFileSync(join(__dirname, '..', 'fixtures', 'every-object.sql'), 'utf8'), { database: 'fidelity' });
+  await env.pg.psql(readFileSync(join(__dirname, '..', '..', '..', 'fixtures', 'every-object.sql'), 'utf8'), { database: 'fidelity' });
   fidelityKey = await backup('fidelity', ['--globals']);
   await createBulkDatabase(env.pg, 'bulk', 30);
   // Two tables: zlib finds a damaged block only at its end, so damage in the first table makes

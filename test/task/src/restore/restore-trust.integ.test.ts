@@ -10,9 +10,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { databaseFolder, timestampOf } from '../../task/src/contract';
-import { BackupTestEnv, createBulkDatabase, startBackupTestEnv } from '../support/backup-env';
-import { childPids, eventOf, runCli } from '../support/cli';
+import { databaseFolder, timestampOf } from '../../../../task/src/contract';
+import { BackupTestEnv, createBulkDatabase, startBackupTestEnv } from '../../../support/backup-env';
+import { childPids, eventOf, runCli } from '../../../support/cli';
 
 let env: BackupTestEnv;
 const PREFIX = 'trust';

@@ -7,9 +7,9 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { diffFingerprints, fingerprintDatabase, loadSampleApp } from '../../task/dev/fingerprint';
-import { BackupTestEnv, startBackupTestEnv } from '../support/backup-env';
-import { CliRun, eventOf, runCli } from '../support/cli';
+import { diffFingerprints, fingerprintDatabase, loadSampleApp } from '../../../support/postgres/fingerprint';
+import { BackupTestEnv, startBackupTestEnv } from '../../../support/backup-env';
+import { CliRun, eventOf, runCli } from '../../../support/cli';
 
 let env: BackupTestEnv;
 let goodKey: string;
@@ -368,7 +368,7 @@ describe('what the operator sees', () => {
 
 describe('an archive this pg_restore cannot read is refused before any download', () => {
   // A header claiming a format no pg_restore knows yet (1.99), as an archive of a future release
-  // would: the same refusal as pg_restore 15 gives an 18 archive (test/task/versions.test.ts
+  // would: the same refusal as pg_restore 15 gives an 18 archive (test/task/src/postgres/versions.pg18.integ.test.ts
   // covers that real pair with the 18 toolchain), on every toolchain.
   const newerFormat = (b: Buffer) => {
     const copy = Buffer.from(b);

@@ -8,8 +8,8 @@
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
-import { BackupTestEnv, startBackupTestEnv } from '../support/backup-env';
-import { CliRun, eventOf, runCli } from '../support/cli';
+import { BackupTestEnv, startBackupTestEnv } from '../../../support/backup-env';
+import { CliRun, eventOf, runCli } from '../../../support/cli';
 
 let env: BackupTestEnv;
 

@@ -3,9 +3,9 @@
  * a key's stamp must be a real minute, and a manifest must agree with the dump beside it. The
  * end-to-end cases (planted backups in a real bucket) are in catalog-trust.test.ts.
  */
-import { keyFolderSegment, stampDate, timestampOf } from '../../task/src/contract/key';
-import { agreementProblems, STAMP_SKEW_MINUTES } from '../../task/src/storage/catalog';
-import { isIsoUtc, Manifest, MANIFEST_FORMAT, parseManifest } from '../../task/src/storage/manifest';
+import { keyFolderSegment, stampDate, timestampOf } from '../../../../task/src/contract/key';
+import { agreementProblems, STAMP_SKEW_MINUTES } from '../../../../task/src/storage/catalog';
+import { isIsoUtc, Manifest, MANIFEST_FORMAT, parseManifest } from '../../../../task/src/storage/manifest';
 
 const KEY = 'p/app/202612040405.dump';
 /** A manifest as backup.ts writes it (every field). */

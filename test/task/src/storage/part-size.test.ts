@@ -1,5 +1,5 @@
-import { TaskError } from '../../task/src/errors';
-import { BASELINE_MIB, MAX_PART_BYTES, MAX_PARTS, MIB, planParts } from '../../task/src/storage/part-size';
+import { TaskError } from '../../../../task/src/errors';
+import { BASELINE_MIB, MAX_PART_BYTES, MAX_PARTS, MIB, planParts } from '../../../../task/src/storage/part-size';
 
 const GB = 1e9;
 const TIB = 1024 ** 4;

@@ -1,7 +1,7 @@
 import { PutObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { createHash, createHmac, Hash, Hmac } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { hashPayloadOnce } from '../../task/src/storage/payload-hash';
+import { hashPayloadOnce } from '../../../../task/src/storage/payload-hash';
 
 /** Bytes the SDK hashed with its SHA-256 (the signer's payload hash and the checksum both use it). */
 let sdkHashedBytes = 0;

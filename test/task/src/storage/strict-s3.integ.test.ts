@@ -1,10 +1,10 @@
 /**
- * The CLI against a stricter S3: moto (test/support/local-moto.ts), for what s3rver cannot
+ * The CLI against a stricter S3: moto (test/support/s3/local-moto.ts), for what s3rver cannot
  * judge: `If-None-Match` on PutObject and CompleteMultipartUpload, Object Lock retention and
  * its checksum requirement. Real PostgreSQL, the bundled CLI; the proxy in front of moto only
  * orders requests, writes to the store at an exact moment as a second writer would, or
  * damages a request in flight. Every refusal asserted here is moto's own answer.
- * test/task/concurrent-backups.test.ts covers the same races on s3rver, which ignores the header.
+ * test/task/src/backup/concurrent-backups.integ.test.ts covers the same races on s3rver, which ignores the header.
  */
 import {
   DeleteObjectCommand,
@@ -15,11 +15,11 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
-import { diffFingerprints, fingerprintDatabase, loadSampleApp } from '../../task/dev/fingerprint';
-import { BackupTestEnv, createBulkDatabase, startBackupTestEnv } from '../support/backup-env';
-import { CliRun, eventOf, runCli } from '../support/cli';
-import { LocalMoto, startLocalMoto } from '../support/local-moto';
-import { keyOfRequest, roomInThisMinute, until } from '../support/timing';
+import { diffFingerprints, fingerprintDatabase, loadSampleApp } from '../../../support/postgres/fingerprint';
+import { BackupTestEnv, createBulkDatabase, startBackupTestEnv } from '../../../support/backup-env';
+import { CliRun, eventOf, runCli } from '../../../support/cli';
+import { LocalMoto, startLocalMoto } from '../../../support/s3/local-moto';
+import { keyOfRequest, roomInThisMinute, until } from '../../../support/timing';
 
 let env: BackupTestEnv<LocalMoto>;
 let moto: S3Client;
