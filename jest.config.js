@@ -2,33 +2,15 @@
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const { toolchains } = require('./test/support/toolchains');
 
-// Suites that start PostgreSQL clusters and run the CLI's pg_dump/pg_restore/psql: they run
-// once per toolchain (TEST_PG_TOOLCHAINS, see test/support/toolchains.js), server and client
-// of the same major. A new suite that starts a cluster belongs here.
-const MATRIX = [
-  'task/backup',
-  'task/restore',
-  'task/restore-trust',
-  'task/signals',
-  'task/fidelity',
-  'task/tls',
-  'task/sslmode',
-  'task/selection',
-  'task/status',
-  'task/catalog-trust',
-  'task/install',
-  'task/child-env',
-  'task/concurrent-backups',
-  'task/strict-s3',
-  'task/parallel',
-  'evaluate/cli-requests',
-  'contract/runtime-contract',
-  'dev/harness',
-];
-// Suites about PostgreSQL 18 itself (its compression methods, cross-version pairs with 15): in the 18 project only.
-const ONLY_18 = ['task/compression', 'task/versions'];
-const path = (f) => `<rootDir>/test/${f}.test.ts`;
-const pattern = (f) => `/test/${f}\\.test\\.ts$`;
+// Suites are sorted by their name, not by a list:
+// - *.integ.test.ts start PostgreSQL clusters and run the CLI's pg_dump/pg_restore/psql: they run
+//   once per toolchain (TEST_PG_TOOLCHAINS, see test/support/toolchains.js), server and client of
+//   the same major;
+// - *.pg18.integ.test.ts are about PostgreSQL 18 itself (its compression methods, cross-version
+//   pairs with 15): in the 18 project only;
+// - every other *.test.ts is a unit, CDK template or IAM evaluation test: once, no PostgreSQL.
+const INTEG = '\\.integ\\.test\\.ts$';
+const ONLY_18 = '\\.pg18\\.integ\\.test\\.ts$';
 
 const base = {
   testEnvironment: 'node',
@@ -52,11 +34,12 @@ module.exports = {
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   projects: [
     // Unit, CDK template and IAM evaluation tests: once, no PostgreSQL.
-    { ...base, displayName: 'unit', testMatch: ['**/*.test.ts'], testPathIgnorePatterns: [...MATRIX, ...ONLY_18].map(pattern) },
+    { ...base, displayName: 'unit', testMatch: ['**/*.test.ts'], testPathIgnorePatterns: [INTEG] },
     ...all.map((t) => ({
       ...base,
       displayName: `pg${t.major}`,
-      testMatch: [...MATRIX, ...(t.major === '18' ? ONLY_18 : [])].map(path),
+      testMatch: ['**/*.integ.test.ts'],
+      testPathIgnorePatterns: t.major === '18' ? [] : [ONLY_18],
       setupFiles: ['<rootDir>/test/support/toolchain-setup.js'],
       globals: { TEST_PG_TOOLCHAIN: { major: t.major, binDir: t.binDir, all: all.map(({ major, binDir }) => ({ major, binDir })) } },
     })),

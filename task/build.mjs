@@ -1,6 +1,11 @@
 // Bundles the task CLI into one file that runs with plain `node` and no node_modules
 // (that file is what the container image runs), plus the local dev tools (demo, bench),
 // which keep their dependencies external because they run from a checkout.
+//
+//   node task/build.mjs             task/dist/cli.js, demo.js and bench.js
+//   node task/build.mjs --cli-only  task/dist/cli.js alone: the image's build stage, whose
+//                                   context holds neither task/dev nor the test harness
+//                                   (test/support) that the demo and the bench import
 import { readFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
@@ -27,9 +32,10 @@ await build({
 });
 
 // Local tools run from a checkout: their dependencies (s3rver, the SDK) stay in node_modules.
-await build({
-  ...common,
-  entryPoints: ['task/dev/demo.ts', 'task/dev/bench.ts'],
-  outdir: 'task/dist',
-  packages: 'external',
-});
+if (!process.argv.includes('--cli-only'))
+  await build({
+    ...common,
+    entryPoints: ['task/dev/demo.ts', 'task/dev/bench.ts'],
+    outdir: 'task/dist',
+    packages: 'external',
+  });

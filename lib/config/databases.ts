@@ -65,7 +65,7 @@ const SELECTION_KEYS = ['schemas', 'excludeSchemas', 'tables', 'excludeTables', 
  * (about 30 resources), so CloudFormation's 500 resources per template are not the limit. The
  * project's dashboard is: 4 widgets per database beside its 2, and CloudWatch allows 500 per
  * dashboard (next come the stack's outputs: 5 and one per database, of 200 allowed).
- * test/evaluate/limits.test.ts synthesizes a project of exactly this many and checks every limit.
+ * test/bin/limits.test.ts synthesizes a project of exactly this many and checks every limit.
  */
 export const MAX_DATABASES = 124;
 

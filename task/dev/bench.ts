@@ -29,12 +29,12 @@ import { loadBenchDatabase } from './bench/database';
 import { startDiscardS3 } from './bench/discard-s3';
 import { computeFigures, renderFigures } from './bench/figures';
 import { machineInfo, median, round, table, versionOf } from './bench/report';
-import { describeClient, startLocalPostgres } from './local-postgres';
+import { describeClient, startLocalPostgres } from '../../test/support/postgres/local-postgres';
 import { COMPRESSION_PATTERN } from '../src/contract';
 import { defaultCompression } from '../src/postgres/dump';
 import { clientVersion } from '../src/postgres/tools';
 import { measureRestores, RestoreFigures } from './bench/restores';
-import { LocalS3, startLocalS3 } from './local-s3';
+import { LocalS3, startLocalS3 } from '../../test/support/s3/local-s3';
 
 // The in-process S3 client (s3rver clean-up) would warn that future SDKs need Node 22.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';

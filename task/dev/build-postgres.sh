@@ -8,7 +8,9 @@
 #                                        without zstd and lz4: the pg_restore that must refuse
 #                                        such archives (<cache>/postgresql-18-nocompression)
 #
-# Cache layout (others ask `--print` for it: test/support/toolchains.js, task/dev/local-postgres.ts):
+# `npm test` runs it (test/global-setup.js) when either build is missing from the cache.
+#
+# Cache layout (others ask `--print` for it: test/support/toolchains.js, test/support/postgres/local-postgres.ts):
 #   <cache>/postgresql-18.<minor>/{bin,lib,share}   one installation, named by its exact version
 #   <cache>/postgresql-18 -> postgresql-18.<minor>   what everything uses
 # where <cache> is $XDG_CACHE_HOME/pg-s3-backup, else ~/.cache/pg-s3-backup, except as root
@@ -58,8 +60,13 @@ SECONDS=0
 say() { echo "== build-postgres ($SECONDS s): $*" >&2; }
 trap 'echo "build-postgres: FAILED at line $LINENO ($BASH_COMMAND) after $SECONDS s" >&2' ERR
 
+# apt-get (the build dependencies, the temporary deb-src entry) needs root: as another user, sudo.
 SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "build-postgres: needs root for apt-get (build dependencies, a temporary deb-src entry): run it as root, or install sudo" >&2; exit 1; }
+  SUDO="sudo"
+  say "needs root for apt-get (build dependencies, a temporary deb-src entry): running it with sudo, which may ask for a password"
+fi
 SRC_ENTRY=/etc/apt/sources.list.d/pg-s3-backup-sid-src.sources
 remove_src_entry() {
   if [ -e "$SRC_ENTRY" ]; then

@@ -14,10 +14,10 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { diffFingerprints, fingerprintDatabase, loadSampleApp } from './fingerprint';
-import { cachedToolchainBinDir, describeClient, startLocalPostgres } from './local-postgres';
-import { startLocalS3 } from './local-s3';
-import { PsqlServer, psqlServer } from './psql';
+import { diffFingerprints, fingerprintDatabase, loadSampleApp } from '../../test/support/postgres/fingerprint';
+import { cachedToolchainBinDir, describeClient, startLocalPostgres } from '../../test/support/postgres/local-postgres';
+import { startLocalS3 } from '../../test/support/s3/local-s3';
+import { PsqlServer, psqlServer } from '../../test/support/postgres/psql';
 
 const CLI = join(__dirname, 'cli.js');
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);

@@ -1,11 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { appTemplate } from '../evaluate/template';
+import { appTemplate } from '../support/aws/template';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { buildApp } from '../../bin/app';
-import { exampleContext, templateJsonWithoutPlaceholder } from './support';
+import { exampleContext, templateJsonWithoutPlaceholder } from '../support/cdk';
 
 /** The app as `cdk synth` builds it from the committed cdk.json (plus `extra` -c values). */
 function exampleApp(extra: Record<string, unknown> = {}) {

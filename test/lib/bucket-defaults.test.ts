@@ -2,7 +2,7 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { backupFixture, testStack } from './support';
+import { backupFixture, testStack } from '../support/cdk';
 import { createBackupBuckets, defaultBackupBucketProps } from '../../lib';
 
 const BACKUP_BUCKET = { LoggingConfiguration: Match.objectLike({ LogFilePrefix: 'backup-bucket/' }) };

@@ -3,12 +3,12 @@
  * gets (plain or as an ECS secret) is one the task reads, and every variable of the contract is
  * read by the task, either as a setting or as libpq's own (passed to the PostgreSQL clients).
  */
-import { appTemplate } from '../evaluate/template';
+import { appTemplate } from '../support/aws/template';
 import { App } from 'aws-cdk-lib';
 import { buildApp } from '../../bin/app';
 import { SETTINGS, SettingSpec } from '../../task/src/config/settings';
 import { ENV } from '../../task/src/contract';
-import { everyOptionContext, exampleContext } from './support';
+import { everyOptionContext, exampleContext } from '../support/cdk';
 
 /** Read by the task itself (the settings table) or handed to libpq in the clients' environment (PG*). */
 const settingVariables = new Set((Object.values(SETTINGS) as SettingSpec[]).flatMap((s) => (s.env ? [s.env] : [])));

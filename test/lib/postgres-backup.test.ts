@@ -22,7 +22,7 @@ import {
   templateJsonWithoutPlaceholder,
   TEST_IMAGE,
   testStack,
-} from './support';
+} from '../support/cdk';
 
 const BACKUP_FAMILY = /-backup$/;
 

@@ -1,7 +1,7 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { DRILL_TARGET_URL } from '../../lib/restore-drill';
-import { actionsOf, allowStatementsOf, backupFixture, containerEnvironment, containerNamed, expectFailureAlerts } from './support';
+import { actionsOf, allowStatementsOf, backupFixture, containerEnvironment, containerNamed, expectFailureAlerts } from '../support/cdk';
 
 const DRILL_FAMILY = /-drill$/;
 

@@ -1,5 +1,5 @@
 import { App, Stack } from 'aws-cdk-lib';
-import { appTemplate } from '../evaluate/template';
+import { appTemplate } from '../support/aws/template';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -20,7 +20,7 @@ import {
   SECRET_ARN,
   TEST_IMAGE,
   testStack,
-} from './support';
+} from '../support/cdk';
 
 const RESTORE_FAMILY = /-restore$/;
 const RESTORE_COMMAND = ['restore', '--latest', '--dbname', 'app', '--no-owner', '--no-acl'];

@@ -3,11 +3,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalPostgres, LocalPostgresOptions, startLocalPostgres } from '../../task/dev/local-postgres';
-import { LocalS3, startLocalS3 } from '../../task/dev/local-s3';
-import { FaultProxy } from './fault-proxy';
+import { LocalPostgres, LocalPostgresOptions, startLocalPostgres } from './postgres/local-postgres';
+import { LocalS3, startLocalS3 } from './s3/local-s3';
+import { FaultProxy } from './s3/fault-proxy';
 
-/** What a test needs of an S3-compatible server: s3rver ({@link LocalS3}) or moto (test/support/local-moto.ts). */
+/** What a test needs of an S3-compatible server: s3rver ({@link LocalS3}) or moto (test/support/s3/local-moto.ts). */
 export type TestS3Store = Pick<LocalS3, 'endpoint' | 'bucket' | 'env' | 'client' | 'stop'>;
 
 /**

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LocalPostgres } from '../local-postgres';
+import { LocalPostgres } from '../../../test/support/postgres/local-postgres';
 
 /** Bump when the generated data changes, so that old caches are not reused. */
 const GENERATOR_VERSION = 2;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { LocalPostgres } from '../local-postgres';
+import { LocalPostgres } from '../../../test/support/postgres/local-postgres';
 import { openObjectInParts } from '../../src/archive/objects';
 import { BenchContext } from './commands';
 import { eventOf, timeCommand } from './measure';

@@ -1,0 +1,301 @@
+/**
+ * The CLI as a host installs it: `npm pack` of a copy of this checkout (so `prepack` builds
+ * cli.js from the sources), `npm install -g` into a temporary prefix, then a real backup and
+ * restore with the installed command. Then the host recipe of task/host: install-host.sh
+ * staged with DESTDIR, the systemd units checked by `systemd-analyze verify`, and the
+ * cron.d line's command run as cron runs it (`/bin/sh -c`).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BackupTestEnv, startBackupTestEnv } from '../../support/backup-env';
+import { jsonLines } from '../../support/cli';
+
+const ROOT = join(__dirname, '..', '..', '..');
+const HOST = join(ROOT, 'task', 'host');
+const VERSION = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version as string;
+
+let env: BackupTestEnv;
+let work: string;
+let prefix: string;
+let tarball: string;
+let packedFiles: string[];
+
+/** PATH for the installed command: its bin directory, then the test project's PostgreSQL clients. */
+const pathWith = (first: string) => [first, process.env.TEST_PG_BIN_DIR, '/usr/local/bin', '/usr/bin', '/bin'].filter(Boolean).join(':');
+
+/**
+ * Runs a program to completion without blocking the event loop: s3rver and the proxy run in
+ * this process, so a synchronous spawn of a command that talks to them would never finish.
+ */
+function runAsync(
+  program: string,
+  args: string[],
+  options: { env: Record<string, string | undefined> },
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, args, { env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Runs a local program that talks to nothing in this process (npm, tar, sh scripts, systemd-analyze). */
+function run(program: string, args: string[], options: { cwd?: string; env?: Record<string, string | undefined>; input?: string } = {}) {
+  const r = spawnSync(program, args, {
+    cwd: options.cwd,
+    env: options.env,
+    input: options.input,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'pg-s3-backup-install-'));
+  // A copy of what a clone holds (no task/dist): prepack must build cli.js itself.
+  const src = join(work, 'src');
+  for (const f of ['package.json', 'package-lock.json', 'README.md', 'tsconfig.json']) cpSync(join(ROOT, f), join(src, f));
+  cpSync(join(ROOT, 'task'), join(src, 'task'), { recursive: true, filter: (p) => !p.startsWith(join(ROOT, 'task', 'dist')) });
+  // prepack bundles the demo and the bench too, which import the throwaway servers of test/support.
+  for (const d of ['postgres', 's3']) cpSync(join(ROOT, 'test', 'support', d), join(src, 'test', 'support', d), { recursive: true });
+  symlinkSync(join(ROOT, 'node_modules'), join(src, 'node_modules'));
+  const packed = run('npm', ['pack', '--json', '--pack-destination', work], {
+    cwd: src,
+    env: { ...process.env, npm_config_loglevel: 'error' },
+  });
+  if (packed.code !== 0) throw new Error(`npm pack failed: ${packed.stderr}`);
+  const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('[')));
+  tarball = join(work, info.filename);
+  packedFiles = info.files.map((f: { path: string }) => f.path).sort();
+  prefix = join(work, 'prefix');
+  const installed = run('npm', ['install', '-g', '--prefix', prefix, '--offline', '--no-audit', '--no-fund', tarball], {
+    env: process.env,
+  });
+  if (installed.code !== 0) throw new Error(`npm install -g failed: ${installed.stderr}`);
+  env = await startBackupTestEnv();
+  await env.pg.createDatabase('orders');
+  await env.pg.psql(
+    'create table items (id int primary key, name text); insert into items select g, md5(g::text) from generate_series(1, 500) g;',
+    {
+      database: 'orders',
+    },
+  );
+}, 240_000);
+
+afterAll(async () => {
+  await env?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('npm pack', () => {
+  test('the tarball holds the bundled cli.js as its only runtime file, with a bin entry and no dependencies', () => {
+    expect(packedFiles).toEqual(['README.md', 'package.json', 'task/dist/cli.js']);
+    const manifest = JSON.parse(run('tar', ['-xOzf', tarball, 'package/package.json']).stdout);
+    expect(manifest.bin).toEqual({ 'pg-s3-backup': 'task/dist/cli.js' });
+    expect(manifest.dependencies ?? {}).toEqual({});
+    expect(manifest.scripts.prepack).toBe('node task/build.mjs');
+    // The packed cli.js is the one prepack built from the copied sources, and runs with plain node.
+    expect(run('tar', ['-xOzf', tarball, 'package/task/dist/cli.js']).stdout.startsWith('#!/usr/bin/env node\n')).toBe(true);
+  });
+
+  test('npm install -g puts pg-s3-backup on PATH; it runs a real backup and a restore', async () => {
+    const bin = join(prefix, 'bin', 'pg-s3-backup');
+    const base = {
+      PATH: pathWith(join(prefix, 'bin')),
+      HOME: work,
+      LOG_FORMAT: 'json',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    };
+    expect(run(bin, ['--version'], { env: base })).toMatchObject({ code: 0, stdout: `${VERSION}\n` });
+    // …or without installing: npx runs it from the tarball.
+    expect(
+      run('npx', ['--yes', '--offline', '--package', tarball, 'pg-s3-backup', '--version'], {
+        cwd: work,
+        env: { ...process.env, npm_config_cache: join(work, 'npm-cache'), npm_config_loglevel: 'error' },
+      }),
+    ).toMatchObject({ code: 0, stdout: `${VERSION}\n` });
+
+    const backup = await runAsync('pg-s3-backup', ['backup'], { env: { ...base, ...env.cliEnv('orders', 'installed') } });
+    expect(backup.code).toBe(0);
+    const key = String(jsonLines(backup.stdout).find((e) => e.event === 'backup.complete')!.key);
+    expect(key).toMatch(/^installed\/orders\/\d{12}\.dump$/);
+
+    const restore = await runAsync(
+      'pg-s3-backup',
+      ['restore', '--latest', '--dbname', 'orders', '--target', `postgres://${env.pg.user}@127.0.0.1:${env.pg.port}/orders_copy`],
+      {
+        env: { ...base, ...env.s3.env(), S3_ENDPOINT: env.endpoint, BACKUP_PREFIX: 'installed', PGPASSWORD: env.pg.password },
+      },
+    );
+    expect(restore.code).toBe(0);
+    const check = run(join(env.pg.binDir, 'psql'), ['-XAtc', "select count(*), md5(string_agg(name, ',' order by id)) from items"], {
+      env: { ...process.env, ...env.pg.env('orders_copy') },
+    });
+    const source = run(join(env.pg.binDir, 'psql'), ['-XAtc', "select count(*), md5(string_agg(name, ',' order by id)) from items"], {
+      env: { ...process.env, ...env.pg.env('orders') },
+    });
+    expect(check.stdout).toBe(source.stdout);
+    expect(check.stdout).toMatch(/^500\|/);
+  });
+});
+
+describe('the host recipe (task/host)', () => {
+  let dest: string;
+
+  beforeAll(() => {
+    dest = join(work, 'dest');
+    for (const args of [['orders'], ['orders', '--cron']]) {
+      const r = run('sh', [join(HOST, 'install-host.sh'), ...args], { env: { ...process.env, DESTDIR: dest } });
+      if (r.code !== 0) throw new Error(`install-host.sh ${args.join(' ')} failed: ${r.stderr}`);
+    }
+  });
+
+  test('docs/host.md shows every file of the recipe by its path, and quotes of each only lines it holds', () => {
+    // The doc links each file instead of copying it; what it quotes of a unit or the cron file
+    // (`Key=value` in the file's own entry) must be a line of that file as these tests run it.
+    const doc = readFileSync(join(ROOT, 'docs', 'host.md'), 'utf8');
+    const entries = doc.split(/\n(?=- )|\n\n/);
+    for (const file of readdirSync(HOST)) {
+      const link = `[\`${file}\`](../task/host/${file})`;
+      const entry = entries.find((e) => e.startsWith(`- ${link}`));
+      expect({ file, linked: entry !== undefined }).toEqual({ file, linked: true });
+      if (file.endsWith('.sh')) continue;
+      const lines = readFileSync(join(HOST, file), 'utf8').split('\n');
+      const quoted = [...entry!.matchAll(/`([A-Za-z_]+=[^`]*)`/g)].map((m) => m[1]);
+      expect({ file, quotes: quoted.length > 0 }).toEqual({ file, quotes: true });
+      for (const q of quoted) expect({ file, quoted: q, inFile: lines.includes(q) }).toEqual({ file, quoted: q, inFile: true });
+    }
+  });
+
+  const mode = (path: string) => (statSync(join(dest, path)).mode & 0o777).toString(8);
+
+  test('install-host.sh lays out the configuration with the permissions a deploy script needs, and refuses unsafe names', () => {
+    expect({
+      etc: mode('etc/pg-s3-backup'),
+      env: mode('etc/pg-s3-backup/orders.env'),
+      pgpass: mode('etc/pg-s3-backup/pgpass'),
+      logs: mode('var/log/pg-s3-backup'),
+      cron: mode('etc/cron.d/pg-s3-backup'),
+      logrotate: mode('etc/logrotate.d/pg-s3-backup'),
+      service: mode('etc/systemd/system/pg-s3-backup@.service'),
+    }).toEqual({ etc: '750', env: '640', pgpass: '600', logs: '750', cron: '644', logrotate: '644', service: '644' });
+    const envFile = readFileSync(join(dest, 'etc/pg-s3-backup/orders.env'), 'utf8');
+    expect(envFile).toMatch(/^PGDATABASE=orders$/m);
+    expect(envFile).not.toMatch(/^PGPASSWORD/m);
+    // Run again (a second deploy): the edited environment file is kept, the cron line is not doubled.
+    writeFileSync(join(dest, 'etc/pg-s3-backup/orders.env'), envFile + 'BACKUP_PREFIX=kept\n');
+    expect(run('sh', [join(HOST, 'install-host.sh'), 'orders', '--cron'], { env: { ...process.env, DESTDIR: dest } }).code).toBe(0);
+    expect(readFileSync(join(dest, 'etc/pg-s3-backup/orders.env'), 'utf8')).toContain('BACKUP_PREFIX=kept');
+    writeFileSync(join(dest, 'etc/pg-s3-backup/orders.env'), envFile);
+    expect(readFileSync(join(dest, 'etc/cron.d/pg-s3-backup'), 'utf8').match(/^0 4 /gm)).toHaveLength(1);
+    for (const bad of ['a b', '../x', '-rf', 'x;y']) {
+      const r = run('sh', [join(HOST, 'install-host.sh'), bad], { env: { ...process.env, DESTDIR: dest } });
+      expect({ bad, code: r.code }).toEqual({ bad, code: 2 });
+    }
+  });
+
+  test('systemd-analyze verify accepts the units as installed, and rejects a broken copy', () => {
+    // verify checks that ExecStart programs exist: point them at the installed CLI and a hook.
+    const units = join(work, 'units');
+    const hook = join(work, 'on-failure');
+    writeFileSync(hook, '#!/bin/sh\necho "backup of $1 failed"\n');
+    chmodSync(hook, 0o755);
+    cpSync(join(dest, 'etc/systemd/system'), units, { recursive: true });
+    for (const unit of ['pg-s3-backup@.service', 'pg-s3-backup-failed@.service']) {
+      const text = readFileSync(join(units, unit), 'utf8')
+        .replaceAll('/usr/local/bin/pg-s3-backup', join(prefix, 'bin', 'pg-s3-backup'))
+        .replaceAll('/etc/pg-s3-backup/on-failure', hook);
+      writeFileSync(join(units, unit), text);
+    }
+    const instances = ['pg-s3-backup@orders.service', 'pg-s3-backup@orders.timer', 'pg-s3-backup-failed@orders.service'].map((u) =>
+      join(units, u),
+    );
+    const verify = run('systemd-analyze', ['verify', ...instances], { env: process.env });
+    expect({ code: verify.code, output: (verify.stdout + verify.stderr).trim() }).toEqual({ code: 0, output: '' });
+
+    // The verifier is not a rubber stamp: a misspelt key fails it.
+    const timer = readFileSync(join(units, 'pg-s3-backup@.timer'), 'utf8');
+    writeFileSync(join(units, 'pg-s3-backup@.timer'), timer.replace('Persistent=true', 'Persistant=true'));
+    const broken = run('systemd-analyze', ['verify', join(units, 'pg-s3-backup@orders.timer')], { env: process.env });
+    expect(broken.stdout + broken.stderr).toMatch(/Unknown key 'Persistant' in section \[Timer\]/);
+  });
+
+  test('the timer fires at 04:00 UTC every day and catches up after downtime', () => {
+    const timer = readFileSync(join(HOST, 'pg-s3-backup@.timer'), 'utf8');
+    const calendar = /^OnCalendar=(.+)$/m.exec(timer)![1];
+    expect(timer).toMatch(/^Persistent=true$/m);
+    // Asked on a host in Tokyo: a timer without its UTC would fire at 19:00 UTC there.
+    const next = run('systemd-analyze', ['calendar', '--iterations=2', calendar], { env: { ...process.env, TZ: 'Asia/Tokyo' } });
+    expect(next.code).toBe(0);
+    const elapses = [...next.stdout.matchAll(/\(in UTC\): \w+ (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC/g)].map((m) => m[1]);
+    expect(elapses).toHaveLength(2);
+    expect(elapses.map((e) => e.slice(11))).toEqual(['04:00:00', '04:00:00']);
+    expect(Date.parse(elapses[1].replace(' ', 'T') + 'Z') - Date.parse(elapses[0].replace(' ', 'T') + 'Z')).toBe(24 * 3.6e6);
+  });
+
+  test("the cron line runs at 04:00 as the backup user, and its command backs up with the seed's key layout, logging to its file", async () => {
+    const cronFile = readFileSync(join(dest, 'etc/cron.d/pg-s3-backup'), 'utf8');
+    const vars = Object.fromEntries(
+      cronFile
+        .split('\n')
+        .filter((l) => /^[A-Z_]+=/.test(l))
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+    const line = cronFile.split('\n').find((l) => /^\d/.test(l))!;
+    const fields = line.split(/\s+/);
+    expect(fields.slice(0, 6)).toEqual(['0', '4', '*', '*', '*', 'pg-s3-backup']);
+    expect(line).not.toContain('%'); // cron turns % into newlines
+    const command = line
+      .replace(/^(\S+\s+){6}/, '')
+      .replaceAll('/etc/pg-s3-backup/', join(dest, 'etc/pg-s3-backup/'))
+      .replaceAll('/var/log/pg-s3-backup/', join(dest, 'var/log/pg-s3-backup/'));
+
+    // The deploy script's files, filled in as an operator would: the password in the passfile only.
+    const pgpass = join(dest, 'etc/pg-s3-backup/pgpass');
+    writeFileSync(pgpass, `127.0.0.1:${env.pg.port}:*:${env.pg.user}:${env.pg.password}\n`);
+    const settings = (bucket: string) =>
+      [
+        'PGDATABASE=orders',
+        'PGHOST=127.0.0.1',
+        `PGPORT=${env.pg.port}`,
+        `PGUSER=${env.pg.user}`,
+        `PGPASSFILE=${pgpass}`,
+        `BACKUP_BUCKET=${bucket}`,
+        `S3_ENDPOINT=${env.endpoint}`,
+        ...Object.entries(env.s3.env())
+          .filter(([k]) => k.startsWith('AWS_'))
+          .map(([k, v]) => `${k}=${v}`),
+      ].join('\n') + '\n';
+    writeFileSync(join(dest, 'etc/pg-s3-backup/orders.env'), settings(env.s3.bucket));
+
+    const cronEnv = {
+      ...vars,
+      PATH: vars.PATH.replace('/usr/local/bin', `${join(prefix, 'bin')}:${process.env.TEST_PG_BIN_DIR ?? ''}`),
+      HOME: work,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    };
+    const ok = await runAsync('/bin/sh', ['-c', command], { env: cronEnv });
+    expect({ code: ok.code, mailed: ok.stdout + ok.stderr }).toEqual({ code: 0, mailed: '' });
+    const log = readFileSync(join(dest, 'var/log/pg-s3-backup/orders.log'), 'utf8');
+    expect(log).toMatch(/INFO\s+Backup complete: s3:\/\/\S+\/orders\/\d{12}\.dump/);
+    // No prefix: <database>/<YYYYMMDDHHmm>.dump, as the cron line named its dumps.
+    const keys = await env.keys('orders/');
+    expect(keys.filter((k) => k.endsWith('.dump'))).toEqual([expect.stringMatching(/^orders\/\d{12}\.dump$/)]);
+    expect(keys.filter((k) => k.endsWith('.manifest.json'))).toHaveLength(1);
+
+    // A failure: the log says why, and cron gets the one line it mails.
+    writeFileSync(join(dest, 'etc/pg-s3-backup/orders.env'), settings('no-such-bucket'));
+    const failed = await runAsync('/bin/sh', ['-c', command], { env: cronEnv });
+    expect(failed.stdout.trim()).toBe(
+      `pg-s3-backup: the backup of orders failed (exit 4): see ${join(dest, 'var/log/pg-s3-backup/orders.log')}`,
+    );
+    expect(readFileSync(join(dest, 'var/log/pg-s3-backup/orders.log'), 'utf8')).toMatch(/ERROR\s+Backup of orders failed.*no-such-bucket/);
+  });
+});
