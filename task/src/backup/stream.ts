@@ -141,7 +141,8 @@ function watchFailures(s: StreamIntoS3Input, dump: DumpProcess, failures: FirstF
     failures.fail(storageError(err, 'upload', `Uploading the dump (${command.replace(/Command$/, '')})`, s.input.storage));
   });
   const onSignal = () => {
-    if (failures.dumpComplete) {
+    // A parallel backup's piece is held until every piece has streamed: stopped, it can only be abandoned.
+    if (failures.dumpComplete && !s.hold) {
       log.warn('backup.signal', `Received ${String(signal.reason)} after pg_dump finished: completing the upload and manifest first.`);
       return;
     }
