@@ -39,10 +39,13 @@ function toolchainMounts(binDir: string): string[] {
 export async function startContractEnv(): Promise<ContractEnv> {
   const missing = missingSandboxTools();
   if (missing.length > 0)
-    throw new Error(`The runtime-contract test needs ${missing.join(', ')}: apt-get install -y bubblewrap tini strace util-linux`);
+    throw new Error(
+      `The image sandbox tests (test/task/image) need ${missing.join(', ')}: apt-get install -y bubblewrap tini strace util-linux`,
+    );
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run build' (jest's globalSetup does it).`);
   // bwrap mounts and setpriv changes the uid: both need root, as CI and this project's machines have.
-  if (process.getuid?.() !== 0) throw new Error('The runtime-contract test builds its sandbox as root: run npm test as root (CI does).');
+  if (process.getuid?.() !== 0)
+    throw new Error('The image sandbox tests (test/task/image) build their sandbox as root: run npm test as root (CI does).');
   const [node, pg, s3] = await Promise.all([imageNode(), startLocalPostgres({ ssl: true }), startLocalS3()]);
   const proxy = new FaultProxy(s3.endpoint);
   const s3Endpoint = await proxy.start();
