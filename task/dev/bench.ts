@@ -17,7 +17,14 @@
  *
  * Then restores of one stored backup into new databases (single job and --jobs 2, each against
  * pg_restore of the archive on local disk), --restore-rounds times.
- * Options: --size-gb 1.5, --rounds 3, --restore-rounds 2, --levels 0,1,6,9 (or "none", or methods: 6,lz4,zstd:1), --cache-dir, --out-dir.
+ *
+ * Then the parallel rounds (bench/parallel.ts): `backup --jobs 2` against `--jobs 1` on a
+ * database of four equal tables and one where a table holds ~90 % (--parallel-size-gb each),
+ * --parallel-rounds times, and `restore --jobs 2` of a parallel backup against a single-job
+ * restore of a single-stream backup, --parallel-restore-rounds times; the backup process's CPU
+ * per GB per stream and its peak RSS at two sizes; a table of issue #20's targets.
+ * Options: --size-gb 1.5, --rounds 3, --restore-rounds 2, --levels 0,1,6,9 (or "none", or methods: 6,lz4,zstd:1),
+ * --parallel on|off|only, --parallel-size-gb 1, --parallel-rounds 3, --parallel-restore-rounds 2, --cache-dir, --out-dir.
  */
 import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -25,11 +32,12 @@ import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BenchContext, CommandName, runBackup, runCron, RunResult, runPgDump } from './bench/commands';
-import { loadBenchDatabase } from './bench/database';
-import { startDiscardS3 } from './bench/discard-s3';
+import { BenchDatabase, loadBenchDatabase } from './bench/database';
+import { DiscardS3, startDiscardS3 } from './bench/discard-s3';
 import { computeFigures, renderFigures } from './bench/figures';
-import { machineInfo, median, round, table, versionOf } from './bench/report';
-import { describeClient, startLocalPostgres } from '../../test/support/postgres/local-postgres';
+import { measureParallel } from './bench/parallel';
+import { MachineInfo, machineInfo, median, round, table, versionOf } from './bench/report';
+import { describeClient, LocalPostgres, startLocalPostgres } from '../../test/support/postgres/local-postgres';
 import { COMPRESSION_PATTERN } from '../src/contract';
 import { defaultCompression } from '../src/postgres/dump';
 import { clientVersion } from '../src/postgres/tools';
@@ -53,6 +61,10 @@ function options() {
       rounds: { type: 'string', default: process.env.BENCH_ROUNDS ?? '3' },
       levels: { type: 'string', default: process.env.BENCH_LEVELS ?? '0,1,6,9' },
       'restore-rounds': { type: 'string', default: process.env.BENCH_RESTORE_ROUNDS ?? '2' },
+      parallel: { type: 'string', default: process.env.BENCH_PARALLEL ?? 'on' },
+      'parallel-size-gb': { type: 'string', default: process.env.BENCH_PARALLEL_SIZE_GB ?? '1' },
+      'parallel-rounds': { type: 'string', default: process.env.BENCH_PARALLEL_ROUNDS ?? '3' },
+      'parallel-restore-rounds': { type: 'string', default: process.env.BENCH_PARALLEL_RESTORE_ROUNDS ?? '2' },
       'cache-dir': { type: 'string', default: join(ROOT, '.bench-cache') },
       'out-dir': { type: 'string', default: join(ROOT, 'bench-results') },
     },
@@ -61,19 +73,40 @@ function options() {
   const rounds = Number(values.rounds);
   const levels = values.levels === 'none' ? [] : values.levels.split(',').map((l) => l.trim());
   const restoreRounds = Number(values['restore-rounds']);
+  const parallel = values.parallel as 'on' | 'off' | 'only';
+  const parallelSizeGb = Number(values['parallel-size-gb']);
+  const parallelRounds = Number(values['parallel-rounds']);
+  const parallelRestoreRounds = Number(values['parallel-restore-rounds']);
   if (
     !(sizeGb > 0) ||
     !Number.isInteger(rounds) ||
     rounds < 1 ||
     !Number.isInteger(restoreRounds) ||
     restoreRounds < 0 ||
-    levels.some((l) => !COMPRESSION_PATTERN.test(l))
+    levels.some((l) => !COMPRESSION_PATTERN.test(l)) ||
+    !['on', 'off', 'only'].includes(parallel) ||
+    !(parallelSizeGb > 0) ||
+    !Number.isInteger(parallelRounds) ||
+    parallelRounds < 1 ||
+    !Number.isInteger(parallelRestoreRounds) ||
+    parallelRestoreRounds < 0
   ) {
     throw new Error(
-      `Usage: npm run bench -- [--size-gb 1.5] [--rounds 3] [--levels 0,1,6,9|lz4,zstd:3|none] [--restore-rounds 2|0]; got ${JSON.stringify(values)}`,
+      `Usage: npm run bench -- [--size-gb 1.5] [--rounds 3] [--levels 0,1,6,9|lz4,zstd:3|none] [--restore-rounds 2|0] [--parallel on|off|only] [--parallel-size-gb 1] [--parallel-rounds 3] [--parallel-restore-rounds 2|0]; got ${JSON.stringify(values)}`,
     );
   }
-  return { sizeGb, rounds, restoreRounds, levels, cacheDir: values['cache-dir'], outDir: values['out-dir'] };
+  return {
+    sizeGb,
+    rounds,
+    restoreRounds,
+    levels,
+    parallel,
+    parallelSizeGb,
+    parallelRounds,
+    parallelRestoreRounds,
+    cacheDir: values['cache-dir'],
+    outDir: values['out-dir'],
+  };
 }
 
 /** Sizes of the objects under `prefix`, then deletes them (s3rver keeps everything on disk). */
@@ -88,14 +121,20 @@ async function main(): Promise<void> {
   const opts = options();
   const loadAtStart = loadavg();
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run bench' (it builds first).`);
-  say(`pg-s3-backup bench: ${opts.sizeGb} GB database, ${opts.rounds} rounds, compression ${opts.levels.join(',') || 'none'}`);
+  if (opts.parallel !== 'only')
+    say(`pg-s3-backup bench: ${opts.sizeGb} GB database, ${opts.rounds} rounds, compression ${opts.levels.join(',') || 'none'}`);
+  if (opts.parallel !== 'off')
+    say(
+      `parallel rounds: ${opts.parallelSizeGb} GB databases, ${opts.parallelRounds} backup rounds, ${opts.parallelRestoreRounds} restore rounds`,
+    );
 
   const pg = await startLocalPostgres();
   cleanups.push(() => pg.stop());
   // Server and client of one toolchain: the cached 18 when built, else the system's newest.
   say(`client and server: ${describeClient(pg.binDir)}`);
-  const db = await loadBenchDatabase(pg, opts.sizeGb, opts.cacheDir, say);
-  say(`database: ${(db.sizeBytes / 1e9).toFixed(2)} GB (${db.source}, ${db.setupSeconds.toFixed(0)} s); rows ${JSON.stringify(db.rows)}`);
+  const db = opts.parallel === 'only' ? undefined : await loadBenchDatabase(pg, opts.sizeGb, opts.cacheDir, say);
+  if (db)
+    say(`database: ${(db.sizeBytes / 1e9).toFixed(2)} GB (${db.source}, ${db.setupSeconds.toFixed(0)} s); rows ${JSON.stringify(db.rows)}`);
   const discard = await startDiscardS3();
   cleanups.push(() => discard.stop());
   const s3 = await startLocalS3({ bucket: 'bench' });
@@ -108,7 +147,7 @@ async function main(): Promise<void> {
   const ctx: BenchContext = {
     cli: CLI,
     pgBinDir: pg.binDir,
-    pgEnv: pg.env(db.name),
+    pgEnv: pg.env(db?.name),
     discardEndpoint: discard.endpoint,
     s3: { endpoint: s3.endpoint, bucket: s3.bucket, env: s3.env() },
     aws,
@@ -124,6 +163,60 @@ async function main(): Promise<void> {
   const pgDump = join(pg.binDir, 'pg_dump');
   const compress = (await defaultCompression(pgDump, (await clientVersion(pgDump, 'pg_dump', {})).num)) ?? 'default';
   say(`rounds' compression: ${compress} (the CLI's default for this client)`);
+  const single = db ? await singleStream({ ctx, pg, s3, discard, db, compress, aws, machine }, opts) : undefined;
+  const parallel =
+    opts.parallel === 'off'
+      ? undefined
+      : await measureParallel(
+          ctx,
+          pg,
+          discard,
+          { sizeGb: opts.parallelSizeGb, rounds: opts.parallelRounds, restoreRounds: opts.parallelRestoreRounds, compress },
+          say,
+        );
+  const text = [
+    ...(single ? [single.text] : []),
+    ...(parallel ? [parallel.text] : []),
+    `${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.pgDump}; load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at the start, ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} at the end.`,
+  ].join('\n\n');
+  say(`\n${text}\n`);
+
+  mkdirSync(opts.outDir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const json = {
+    when: new Date().toISOString(),
+    options: opts,
+    machine: { ...machine, loadAverageAtEnd: loadavg().map((l) => round(l, 2)) },
+    ...single?.json,
+    parallel: parallel && {
+      databases: parallel.databases,
+      fixedNodeCpuSeconds: parallel.fixedNodeCpuSeconds,
+      targets: parallel.targets,
+      runs: parallel.runs.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'number' ? round(v) : v]))),
+    },
+    table: text,
+  };
+  for (const name of [`bench-${stamp}.json`, 'latest.json']) writeFileSync(join(opts.outDir, name), JSON.stringify(json, null, 2) + '\n');
+  say(`wrote ${join(opts.outDir, `bench-${stamp}.json`)}`);
+}
+
+/** The single-stream rounds, restores and compression levels; returns their tables and JSON. */
+async function singleStream(
+  env: {
+    ctx: BenchContext;
+    pg: LocalPostgres;
+    s3: LocalS3;
+    discard: DiscardS3;
+    db: BenchDatabase;
+    compress: string;
+    aws: string | undefined;
+    machine: MachineInfo;
+  },
+  opts: ReturnType<typeof options>,
+): Promise<{ text: string; json: Record<string, unknown> }> {
+  const { ctx, pg, s3, discard, db, compress, aws, machine } = env;
   say('warm-up: one untimed pg_dump (page cache)');
   await runPgDump(ctx, 0, compress);
   // What every run costs whatever the size (Node start, connecting, listing, the manifest).
@@ -260,14 +353,7 @@ async function main(): Promise<void> {
     `Database ${(db.sizeBytes / 1e9).toFixed(2)} GB, archive ${(figures.archiveBytes / 1e9).toFixed(2)} GB (${compress === 'default' ? 'gzip 6, the default' : `${compress}, the default`}), ${opts.rounds} rounds; ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.pgDump}.`,
     ...(aws ? [] : ['The cron pipeline was skipped: awscli v2 is not installed (Debian: apt-get install awscli).']),
   ].join('\n\n');
-  say(`\n${text}\n`);
-
-  mkdirSync(opts.outDir, { recursive: true });
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const json = {
-    when: new Date().toISOString(),
-    options: opts,
-    machine: { ...machine, loadAverageAtEnd: loadavg().map((l) => round(l, 2)) },
     database: { sizeBytes: db.sizeBytes, rows: db.rows, source: db.source },
     figures,
     fixedCost: {
@@ -282,10 +368,8 @@ async function main(): Promise<void> {
     medianWallSeconds: Object.fromEntries(
       ORDER.map((c) => [c, round(median(runs.filter((r) => r.command === c).map((r) => r.wallSeconds)))]),
     ),
-    table: text,
   };
-  for (const name of [`bench-${stamp}.json`, 'latest.json']) writeFileSync(join(opts.outDir, name), JSON.stringify(json, null, 2) + '\n');
-  say(`wrote ${join(opts.outDir, `bench-${stamp}.json`)}`);
+  return { text, json };
 }
 
 async function cleanup(): Promise<void> {

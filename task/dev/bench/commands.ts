@@ -66,22 +66,40 @@ export async function runPgDump(ctx: BenchContext, round: number, compress: stri
   };
 }
 
+/** What a parallel round changes in a backup run (the single-stream rounds use none of it). */
+export interface BackupOptions {
+  /** `--jobs`: above 1, a parallel backup. @default 1 (the CLI's default, no flag given) */
+  readonly jobs?: number;
+  /** libpq variables of another database than the bench's own. */
+  readonly pgEnv?: Record<string, string>;
+  /** @default `<target>-r<round>-<compress>` */
+  readonly prefix?: string;
+}
+
 /** The real CLI (task/dist/cli.js) at default settings, against the discarding endpoint or s3rver. */
-export async function runBackup(ctx: BenchContext, target: 'discard' | 's3rver', round: number, compress: string): Promise<RunResult> {
+export async function runBackup(
+  ctx: BenchContext,
+  target: 'discard' | 's3rver',
+  round: number,
+  compress: string,
+  options: BackupOptions = {},
+): Promise<RunResult & { readonly key: string }> {
   const storage = target === 'discard' ? { ...ctx.s3.env, S3_ENDPOINT: ctx.discardEndpoint } : ctx.s3.env;
   const env = {
     ...baseEnv(),
-    ...ctx.pgEnv,
+    ...(options.pgEnv ?? ctx.pgEnv),
     ...storage,
     PG_BIN_DIR: ctx.pgBinDir,
-    BACKUP_PREFIX: `${target}-r${round}-${compress}`,
+    BACKUP_PREFIX: options.prefix ?? `${target}-r${round}-${compress}`,
     BACKUP_PROGRESS_SECONDS: '3600',
     LOG_FORMAT: 'json',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
-  const t = await timeCommand(process.execPath, [...NODE_FLAGS, ctx.cli, 'backup', ...compressArgs(compress)], env);
+  const jobs = options.jobs !== undefined && options.jobs > 1 ? ['--jobs', String(options.jobs)] : [];
+  const t = await timeCommand(process.execPath, [...NODE_FLAGS, ctx.cli, 'backup', ...compressArgs(compress), ...jobs], env);
   const done = eventOf(t.stdout, 'backup.complete');
   return {
+    key: String(done.key),
     command: target === 'discard' ? 'backup-discard' : 'backup-s3rver',
     round,
     compress,

@@ -8,7 +8,10 @@ import { createServer, IncomingMessage, ServerResponse } from 'node:http';
  * It answers, path-style and without checking signatures, exactly the calls `backup` makes
  * (ListObjectsV2, CreateMultipartUpload, UploadPart, CompleteMultipartUpload, PutObject,
  * AbortMultipartUpload) plus HeadObject, with the minimal valid XML the SDK parses. It keeps
- * only each object's size, which the backup's size check lists after completing.
+ * each object's size and the ETag it answered the write with, and lists and heads them as a
+ * store would: the backup lists its own objects after writing them (the size check, and the
+ * ETags `writeManifestAlone` compares) and refuses a store that answers otherwise. The bytes
+ * themselves are counted and dropped; nothing here can be read back (restores use s3rver).
  */
 export interface DiscardS3 {
   /** http://127.0.0.1:<port> */
@@ -17,7 +20,7 @@ export interface DiscardS3 {
   readonly counts: Readonly<Record<string, number>>;
   /** Bytes received in request bodies (payload, after aws-chunked framing when used). */
   readonly bodyBytes: () => number;
-  /** Forgets the stored sizes (between runs). */
+  /** Forgets the stored objects (between runs). */
   clear(): void;
   stop(): Promise<void>;
 }
@@ -26,11 +29,25 @@ const xml = (body: string) => `<?xml version="1.0" encoding="UTF-8"?>\n${body}`;
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const etag = () => `"${randomBytes(16).toString('hex')}"`;
 
+/** What the endpoint remembers of an object: what a listing shows. */
+interface Stored {
+  readonly size: number;
+  /** Quoted, as returned to the write that created the object. */
+  readonly etag: string;
+  readonly lastModified: Date;
+}
+
 export async function startDiscardS3(): Promise<DiscardS3> {
-  const objects = new Map<string, number>();
+  const objects = new Map<string, Stored>();
   const uploads = new Map<string, { key: string; bytes: number }>();
   const counts: Record<string, number> = {};
   let received = 0;
+
+  const store = (key: string, size: number): Stored => {
+    const o = { size, etag: etag(), lastModified: new Date() };
+    objects.set(key, o);
+    return o;
+  };
 
   const handle = (req: IncomingMessage, res: ServerResponse, bytes: number) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -53,8 +70,8 @@ export async function startDiscardS3(): Promise<DiscardS3> {
       const prefix = q.get('prefix') ?? '';
       const found = [...objects].filter(([k]) => k.startsWith(prefix)).sort(([a], [b]) => (a < b ? -1 : 1));
       const contents = found.map(
-        ([k, size]) =>
-          `<Contents><Key>${esc(k)}</Key><LastModified>${new Date().toISOString()}</LastModified><ETag>"0"</ETag><Size>${size}</Size><StorageClass>STANDARD</StorageClass></Contents>`,
+        ([k, o]) =>
+          `<Contents><Key>${esc(k)}</Key><LastModified>${o.lastModified.toISOString()}</LastModified><ETag>${esc(o.etag)}</ETag><Size>${o.size}</Size><StorageClass>STANDARD</StorageClass></Contents>`,
       );
       return send(
         'ListObjectsV2',
@@ -86,13 +103,13 @@ export async function startDiscardS3(): Promise<DiscardS3> {
     if (req.method === 'POST' && q.has('uploadId')) {
       if (!upload) return send('CompleteMultipartUpload', 404, {}, xml('<Error><Code>NoSuchUpload</Code></Error>'));
       uploads.delete(q.get('uploadId')!);
-      objects.set(upload.key, upload.bytes);
+      const stored = store(upload.key, upload.bytes);
       return send(
         'CompleteMultipartUpload',
         200,
         {},
         xml(
-          `<CompleteMultipartUploadResult><Bucket>${esc(bucket)}</Bucket><Key>${esc(key)}</Key><ETag>${etag()}</ETag></CompleteMultipartUploadResult>`,
+          `<CompleteMultipartUploadResult><Bucket>${esc(bucket)}</Bucket><Key>${esc(key)}</Key><ETag>${esc(stored.etag)}</ETag></CompleteMultipartUploadResult>`,
         ),
       );
     }
@@ -101,13 +118,15 @@ export async function startDiscardS3(): Promise<DiscardS3> {
       return send('AbortMultipartUpload', 204);
     }
     if (req.method === 'PUT' && key) {
-      objects.set(key, payload);
-      return send('PutObject', 200, { etag: etag(), ...checksums });
+      return send('PutObject', 200, { etag: store(key, payload).etag, ...checksums });
     }
     if (req.method === 'HEAD' && key) {
-      const size = objects.get(key);
+      const o = objects.get(key);
       counts.HeadObject = (counts.HeadObject ?? 0) + 1;
-      res.writeHead(size === undefined ? 404 : 200, size === undefined ? {} : { 'content-length': String(size), etag: '"0"' });
+      res.writeHead(
+        o === undefined ? 404 : 200,
+        o === undefined ? {} : { 'content-length': String(o.size), etag: o.etag, 'last-modified': o.lastModified.toUTCString() },
+      );
       return res.end();
     }
     return send(
