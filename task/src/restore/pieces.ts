@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { copyHashed, ReadResult, throwIfCorrupt } from '../archive/digest';
 import { openObject, transferFailure } from '../archive/objects';
+import { keepReadingSink } from '../archive/gates';
 import { pieceProblems } from '../archive/pieces';
 import { readTableOfContents } from '../archive/toc';
 import { DbConnection, withDatabase } from '../postgres/connection';
@@ -124,15 +125,10 @@ async function restorePiece(
   // Of the rest (small tables together), only the chosen tables' rows.
   const useList = only && piece.kind === 'rest' ? only.listFor(toc, piece.key) : undefined;
   const pass = startPgRestoreFromStdin(input.tools, temp, { ...options, dataOnly: true, useList }, signal, onTable);
-  const read = await copyHashed(await open(), pass.stdin as unknown as Writable, signal).catch(async (err: unknown) => {
-    // pg_restore stopped reading (a damaged block?): judge the bytes first.
-    if (
-      await pass.done.then(
-        () => false,
-        () => true,
-      )
-    )
-      await throwIfPieceDamaged(pre.client, ctx, piece, signal);
+  // pg_restore may stop reading before the end: at a damaged block, or (-L) once it has the chosen
+  // tables' rows. The piece is still read to its end, so its size and SHA-256 are checked; damage
+  // is then an integrity failure, and pg_restore's exit says the rest.
+  const read = await copyHashed(await open(), keepReadingSink(pass.stdin as unknown as Writable), signal).catch((err: unknown) => {
     throw transferFailure(piece.key, err, signal, 'restore');
   });
   const failed = await pass.done.then(

@@ -28,6 +28,9 @@ beforeAll(async () => {
      insert into acct_a select g, 1000, md5(g::text) || md5((g * 3)::text) from generate_series(1, ${ROWS}) g;
      insert into acct_b select g, 1000, md5(g::text) || md5((g * 5)::text) from generate_series(1, ${ROWS}) g;
      create table churn_control (stop boolean not null); insert into churn_control values (false);
+     -- A small table that follows churn_control in the rest piece (about 1.5 MB, below half a piece).
+     create table notes (id int not null, body text not null);
+     insert into notes select g, md5(g::text) || md5((g * 7)::text) from generate_series(1, 15000) g;
      create procedure churn() language plpgsql as $$
      declare a int; b int;
      begin
@@ -277,12 +280,23 @@ describe('restoring a parallel backup', () => {
     expect(await env.pg.psql('select count(*), sum(bal) from acct_a', { database: 'par_table' })).toBe(
       await env.pg.psql('select count(*), sum(bal) from acct_a', { database: 'bank' }),
     );
-    // A table kept with the small ones (the rest piece): that piece only, and of it only that table's rows.
+    // A table kept with the small ones (the rest piece), ahead of another there: that piece only, and of it
+    // only that table's rows. pg_restore stops reading once it has them; the piece is still read to its end
+    // and checked (size, SHA-256), not failed as a broken pipe.
+    env.proxy.clear();
     const small = await restore(prefix, 'par_small', ['--table', 'public.churn_control']);
     expect(small.code).toBe(0);
+    const rest = parallel.pieces.filter((p: { kind: string }) => p.kind === 'rest').map((p: { key: string }) => p.key);
+    expect(rest).toHaveLength(1);
+    const readSmall = env.proxy.seen
+      .filter((r) => r.operation === 'GetObject')
+      .map((r) => decodeURIComponent(new URL(r.url, 'http://x').pathname).replace(`/${env.s3.bucket}/`, ''))
+      .filter((k) => k.endsWith('.dump'));
+    expect([...new Set(readSmall)].sort()).toEqual([dumpKey, ...rest].sort());
     expect(
       (await env.pg.psql("select string_agg(tablename, ',') from pg_tables where schemaname = 'public'", { database: 'par_small' })).trim(),
     ).toBe('churn_control');
+    expect((await env.pg.psql('select count(*) from churn_control', { database: 'par_small' })).trim()).toBe('1');
     // A table that is not in the backup: exit 2, and nothing is left behind.
     const before = await restoredDatabases();
     const missing = await restore(prefix, 'par_missing', ['--table', 'public.acct_c']);
