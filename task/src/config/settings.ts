@@ -78,7 +78,7 @@ export const SETTINGS = {
     type: 'string',
     commands: ALL,
     group: 'Database',
-    help: 'backup: the database to back up (required; with --all-databases, not this flag: PGDATABASE or the URL\'s database is where the list is read). list/verify/restore: the database whose backups to read (required with --latest and for list). status: only this database (default: every database under the prefix).',
+    help: "backup: the database to back up (required; with --all-databases, not this flag: PGDATABASE or the URL's database is where the list is read). list/verify/restore: the database whose backups to read (required with --latest and for list). status: only this database (default: every database under the prefix).",
   },
   sslmode: {
     flag: 'sslmode',
