@@ -4,6 +4,9 @@
  * skips logged, --exclude-database, the globals taken once, and `status`/`list` unchanged.
  * A real cluster with a non-superuser backup role, and a local S3 server.
  */
+import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { BackupTestEnv, startBackupTestEnv } from '../../../support/backup-env';
 import { CliRun, eventOf, runCli } from '../../../support/cli';
 
@@ -12,6 +15,8 @@ const PREFIX = 'all/prod';
 const ROLE = 'backupper';
 const ROLE_PASSWORD = 'backupper-pw-5d1c';
 let first: CliRun;
+/** The client programs of this toolchain, with a pg_dumpall that counts its runs in `calls`. */
+let binDir: string;
 
 /** The backup role's environment; no PGDATABASE, so the list is read from `postgres`. */
 const backupEnv = (extra: Record<string, string> = {}) => ({
@@ -45,43 +50,48 @@ beforeAll(async () => {
   // GIVEN three databases, one of which the backup role cannot read fully
   await createDatabase('orders', 30);
   await createDatabase('billing', 20);
-  await createDatabase('vault', 5, false);
-  await env.pg.psql('create table extra (x int); insert into extra values (1);', { database: 'vault' });
-  await env.pg.psql(`grant select on extra to ${ROLE};`, { database: 'vault' });
+  await createDatabase('audit', 5, false);
+  await env.pg.psql('create table extra (x int); insert into extra values (1);', { database: 'audit' });
+  await env.pg.psql(`grant select on extra to ${ROLE};`, { database: 'audit' });
   // and three it must leave out: a template, one that allows no connections, one without CONNECT for the role
   await env.pg.psql('create database tmpl is_template true;');
   await env.pg.psql('create database frozen; alter database frozen allow_connections false;');
   await env.pg.psql('create database private; revoke connect on database private from public;');
-  first = await runCli(['backup', '--all-databases', '--globals'], backupEnv());
+  binDir = mkdtempSync(join(tmpdir(), 'all-databases-bin-'));
+  for (const p of ['pg_dump', 'pg_restore', 'psql']) symlinkSync(join(env.pg.binDir, p), join(binDir, p));
+  writeFileSync(join(binDir, 'pg_dumpall'), `#!/bin/sh\necho run >> '${binDir}/calls'\nexec '${env.pg.binDir}/pg_dumpall' "$@"\n`);
+  chmodSync(join(binDir, 'pg_dumpall'), 0o755);
+  first = await runCli(['backup', '--all-databases', '--globals'], backupEnv({ PG_BIN_DIR: binDir }));
 }, 240_000);
 
 afterAll(async () => {
   await env?.stop();
+  if (binDir) rmSync(binDir, { recursive: true, force: true });
 });
 
 test('the good databases are backed up, the run exits non-zero naming the one it could not read', async () => {
   expect(first.code).toBe(3);
   const outcomes = outcomesOf(first);
   expect(outcomes.map((o) => [o.database, o.status])).toEqual([
+    ['audit', 'failed'],
     ['billing', 'success'],
     ['orders', 'success'],
     ['postgres', 'success'],
-    ['vault', 'failed'],
   ]);
-  expect(outcomes[3]).toMatchObject({
+  expect(outcomes[0]).toMatchObject({
     exitCode: 3,
     exitWord: 'database',
     stage: 'dump',
     cause: expect.stringMatching(/permission denied/),
   });
   const summary = eventOf(first, 'backup.summary');
-  expect(summary).toMatchObject({ level: 'error', exitCode: 3, failed: ['vault'] });
-  expect(String(summary.msg)).toMatch(/^1 of 4 databases failed \(vault\); the run exits 3\n/);
-  expect(String(summary.msg)).toMatch(/\nvault\s+FAILED \(exit 3 database\)\s+during dump: .*permission denied/);
+  expect(summary).toMatchObject({ level: 'error', exitCode: 3, failed: ['audit'] });
+  expect(String(summary.msg)).toMatch(/^1 of 4 databases failed \(audit\); the run exits 3\n/);
+  expect(String(summary.msg)).toMatch(/\naudit\s+FAILED \(exit 3 database\)\s+during dump: .*permission denied/);
   // each failure is also the single backup's own failure line
-  expect(first.events.filter((e) => e.event === 'backup.failed').map((e) => e.database)).toEqual(['vault']);
+  expect(first.events.filter((e) => e.event === 'backup.failed').map((e) => e.database)).toEqual(['audit']);
   // each good one is an ordinary backup in its own folder, and the failed one left nothing complete
-  for (const o of outcomes.slice(0, 3)) expect(o.key).toMatch(new RegExp(`^${PREFIX}/${o.database}/\\d{12}\\.dump$`));
+  for (const o of outcomes.slice(1)) expect(o.key).toMatch(new RegExp(`^${PREFIX}/${o.database}/\\d{12}\\.dump$`));
   const keys = await env.keys(`${PREFIX}/`);
   expect(keys.filter((k) => k.endsWith('.manifest.json')).map((k) => k.split('/')[2])).toEqual(['billing', 'orders', 'postgres']);
   // the password never appears
@@ -101,7 +111,9 @@ test('templates, databases that allow no connections and those without CONNECT a
 });
 
 test('the globals are taken once and stored with each backup, where restore --globals finds them', async () => {
-  expect(first.events.filter((e) => e.event === 'backup.globals')).toHaveLength(1);
+  // pg_dumpall ran once (the role cannot read passwords: once more with --no-role-passwords)
+  expect(first.events.filter((e) => e.event === 'backup.globals')).toEqual([expect.objectContaining({ noRolePasswords: true })]);
+  expect(readFileSync(join(binDir, 'calls'), 'utf8')).toBe('run\nrun\n');
   const outcomes = outcomesOf(first).filter((o) => o.status === 'success');
   const globals = await Promise.all(outcomes.map((o) => env.get(o.key!.replace(/\.dump$/, '.globals.sql'))));
   expect(globals[0].toString('utf8')).toMatch(new RegExp(`CREATE ROLE ${ROLE}`));
@@ -123,7 +135,7 @@ describe('the next run', () => {
     // GIVEN a database created after the first run
     await createDatabase('later', 7);
     second = await runCli(
-      ['backup', '--all-databases', '--exclude-database', 'VAU*', '--exclude-database', '"*_restored"', '--exclude-database', 'nope_*'],
+      ['backup', '--all-databases', '--exclude-database', 'AUD*', '--exclude-database', '"*_restored"', '--exclude-database', 'nope_*'],
       backupEnv({ LOG_FORMAT: 'json' }),
     );
   }, 180_000);
@@ -138,21 +150,21 @@ describe('the next run', () => {
       ['orders_restored', 'success'],
       ['postgres', 'success'],
     ]);
-    // VAU* is folded to lower case and matches vault; "*_restored" is quoted, so its * is literal and matches nothing
-    expect(skipsOf(second)).toContainEqual(['vault', 'excluded']);
-    expect(second.events.find((e) => e.event === 'backup.skip' && e.database === 'vault')!.msg).toBe(
-      'Skipping vault: excluded by --exclude-database VAU*',
+    // AUD* is folded to lower case and matches audit; "*_restored" is quoted, so its * is literal and matches nothing
+    expect(skipsOf(second)).toContainEqual(['audit', 'excluded']);
+    expect(second.events.find((e) => e.event === 'backup.skip' && e.database === 'audit')!.msg).toBe(
+      'Skipping audit: excluded by --exclude-database AUD*',
     );
     expect(second.events.filter((e) => e.event === 'backup.exclude').map((e) => e.pattern)).toEqual(['"*_restored"', 'nope_*']);
     expect(eventOf(second, 'backup.summary')).toMatchObject({ level: 'info', exitCode: 0, failed: [] });
   });
 
   test('the summary names each outcome in the text format too', async () => {
-    const text = await runCli(['backup', '--all-databases', '--exclude-database', 'vault', '--exclude-database', '*_restored'], {
+    const text = await runCli(['backup', '--all-databases', '--exclude-database', 'audit', '--exclude-database', '*_restored'], {
       ...backupEnv({ LOG_FORMAT: 'text' }),
     });
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(/Skipping vault: excluded by --exclude-database vault/);
+    expect(text.stdout).toMatch(/Skipping audit: excluded by --exclude-database audit/);
     expect(text.stdout).toMatch(/All 4 databases backed up\nDATABASE\s+RESULT\s+DETAIL\n/);
     for (const db of ['billing', 'later', 'orders', 'postgres'])
       expect(text.stdout).toMatch(new RegExp(`\\n${db}\\s+ok\\s+\\S+ \\S+ in [\\d.]+ s: ${PREFIX}/${db}/\\d{12}(-\\d+)?\\.dump`));
