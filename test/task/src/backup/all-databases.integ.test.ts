@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BackupTestEnv, startBackupTestEnv } from '../../../support/backup-env';
 import { CliRun, eventOf, runCli } from '../../../support/cli';
+import { listClusterDatabases } from '../../../../task/src/postgres/databases';
+import { pgTools } from '../../../../task/src/postgres/tools';
 
 let env: BackupTestEnv;
 const PREFIX = 'all/prod';
@@ -157,6 +159,27 @@ describe('the next run', () => {
     );
     expect(second.events.filter((e) => e.event === 'backup.exclude').map((e) => e.pattern)).toEqual(['"*_restored"', 'nope_*']);
     expect(eventOf(second, 'backup.summary')).toMatchObject({ level: 'info', exitCode: 0, failed: [] });
+  });
+
+  test("each pattern excludes exactly what psql's \\l lists for it (libpq's pattern rules, which pg_dumpall's are)", async () => {
+    const conn = { database: 'postgres', childEnv: env.pg.env('postgres'), display: 'test', secrets: [] };
+    const patterns = ['AUD*', '"*_restored"', '*_restored', 'b?lling', '(orders|later)', 'ORDERS', '"ORDERS"', 'pay$', '"Audit"'];
+    const ours = await listClusterDatabases(pgTools(env.pg.binDir), conn, patterns);
+    for (const pattern of patterns) {
+      const listed = (await env.pg.psql(`\\l '${pattern}'`))
+        .split('\n')
+        .filter(Boolean)
+        .map((row) => row.split('|')[0]);
+      expect([pattern, ours.filter((d) => d.excludedBy.includes(pattern)).map((d) => d.name)]).toEqual([pattern, listed]);
+    }
+    expect(ours.filter((d) => d.excludedBy.length > 0).map((d) => d.name)).toEqual([
+      'audit',
+      'billing',
+      'billing_restored',
+      'later',
+      'orders',
+      'orders_restored',
+    ]);
   });
 
   test('the summary names each outcome in the text format too', async () => {
