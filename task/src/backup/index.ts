@@ -1,7 +1,7 @@
 import { describeSelection, EVENTS, metricDimensions, METRICS } from '../contract';
 import { formatBytes, Logger } from '../log';
 import { startDump } from '../postgres/dump';
-import { captureGlobals } from '../postgres/globals';
+import { captureGlobals, Globals } from '../postgres/globals';
 import { backupBytes, Manifest } from '../storage/manifest';
 import { OwnObject } from '../storage/upload';
 import { checkSource, Source } from './check';
@@ -37,7 +37,7 @@ export async function takeBackup(
   log.addSecrets(...conn.secrets);
   const source = await checkSource(input, log, signal);
   const plan = await planBackup(input, source, start, log, signal);
-  const globals = input.globals ? await inStage('globals', signal, () => captureGlobals(input.tools, conn)) : undefined;
+  const globals = await globalsFor(input, signal);
   logStart(input, source, plan, log);
   const streamed = await inStage('dump', undefined, () =>
     streamIntoS3({
@@ -93,7 +93,7 @@ async function takeParallelBackup(input: BackupInput, log: Logger, signal: Abort
     const zstd = findZstd();
     const compression = pieceCompression(source.compress, pieceFormat(source.pgDump.num), zstd);
     logPlan(snapshot, compression, zstd, log);
-    const globals = input.globals ? await inStage('globals', signal, () => captureGlobals(input.tools, conn)) : undefined;
+    const globals = await globalsFor(input, signal);
     logStart(input, source, plan, log);
     const sources = { input, source, plan: snapshot, compression, zstd, createdAt: start };
     const pieces = await inStage('dump', undefined, () =>
@@ -137,6 +137,12 @@ async function takeParallelBackup(input: BackupInput, log: Logger, signal: Abort
   } finally {
     await snapshot.session.close().catch(() => undefined);
   }
+}
+
+/** The roles and tablespaces to store with --globals: the run's, when it captured them once for every database; else captured now. */
+async function globalsFor(input: BackupInput, signal: AbortSignal): Promise<Globals | undefined> {
+  if (!input.globals) return undefined;
+  return input.capturedGlobals ?? (await inStage('globals', signal, () => captureGlobals(input.tools, input.conn)));
 }
 
 /** Logs where the backup goes and how it was planned. */

@@ -1,5 +1,6 @@
 import { DumpSelection, Tier } from '../contract';
 import { DbConnection } from '../postgres/connection';
+import { Globals } from '../postgres/globals';
 import { PgTools } from '../postgres/tools';
 import { Manifest } from '../storage/manifest';
 import { StorageConfig } from '../storage/s3';
@@ -19,6 +20,12 @@ export interface BackupInput {
   readonly memoryLimitMib?: number;
   /** Also store roles and tablespaces (pg_dumpall --globals-only). */
   readonly globals: boolean;
+  /**
+   * With `globals`: roles and tablespaces already captured for this run (backup --all-databases
+   * takes them once for every database), stored as they are instead of running pg_dumpall again.
+   * @default - captured by this backup
+   */
+  readonly capturedGlobals?: Globals;
   readonly tier: 'auto' | Tier;
   readonly progressSeconds: number;
   /** Streams at once: 1 writes one pg_dump archive; more, a parallel backup of pieces under one snapshot. @default 1 */

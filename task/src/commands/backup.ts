@@ -1,12 +1,11 @@
 import { EVENTS, metricDimensions, METRICS } from '../contract';
-import { BackupConfig } from '../config/backup';
 import { Logger } from '../log';
-import { BackupResult, takeBackup } from '../backup';
+import { BackupInput, BackupResult, takeBackup } from '../backup';
 import { reportFailure } from './report-failure';
 
 /** The `backup` command: takes one backup; a failure is logged with its stage and cause, with the failure metrics. */
 export async function runBackup(
-  config: BackupConfig,
+  config: BackupInput,
   log: Logger,
   signal: AbortSignal,
   now: () => Date = () => new Date(),

@@ -3,6 +3,7 @@ import { listConfig, restoreConfig, statusConfig, verifyConfig } from '../config
 import { CommandName } from '../config/settings';
 import { LogFormat, Logger } from '../log';
 import { runBackup } from './backup';
+import { runAllDatabases } from './backup-all';
 import { runList } from './list';
 import { runRestore } from './restore';
 import { runStatus } from './status';
@@ -50,10 +51,11 @@ function command<C extends { readonly logFormat: LogFormat }>(spec: CommandSpec<
 /** Every command of the CLI: dispatch (cli.ts) and `--help` (help.ts) both read this table. */
 export const COMMANDS: { readonly [K in CommandName]: Command } = {
   backup: command({
-    summary: 'Stream pg_dump -Fc of one database into S3; the backup exists only if it is complete.',
+    summary: 'Stream pg_dump -Fc of one database (or, with --all-databases, of each) into S3; a backup exists only if it is complete.',
     configure: backupConfig,
     printsResult: false,
-    run: (config, log, signal) => runBackup(config, log, signal),
+    run: (config, log, signal) =>
+      config.allDatabases ? runAllDatabases({ ...config, allDatabases: config.allDatabases }, log, signal) : runBackup(config, log, signal),
   }),
   list: command({
     summary: 'List the backups of a database, newest first.',

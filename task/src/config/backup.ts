@@ -1,7 +1,8 @@
-import { cgroupMemoryLimitMib, parseInput, settingLabel } from './parse';
+import { cgroupMemoryLimitMib, ParsedInput, parseInput, settingLabel } from './parse';
 import { SettingName, SETTINGS } from './settings';
 import { commonConfig, CommonConfig, problemLogFormat, readSystemFile } from './shared';
 import { DbConnection, passwordInFlagProblem, resolveConnection } from '../postgres/connection';
+import { databasePatternProblem } from '../postgres/databases';
 import { ConfigError } from '../errors';
 import { COMPRESSION_PATTERN, Tier } from '../contract';
 import { DumpSelection, normalizeSelection, selectionProblems } from '../contract';
@@ -32,7 +33,16 @@ export interface BackupConfig extends CommonConfig {
   readonly jobs: number;
   /** A parallel backup's piece size (MiB); undefined: the plan's default. */
   readonly pieceMib?: number;
+  /**
+   * --all-databases: back up every database of the server, each as `conn` names it with
+   * `withDatabase`; `conn.database` is then only where the list is read (PGDATABASE or
+   * the URL's path, else `postgres`). Undefined: back up `conn.database` alone.
+   */
+  readonly allDatabases?: { readonly exclude: readonly string[] };
 }
+
+/** The database --all-databases reads its list from when the connection names none. */
+export const MAINTENANCE_DATABASE = 'postgres';
 
 /**
  * Builds the backup configuration from parsed input. Collects every problem and throws one
@@ -42,10 +52,10 @@ export function backupConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
   const problems: string[] = [];
   const input = parseInput('backup', argv, env, problems);
   const common = commonConfig(input, isTty, problems);
-  const conn = resolveConnection(input.values, env, problems);
+  const v = input.values;
+  const conn = resolveConnection(input.values, env, problems, v.allDatabases ? MAINTENANCE_DATABASE : undefined);
   const leaked = passwordInFlagProblem(input.values.databaseUrl, input.sources.databaseUrl, 'DATABASE_URL');
   if (leaked) problems.push(leaked);
-  const v = input.values;
   const compress = v.compress;
   if (compress !== undefined && !COMPRESSION_PATTERN.test(compress)) {
     problems.push(
@@ -58,6 +68,7 @@ export function backupConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
     problems.push(
       `${settingLabel(SETTINGS.backupJobs)} ${v.backupJobs} takes the whole database in pieces; a selection of schemas or tables (${Object.keys(selection).join(', ')}) is one stream. Leave out one or the other.`,
     );
+  problems.push(...allDatabasesProblems(input));
   if (problems.length > 0 || !conn) throw new ConfigError(problems, problemLogFormat(input, common));
   return {
     ...common,
@@ -72,5 +83,37 @@ export function backupConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
     progressSeconds: v.progressSeconds,
     jobs: v.backupJobs,
     pieceMib: v.backupPieceMib,
+    allDatabases: v.allDatabases ? { exclude: v.excludeDatabase ?? [] } : undefined,
   };
+}
+
+/**
+ * What --all-databases rules out: a database named on the command line as well (is it the one
+ * to back up, or where to read the list?), a selection that must match in every database
+ * (--schema, --table: a database without it would fail), --exclude-database without it, and
+ * patterns pg_dumpall would refuse.
+ */
+function allDatabasesProblems(input: ParsedInput): string[] {
+  const v = input.values;
+  const all = settingLabel(SETTINGS.allDatabases);
+  const problems: string[] = [];
+  if (!v.allDatabases) {
+    if (v.excludeDatabase)
+      problems.push(`${settingLabel(SETTINGS.excludeDatabase)} applies only with ${all}: add ${all}, or leave the patterns out.`);
+    return problems;
+  }
+  if (input.sources.dbname?.startsWith('--'))
+    problems.push(
+      `${input.sources.dbname} names one database, but ${all} backs up every database. Leave out ${input.sources.dbname} (the list is read from PGDATABASE or the URL's database, else ${MAINTENANCE_DATABASE}), or leave out ${all}.`,
+    );
+  for (const name of ['schema', 'table'] as const)
+    if (v[name])
+      problems.push(
+        `${settingLabel(SETTINGS[name])} selects within one database, and would fail every database that lacks it; ${all} takes whole databases. Leave out one or the other (the exclude patterns may stay).`,
+      );
+  for (const pattern of v.excludeDatabase ?? []) {
+    const problem = databasePatternProblem(pattern, input.sources.excludeDatabase ?? '--exclude-database');
+    if (problem) problems.push(problem);
+  }
+  return problems;
 }

@@ -78,7 +78,7 @@ export const SETTINGS = {
     type: 'string',
     commands: ALL,
     group: 'Database',
-    help: 'backup: the database to back up (required). list/verify/restore: the database whose backups to read (required with --latest and for list). status: only this database (default: every database under the prefix).',
+    help: "backup: the database to back up (required; with --all-databases, not this flag: PGDATABASE or the URL's database is where the list is read). list/verify/restore: the database whose backups to read (required with --latest and for list). status: only this database (default: every database under the prefix).",
   },
   sslmode: {
     flag: 'sslmode',
@@ -166,6 +166,24 @@ export const SETTINGS = {
     help: 'pg_dump compression, passed as -Z: a gzip level 0-9, or gzip:N, lz4[:N], zstd[:N], none (these method forms need pg_dump 16+). With pg_dump 15 or older, level 1 dumps much faster than gzip 6 for somewhat more bytes (see docs/performance.md, Compression).',
     defaultText:
       "zstd:1 with pg_dump 16+ built with zstd (fastest measured at an archive no larger than gzip 6's: docs/performance.md, Compression); else pg_dump's own, gzip level 6",
+  },
+  allDatabases: {
+    flag: 'all-databases',
+    env: ENV.allDatabases,
+    type: 'boolean',
+    commands: ['backup'],
+    group: 'What to dump',
+    help: "Back up every database the user may connect to, each as its own backup under <prefix>/<database>/, one after another; templates, databases that do not allow connections and those without CONNECT privilege are skipped and logged. The list is read from the connection's database (PGDATABASE or the URL's path; default postgres); naming one with --dbname as well is refused. One database's failure does not stop the others; the run exits with the worst exit code (see docs/cli.md, All databases). Not with --schema or --table.",
+    default: false,
+  },
+  excludeDatabase: {
+    flag: 'exclude-database',
+    env: ENV.excludeDatabase,
+    type: 'list',
+    commands: ['backup'],
+    group: 'What to dump',
+    help: "With --all-databases: leave out databases matching this pattern, by pg_dumpall --exclude-database's rules (psql's: * and ? wildcards, unquoted letters folded to lower case, double quotes for exact names; no dot). Repeatable. A pattern that matches nothing is a warning.",
+    defaultText: 'none',
   },
   schema: {
     flag: 'schema',

@@ -41,6 +41,8 @@ export const ENV = {
   backupJobs: 'BACKUP_JOBS',
   backupPieceMib: 'BACKUP_PIECE_MIB',
   progressSeconds: 'BACKUP_PROGRESS_SECONDS',
+  allDatabases: 'BACKUP_ALL_DATABASES',
+  excludeDatabase: 'BACKUP_EXCLUDE_DATABASE',
   // status
   maxAgeHours: 'STATUS_MAX_AGE_HOURS',
   // verify and restore

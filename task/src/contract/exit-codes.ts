@@ -55,3 +55,36 @@ export const EXIT_CODE_WORDS: ReadonlyArray<readonly [number, string]> = [
   ...EXIT_CODES.filter((e) => e.code !== ExitCode.OK && e.code !== ExitCode.STALE).map((e) => [e.code, e.word] as const),
   [137, 'killed'],
 ];
+
+/**
+ * The order in which a run of several backups (`backup --all-databases`) picks its exit code,
+ * worst first: the run exits with the first of these that any database ended with.
+ * - interrupted: the run was stopped, so databases after it were not attempted at all;
+ * - internal: a bug, the state is unknown;
+ * - integrity: a stored backup is not what it says;
+ * - storage, local disk: the bucket or the disk is failing, which usually fails every database;
+ * - database: this database (or its server) failed;
+ * - configuration: a setting this database could not take (e.g. a compression its pg_dump lacks);
+ * - stale (never a backup's), then success.
+ */
+export const EXIT_CODE_SEVERITY: readonly ExitCodeValue[] = [
+  ExitCode.INTERRUPTED,
+  ExitCode.INTERNAL,
+  ExitCode.INTEGRITY,
+  ExitCode.STORAGE,
+  ExitCode.LOCAL_DISK,
+  ExitCode.DATABASE,
+  ExitCode.CONFIG,
+  ExitCode.STALE,
+  ExitCode.OK,
+];
+
+/** The worst of several exit codes by {@link EXIT_CODE_SEVERITY}; OK for none. */
+export function worstExitCode(codes: readonly ExitCodeValue[]): ExitCodeValue {
+  return EXIT_CODE_SEVERITY.find((c) => codes.includes(c)) ?? ExitCode.OK;
+}
+
+/** The one word of an exit code (`database`, `storage`…), as alerts and summaries print it. */
+export function exitWord(code: number): string {
+  return EXIT_CODES.find((e) => e.code === code)?.word ?? (code === 137 ? 'killed' : `exit-${code}`);
+}

@@ -58,8 +58,15 @@ export interface ConnectionSettings {
 /**
  * Resolves the connection from `DATABASE_URL` or libpq's PG* settings. Appends problems
  * (never echoing a URL, which may hold a password) and returns undefined when it cannot.
+ * `defaultDatabase` is the database when neither gives one (backup --all-databases reads its
+ * list from `postgres`); without it, a missing name is a problem.
  */
-export function resolveConnection(values: ConnectionSettings, env: NodeJS.ProcessEnv, problems: string[]): DbConnection | undefined {
+export function resolveConnection(
+  values: ConnectionSettings,
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+  defaultDatabase?: string,
+): DbConnection | undefined {
   const pg: Record<string, string> = {};
   const fromSettings: Record<string, string | undefined> = {
     PGHOST: values.host,
@@ -91,6 +98,7 @@ export function resolveConnection(values: ConnectionSettings, env: NodeJS.Proces
     }
   }
   // An empty or overlong name is reported where it was read (--dbname/PGDATABASE, or the URL).
+  if (pg.PGDATABASE === undefined && defaultDatabase !== undefined) pg.PGDATABASE = defaultDatabase;
   if (pg.PGDATABASE === undefined) {
     problems.push('No database name: set PGDATABASE (or --dbname), or give DATABASE_URL with a /dbname path.');
     return undefined;
