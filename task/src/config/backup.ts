@@ -5,6 +5,8 @@ import { DbConnection, passwordInFlagProblem, resolveConnection } from '../postg
 import { ConfigError } from '../errors';
 import { COMPRESSION_PATTERN, Tier } from '../contract';
 import { DumpSelection, normalizeSelection, selectionProblems } from '../contract';
+import { NotifyConfig } from '../notify';
+import { notifyConfig } from './notify';
 
 /** Each field of the dump selection and the setting that gives it. */
 const SELECTION_SETTINGS = {
@@ -32,6 +34,8 @@ export interface BackupConfig extends CommonConfig {
   readonly jobs: number;
   /** A parallel backup's piece size (MiB); undefined: the plan's default. */
   readonly pieceMib?: number;
+  /** Pings, webhooks and the metrics file the run reports to. */
+  readonly notify: NotifyConfig;
 }
 
 /**
@@ -58,6 +62,7 @@ export function backupConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
     problems.push(
       `${settingLabel(SETTINGS.backupJobs)} ${v.backupJobs} takes the whole database in pieces; a selection of schemas or tables (${Object.keys(selection).join(', ')}) is one stream. Leave out one or the other.`,
     );
+  const notify = notifyConfig(input, problems);
   if (problems.length > 0 || !conn) throw new ConfigError(problems, problemLogFormat(input, common));
   return {
     ...common,
@@ -72,5 +77,6 @@ export function backupConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
     progressSeconds: v.progressSeconds,
     jobs: v.backupJobs,
     pieceMib: v.backupPieceMib,
+    notify,
   };
 }
