@@ -14,7 +14,7 @@ export function receiverUrlProblems(url: string, source: string): string[] {
   const u = new URL(url);
   const problems: string[] = [];
   if (u.protocol !== 'http:' && u.protocol !== 'https:')
-    problems.push(`${source} must be an http:// or https:// URL, not ${u.protocol}//… .`);
+    problems.push(`${source} must be an http:// or https:// URL; got a ${u.protocol} URL.`);
   if (u.username !== '' || u.password !== '')
     problems.push(
       `${source} holds a user name or password (user:password@…), which is refused: use the URL the service gives, with its token in the path.`,
