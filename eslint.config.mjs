@@ -7,8 +7,9 @@ import tseslint from 'typescript-eslint';
 
 /**
  * The task's floors (task/src), top to bottom: cli.ts → commands/ → config/, backup/, restore/
- * (side by side) → archive/ → storage/, postgres/ (side by side) → errors, log, child, version →
- * contract/. A file may import its own folder and the floors below, never a floor above or a
+ * (side by side) → archive/ → storage/, postgres/, notify/ (side by side) → errors, log, child,
+ * version → contract/. notify/ (pings, webhooks, the metrics file) is called by the commands
+ * and read by config/ for its types; it knows nothing of backups beyond the outcomes it is given. A file may import its own folder and the floors below, never a floor above or a
  * room beside it on its floor: for each folder, the folders it must not import.
  */
 const TASK_FLOORS = {
@@ -17,9 +18,10 @@ const TASK_FLOORS = {
   'task/src/backup/**': ['cli', 'commands', 'config', 'restore'],
   'task/src/restore/**': ['cli', 'commands', 'config', 'backup'],
   'task/src/archive/**': ['cli', 'commands', 'config', 'backup', 'restore'],
-  'task/src/storage/**': ['cli', 'commands', 'config', 'backup', 'restore', 'archive', 'postgres'],
-  'task/src/postgres/**': ['cli', 'commands', 'config', 'backup', 'restore', 'archive', 'storage'],
-  'task/src/{errors,log,child,version}.ts': ['cli', 'commands', 'config', 'backup', 'restore', 'archive', 'storage', 'postgres'],
+  'task/src/storage/**': ['cli', 'commands', 'config', 'backup', 'restore', 'archive', 'postgres', 'notify'],
+  'task/src/postgres/**': ['cli', 'commands', 'config', 'backup', 'restore', 'archive', 'storage', 'notify'],
+  'task/src/notify/**': ['cli', 'commands', 'config', 'backup', 'restore', 'archive', 'storage', 'postgres'],
+  'task/src/{errors,log,child,version}.ts': ['cli', 'commands', 'config', 'backup', 'restore', 'archive', 'storage', 'postgres', 'notify'],
   'task/src/contract/**': [
     'cli',
     'commands',
@@ -29,6 +31,7 @@ const TASK_FLOORS = {
     'archive',
     'storage',
     'postgres',
+    'notify',
     'errors',
     'log',
     'child',

@@ -61,6 +61,14 @@ AWS_REGION=eu-west-1
 #AWS_SHARED_CREDENTIALS_FILE=/etc/pg-s3-backup/aws-credentials
 # What to leave out (pg_dump patterns, comma-separated):
 #BACKUP_EXCLUDE_TABLE_DATA=public.audit_log,public.sessions
+# Dead man's switch: a healthchecks.io check (period 1 day, grace 1 hour) and its ping URL;
+# pinged at the start, on success, and at /fail with the cause. The URL is a secret: keep it here.
+#BACKUP_PING_URL=https://hc-ping.com/<uuid>
+# Chat: incoming webhook URLs (Slack, Mattermost), separated by spaces.
+#BACKUP_WEBHOOK_URLS=https://hooks.slack.com/services/<T>/<B>/<secret>
+# Prometheus: node_exporter's textfile collector directory, writable by $USER_NAME
+# (setfacl -m u:$USER_NAME:rwx /var/lib/prometheus/node-exporter); one file for every database.
+#BACKUP_METRICS_FILE=/var/lib/prometheus/node-exporter/pg-s3-backup.prom
 ENV
   own "root:$USER_NAME" "$ENV_FILE"
   chmod 0640 "$ENV_FILE"

@@ -7,7 +7,8 @@ import { inStage } from '../backup/phase';
 import { withDatabase } from '../postgres/connection';
 import { ClusterDatabase, listClusterDatabases } from '../postgres/databases';
 import { captureGlobals, Globals } from '../postgres/globals';
-import { runBackup } from './backup';
+import { failedOutcome, Outcome, RunNotifier, startNotifying } from '../notify';
+import { takeReportedBackup } from './backup';
 import { reportFailure } from './report-failure';
 
 /** What `backup --all-databases` did: each database's outcome, the ones it left out, and the run's exit code. */
@@ -46,9 +47,25 @@ export async function backupAllDatabases(
   return run;
 }
 
-/** The command: the run, and its exit code as the command's (the summary has said why). */
+/**
+ * The command: the run under one notifier (one start ping; one closing ping naming every
+ * database, a webhook document and metrics series per database), and its exit code as the
+ * command's (the summary has said why). A failure before any database (listing them, the
+ * globals) is reported as the whole run's.
+ */
 export async function runAllDatabases(config: AllDatabasesConfig, log: Logger, signal: AbortSignal): Promise<AllDatabasesRun> {
-  const run = await backupAllDatabases(config, log, signal);
+  const start = Date.now();
+  const notifier: RunNotifier = startNotifying('backup', config.notify, log, { project: config.metrics.project });
+  let run: AllDatabasesRun;
+  try {
+    run = await backupAllDatabases(config, log, signal);
+  } catch (err) {
+    const failure = err as TaskError;
+    const durationSeconds = Math.round((Date.now() - start) / 100) / 10;
+    await notifier.finish([failedOutcome('backup', ALL_DATABASES, failure, { durationSeconds, partial: false })], { runLevel: true });
+    throw failure;
+  }
+  await notifier.finish(run.outcomes.map(notifyOutcome));
   const worst = run.outcomes.find((o) => o.exitCode === run.exitCode);
   if (worst?.status === 'failed') throw new TaskError(worst.cause, { exitCode: run.exitCode, stage: worst.stage });
   return run;
@@ -146,9 +163,9 @@ async function backupOne(
   }
   const input = { ...config, conn: withDatabase(config.conn, database), allDatabases: undefined, capturedGlobals };
   try {
-    return succeeded(database, await runBackup(input, log, signal, now), seconds());
+    return succeeded(database, await takeReportedBackup(input, log, signal, now), seconds());
   } catch (err) {
-    // runBackup has logged it (backup.failed, with stage and cause) and emitted its metrics.
+    // takeReportedBackup has logged it (backup.failed, with stage and cause) and emitted its metrics.
     const failure = err instanceof TaskError ? err : new TaskError(String(err), { exitCode: ExitCode.INTERNAL, stage: 'connect' });
     return failed(database, failure, seconds());
   }
@@ -167,4 +184,33 @@ function logSummary(run: AllDatabasesRun, log: Logger): void {
     outcomes: run.outcomes,
     skipped: run.skipped.map((d) => ({ database: d.name, reason: d.skip })),
   });
+}
+
+/** How pings and webhooks name a run that failed before any database: listing them, or their globals. */
+export const ALL_DATABASES = 'all databases';
+
+/** A database's outcome as the notifier takes it. */
+function notifyOutcome(o: BackupOutcome): Outcome {
+  const finishedAt = new Date();
+  return o.status === 'success'
+    ? {
+        kind: 'backup',
+        database: o.database,
+        exitCode: 0,
+        key: o.key,
+        bytes: o.bytes,
+        durationSeconds: o.durationSeconds,
+        partial: o.partial ?? false,
+        finishedAt,
+      }
+    : {
+        kind: 'backup',
+        database: o.database,
+        exitCode: o.exitCode,
+        stage: o.stage,
+        cause: o.cause,
+        durationSeconds: o.durationSeconds,
+        partial: false,
+        finishedAt,
+      };
 }

@@ -33,7 +33,7 @@ export function commandHelp(command: CommandName): string {
   for (const group of groups) {
     out.push(`${group}:`);
     for (const s of specs.filter((x) => x.group === group)) {
-      const flag = `--${s.flag}${s.type === 'boolean' ? '' : s.values ? ` <${s.values.join('|')}>` : s.type === 'integer' ? ' <n>' : s.type === 'list' ? ' <pattern>' : ' <value>'}`;
+      const flag = `--${s.flag}${s.type === 'boolean' ? '' : s.values ? ` <${s.values.join('|')}>` : s.type === 'integer' ? ' <n>' : s.type === 'list' ? (s.secret ? ' <url>' : ' <pattern>') : ' <value>'}`;
       out.push(`  ${flag}${s.env ? `   [${s.env}]` : ''}`);
       out.push(`      ${s.help}${defaultShown(s) ? ` Default: ${defaultShown(s)}.` : ''}`);
     }

@@ -1,5 +1,5 @@
 import { backupBytes } from '../storage/manifest';
-import { describeSelection, EVENTS, metricDimensions, METRICS } from '../contract';
+import { describeSelection, EVENTS, keyFolderSegment, metricDimensions, METRICS } from '../contract';
 import { reportFailure } from './report-failure';
 import { verifyStoredArchive } from '../archive/verify';
 import { resolveBackup } from '../storage/catalog';
@@ -9,6 +9,7 @@ import { restoreBackup, RestoreSummary } from '../restore';
 import { createS3Client } from '../storage/s3';
 import { checkScratchWritable } from '../restore/scratch';
 import { tmpdir } from 'node:os';
+import { failedOutcome, startNotifying } from '../notify';
 
 export interface VerifyResult {
   readonly key: string;
@@ -21,12 +22,21 @@ export interface VerifyResult {
  * Checks a stored backup: its size and SHA-256 against the manifest, and a full read of
  * the archive by pg_restore, streamed with no local disk. With --restore-into it also
  * restores into a scratch database (through the same checked path as `restore`) and
- * reports what it restored. Emits Drill* metrics, which the scheduled restore drill alarms on.
+ * reports what it restored. Emits Drill* metrics, which the scheduled restore drill alarms on,
+ * and reports its outcome to the configured pings, webhooks and metrics file.
  */
 export async function runVerify(config: VerifyConfig, log: Logger, signal: AbortSignal): Promise<VerifyResult> {
   const client = createS3Client(config.storage);
   const started = Date.now();
+  const notifier = startNotifying('verify', config.notify, log, { project: config.metrics.project });
   let database = config.choice.database ?? 'unknown';
+  // What the notifications know of the backup so far (a failure before the manifest is read names the key's folder).
+  let about: { database: string; key?: string; bytes?: number; partial?: string | false } = {
+    database: config.choice.database ?? (config.choice.key ? keyFolderSegment(config.choice.key) || 'unknown' : 'unknown'),
+    key: config.choice.key,
+  };
+  const seconds = () => Math.round((Date.now() - started) / 100) / 10;
+  let result: VerifyResult;
   try {
     // The drill downloads before it restores: a scratch directory it cannot write is a configuration problem, found first.
     if (config.restoreInto) checkScratchWritable(tmpdir(), 'TMPDIR');
@@ -34,6 +44,7 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
     database = backup.manifest.database;
     // A partial backup (schemas, tables, or tables without rows) is never reported as the database.
     const partial = describeSelection(backup.manifest.selection);
+    about = { database, key: backup.dumpKey, bytes: backupBytes(backup.manifest), partial: partial ?? false };
     const what = partial ? `a partial backup of ${database} (${partial})` : `a backup of the whole database ${database}`;
     log.info(
       'verify.start',
@@ -46,7 +57,6 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
         selection: backup.manifest.selection,
       },
     );
-    let result: VerifyResult;
     if (config.restoreInto) {
       const target = config.restoreInto;
       const restored = await restoreBackup(
@@ -61,9 +71,8 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
       result = { key: backup.dumpKey, bytes: read.bytes, sha256: read.sha256 };
     }
     reportIntact(config, result, { what, partial: partial !== undefined, database, started }, log);
-    return result;
   } catch (err) {
-    throw reportFailure(err, {
+    const failure = reportFailure(err, {
       log,
       event: EVENTS.verifyFailed,
       what: 'Verification',
@@ -78,7 +87,13 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
         ],
       },
     });
+    await notifier.finish([failedOutcome('verify', about.database, failure, { ...about, durationSeconds: seconds() })]);
+    throw failure;
   }
+  await notifier.finish([
+    { kind: 'verify', exitCode: 0, ...about, bytes: result.bytes, durationSeconds: seconds(), finishedAt: new Date() },
+  ]);
+  return result;
 }
 
 /** Logs an intact backup (and what the drill restored), and emits the drill's success metrics. */

@@ -6,6 +6,8 @@ import { databasePatternProblem } from '../postgres/databases';
 import { ConfigError } from '../errors';
 import { COMPRESSION_PATTERN, Tier } from '../contract';
 import { DumpSelection, normalizeSelection, selectionProblems } from '../contract';
+import { NotifyConfig } from '../notify';
+import { notifyConfig } from './notify';
 
 /** Each field of the dump selection and the setting that gives it. */
 const SELECTION_SETTINGS = {
@@ -39,6 +41,8 @@ export interface BackupConfig extends CommonConfig {
    * the URL's path, else `postgres`). Undefined: back up `conn.database` alone.
    */
   readonly allDatabases?: { readonly exclude: readonly string[] };
+  /** Pings, webhooks and the metrics file the run reports to. */
+  readonly notify: NotifyConfig;
 }
 
 /** The database --all-databases reads its list from when the connection names none. */
@@ -69,6 +73,7 @@ export function backupConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
       `${settingLabel(SETTINGS.backupJobs)} ${v.backupJobs} takes the whole database in pieces; a selection of schemas or tables (${Object.keys(selection).join(', ')}) is one stream. Leave out one or the other.`,
     );
   problems.push(...allDatabasesProblems(input));
+  const notify = notifyConfig(input, problems);
   if (problems.length > 0 || !conn) throw new ConfigError(problems, problemLogFormat(input, common));
   return {
     ...common,
@@ -84,6 +89,7 @@ export function backupConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
     jobs: v.backupJobs,
     pieceMib: v.backupPieceMib,
     allDatabases: v.allDatabases ? { exclude: v.excludeDatabase ?? [] } : undefined,
+    notify,
   };
 }
 

@@ -122,7 +122,7 @@ function coerce(
 
 /**
  * A `list` setting: each flag is one item (so an item may hold a comma), the variable a
- * comma-separated list. Items are trimmed; an empty item, or one with control characters,
+ * comma-separated list (or one separated by whitespace: URLs may hold commas). Items are trimmed; an empty item, or one with control characters,
  * is a problem (pg_dump would reject or misread it).
  */
 function listOf(
@@ -131,17 +131,25 @@ function listOf(
   source: string,
   problems: string[],
 ): readonly string[] | undefined {
-  const items = Array.isArray(raw) ? raw : typeof raw === 'string' && source === spec.env ? raw.split(',') : [raw];
+  const fromEnv = typeof raw === 'string' && source === spec.env;
+  const items = Array.isArray(raw)
+    ? raw
+    : fromEnv && spec.separator === 'whitespace'
+      ? raw.split(/\s+/).filter((item) => item !== '')
+      : fromEnv
+        ? raw.split(',')
+        : [raw];
   const out: string[] = [];
   for (const item of items) {
     if (typeof item !== 'string') {
-      problems.push(`--${spec.flag} needs a value, e.g. --${spec.flag}=<pattern>.`);
+      problems.push(`--${spec.flag} needs a value, e.g. --${spec.flag}=<${spec.secret ? 'url' : 'pattern'}>.`);
       continue;
     }
     const value = item.trim();
     // eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
     if (value === '' || /[\u0000-\u001f\u007f]/.test(value)) {
-      problems.push(`${source} has an empty item or one with control characters: ${JSON.stringify(item)}.`);
+      // A secret's value is never shown, not even in part.
+      problems.push(`${source} has an empty item or one with control characters${spec.secret ? '' : `: ${JSON.stringify(item)}`}.`);
       continue;
     }
     out.push(value);

@@ -4,6 +4,8 @@ import { commonConfig, CommonConfig, problemLogFormat } from './shared';
 import { DbConnection, passwordInFlagProblem, targetConnection } from '../postgres/connection';
 import { CommandName } from './settings';
 import { backupKeyProblems } from '../contract';
+import { NotifyConfig } from '../notify';
+import { notifyConfig } from './notify';
 
 /** Which backup verify/restore work on. */
 export interface BackupChoice {
@@ -36,6 +38,8 @@ export interface VerifyConfig extends CommonConfig, RestoreOptions {
   readonly choice: BackupChoice;
   /** Scratch database to restore into after the checks. */
   readonly restoreInto?: DbConnection;
+  /** Pings, webhooks and the metrics file the drill reports to. */
+  readonly notify: NotifyConfig;
 }
 
 export interface RestoreConfig extends CommonConfig, RestoreOptions {
@@ -125,8 +129,9 @@ export function verifyConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
   const leaked = passwordInFlagProblem(url, input.sources.restoreInto, 'VERIFY_RESTORE_INTO_URL');
   if (leaked) problems.push(leaked);
   const restoreInto = url === undefined ? undefined : targetConnection(url, env, problems, input.sources.restoreInto ?? '--restore-into');
+  const notify = notifyConfig(input, problems);
   throwIfProblems(problems, problemLogFormat(input, common));
-  return { ...common, ...restoreOptions(input), choice, restoreInto };
+  return { ...common, ...restoreOptions(input), choice, restoreInto, notify };
 }
 
 export function restoreConfig(argv: readonly string[], env: NodeJS.ProcessEnv, isTty: boolean): RestoreConfig {

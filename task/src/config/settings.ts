@@ -15,6 +15,10 @@ export interface SettingSpec {
   readonly env?: EnvName;
   /** `list`: a repeatable flag, or a comma-separated environment variable; the flags win over the variable. */
   readonly type: 'string' | 'integer' | 'boolean' | 'enum' | 'list';
+  /** How the variable of a `list` setting separates its items. @default 'comma' */
+  readonly separator?: 'comma' | 'whitespace';
+  /** The value may hold a token (a webhook URL): no message ever prints it. @default false */
+  readonly secret?: boolean;
   /** Allowed values of an `enum` setting. */
   readonly values?: readonly string[];
   /** Inclusive bounds of an `integer` setting. */
@@ -28,11 +32,14 @@ export interface SettingSpec {
   /** Commands that accept the setting. */
   readonly commands: readonly CommandName[];
   /** Help section. */
-  readonly group: 'Database' | 'Storage' | 'Backup' | 'What to dump' | 'Which backup' | 'Freshness' | 'Restore and verify' | 'Output';
+  readonly group:
+    'Database' | 'Storage' | 'Backup' | 'What to dump' | 'Which backup' | 'Freshness' | 'Restore and verify' | 'Notifications' | 'Output';
 }
 
 const ALL: readonly CommandName[] = COMMAND_NAMES;
 const DB: readonly CommandName[] = ['backup'];
+/** The commands that report their outcome to pings, webhooks and the metrics file. */
+const NOTIFY: readonly CommandName[] = ['backup', 'verify'];
 
 export const SETTINGS = {
   databaseUrl: {
@@ -458,6 +465,47 @@ export const SETTINGS = {
     group: 'Output',
     help: 'Seconds between progress lines.',
     default: 30,
+  },
+  pingUrl: {
+    flag: 'ping-url',
+    env: ENV.pingUrl,
+    type: 'string',
+    secret: true,
+    commands: NOTIFY,
+    group: 'Notifications',
+    help: "Dead man's switch, as healthchecks.io and similar services take it: <url>/start when the run starts, <url> when it succeeds, <url>/fail when it fails, with a body naming each database's outcome (exit word, stage, last line of the cause). The URL holds a token: it is never logged; prefer the variable (command lines are visible to other processes). A receiver that fails or hangs never fails the run.",
+    defaultText: 'none',
+  },
+  webhookUrls: {
+    flag: 'webhook-url',
+    env: ENV.webhookUrls,
+    type: 'list',
+    separator: 'whitespace',
+    secret: true,
+    commands: NOTIFY,
+    group: 'Notifications',
+    help: 'POST one JSON document per database outcome: a `text` line for Slack, Mattermost or Teams incoming webhooks, and fields for machines (docs/cli.md, Notifications). Repeatable; the variable takes URLs separated by spaces or newlines. Never logged.',
+    defaultText: 'none',
+  },
+  metricsFile: {
+    flag: 'metrics-file',
+    env: ENV.metricsFile,
+    type: 'string',
+    commands: NOTIFY,
+    group: 'Notifications',
+    help: "Prometheus textfile-collector file (*.prom, in node_exporter's --collector.textfile.directory), replaced atomically after each run: per database, last success and attempt times, exit code, duration, size, drill success. One file for every database: each run keeps the others' series.",
+    defaultText: 'none',
+  },
+  notifyTimeoutSeconds: {
+    flag: 'notify-timeout-seconds',
+    env: ENV.notifyTimeoutSeconds,
+    type: 'integer',
+    min: 1,
+    max: 60,
+    commands: NOTIFY,
+    group: 'Notifications',
+    help: 'Seconds each attempt of a ping or webhook may take; three attempts, then a warning.',
+    default: 10,
   },
   pgBinDir: {
     flag: 'pg-bin-dir',

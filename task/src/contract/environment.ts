@@ -43,6 +43,11 @@ export const ENV = {
   progressSeconds: 'BACKUP_PROGRESS_SECONDS',
   allDatabases: 'BACKUP_ALL_DATABASES',
   excludeDatabase: 'BACKUP_EXCLUDE_DATABASE',
+  // backup and verify: where a run reports how it ended (pings, webhooks, a Prometheus file)
+  pingUrl: 'BACKUP_PING_URL',
+  webhookUrls: 'BACKUP_WEBHOOK_URLS',
+  metricsFile: 'BACKUP_METRICS_FILE',
+  notifyTimeoutSeconds: 'BACKUP_NOTIFY_TIMEOUT_SECONDS',
   // status
   maxAgeHours: 'STATUS_MAX_AGE_HOURS',
   // verify and restore

@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BackupTestEnv, startBackupTestEnv } from '../../support/backup-env';
 import { jsonLines } from '../../support/cli';
+import { Receiver, startReceiver } from '../../support/http/receiver';
+import { promtoolCheck } from '../../support/promtool';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const HOST = join(ROOT, 'task', 'host');
@@ -258,6 +260,9 @@ describe('the host recipe (task/host)', () => {
       .replaceAll('/var/log/pg-s3-backup/', join(dest, 'var/log/pg-s3-backup/'));
 
     // The deploy script's files, filled in as an operator would: the password in the passfile only.
+    // The alerts of the environment file: a ping receiver and node_exporter's directory stand in for theirs.
+    const receiver: Receiver = await startReceiver();
+    const metricsFile = join(work, 'pg-s3-backup.prom');
     const pgpass = join(dest, 'etc/pg-s3-backup/pgpass');
     writeFileSync(pgpass, `127.0.0.1:${env.pg.port}:*:${env.pg.user}:${env.pg.password}\n`);
     const settings = (bucket: string) =>
@@ -269,6 +274,8 @@ describe('the host recipe (task/host)', () => {
         `PGPASSFILE=${pgpass}`,
         `BACKUP_BUCKET=${bucket}`,
         `S3_ENDPOINT=${env.endpoint}`,
+        `BACKUP_PING_URL=${receiver.origin}/ping/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d`,
+        `BACKUP_METRICS_FILE=${metricsFile}`,
         ...Object.entries(env.s3.env())
           .filter(([k]) => k.startsWith('AWS_'))
           .map(([k, v]) => `${k}=${v}`),
@@ -297,5 +304,14 @@ describe('the host recipe (task/host)', () => {
       `pg-s3-backup: the backup of orders failed (exit 4): see ${join(dest, 'var/log/pg-s3-backup/orders.log')}`,
     );
     expect(readFileSync(join(dest, 'var/log/pg-s3-backup/orders.log'), 'utf8')).toMatch(/ERROR\s+Backup of orders failed.*no-such-bucket/);
+    // The ping saw both runs, the failure with its exit word; the metrics file has both attempts.
+    await receiver.stop();
+    expect(receiver.requests.map((r) => r.path.replace(/^\/ping\/[0-9a-f-]+/, ''))).toEqual(['/start', '', '/start', '/fail']);
+    expect(receiver.requests[3].body).toMatch(/^backup of orders failed \(exit 4 storage, during \S+\): .*no-such-bucket/);
+    const metrics = readFileSync(metricsFile, 'utf8');
+    expect(promtoolCheck(metrics)).toEqual({ code: 0, output: '' });
+    expect(metrics).toMatch(/^pg_s3_backup_last_exit_code\{database="orders"\} 4$/m);
+    expect(metrics).toMatch(/^pg_s3_backup_last_success_timestamp_seconds\{database="orders"\} \d+$/m);
+    expect(readFileSync(join(dest, 'var/log/pg-s3-backup/orders.log'), 'utf8')).not.toContain('0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d');
   });
 });

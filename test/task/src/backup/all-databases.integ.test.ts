@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BackupTestEnv, startBackupTestEnv } from '../../../support/backup-env';
 import { CliRun, eventOf, runCli } from '../../../support/cli';
+import { Receiver, startReceiver } from '../../../support/http/receiver';
+import { promtoolCheck } from '../../../support/promtool';
 import { listClusterDatabases } from '../../../../task/src/postgres/databases';
 import { pgTools } from '../../../../task/src/postgres/tools';
 
@@ -19,6 +21,10 @@ const ROLE_PASSWORD = 'backupper-pw-5d1c';
 let first: CliRun;
 /** The client programs of this toolchain, with a pg_dumpall that counts its runs in `calls`. */
 let binDir: string;
+/** The ping and webhook receiver of the first run, and its metrics file. */
+let receiver: Receiver;
+const PING_TOKEN = 'ping-token-2b7e9c';
+let metricsDir: string;
 
 /** The backup role's environment; no PGDATABASE, so the list is read from `postgres`. */
 const backupEnv = (extra: Record<string, string> = {}) => ({
@@ -63,10 +69,22 @@ beforeAll(async () => {
   for (const p of ['pg_dump', 'pg_restore', 'psql']) symlinkSync(join(env.pg.binDir, p), join(binDir, p));
   writeFileSync(join(binDir, 'pg_dumpall'), `#!/bin/sh\necho run >> '${binDir}/calls'\nexec '${env.pg.binDir}/pg_dumpall' "$@"\n`);
   chmodSync(join(binDir, 'pg_dumpall'), 0o755);
-  first = await runCli(['backup', '--all-databases', '--globals'], backupEnv({ PG_BIN_DIR: binDir }));
+  receiver = await startReceiver();
+  metricsDir = mkdtempSync(join(tmpdir(), 'all-databases-metrics-'));
+  first = await runCli(
+    ['backup', '--all-databases', '--globals'],
+    backupEnv({
+      PG_BIN_DIR: binDir,
+      BACKUP_PING_URL: `${receiver.origin}/ping/${PING_TOKEN}`,
+      BACKUP_WEBHOOK_URLS: `${receiver.origin}/hook/${PING_TOKEN}`,
+      BACKUP_METRICS_FILE: join(metricsDir, 'pg-s3-backup.prom'),
+    }),
+  );
 }, 240_000);
 
 afterAll(async () => {
+  await receiver?.stop();
+  if (metricsDir) rmSync(metricsDir, { recursive: true, force: true });
   await env?.stop();
   if (binDir) rmSync(binDir, { recursive: true, force: true });
 });
@@ -98,6 +116,31 @@ test('the good databases are backed up, the run exits non-zero naming the one it
   expect(keys.filter((k) => k.endsWith('.manifest.json')).map((k) => k.split('/')[2])).toEqual(['billing', 'orders', 'postgres']);
   // the password never appears
   expect(first.stdout + first.stderr).not.toContain(ROLE_PASSWORD);
+});
+
+test('one run, one dead-man check: a start ping, then one fail ping naming every database; a webhook and metrics series per database', () => {
+  const pings = receiver.to('/ping/').map((r) => r.path);
+  expect(pings).toEqual([`/ping/${PING_TOKEN}/start`, `/ping/${PING_TOKEN}/fail`]);
+  const body = receiver.to(`/ping/${PING_TOKEN}/fail`)[0].body;
+  expect(body.split('\n')[0]).toMatch(/^backup of audit failed \(exit 3 database, during dump\): .*permission denied/);
+  for (const db of ['billing', 'orders', 'postgres']) expect(body).toMatch(new RegExp(`^backup of ${db}: `, 'm'));
+  const hooks = receiver
+    .to('/hook/')
+    .map((r) => JSON.parse(r.body) as { database: string; ok: boolean; exitCode: number; key: string | null });
+  expect(hooks.map((h) => [h.database, h.ok, h.exitCode]).sort()).toEqual([
+    ['audit', false, 3],
+    ['billing', true, 0],
+    ['orders', true, 0],
+    ['postgres', true, 0],
+  ]);
+  const metrics = readFileSync(join(metricsDir, 'pg-s3-backup.prom'), 'utf8');
+  expect(promtoolCheck(metrics).code).toBe(0);
+  expect(metrics).toMatch(/^pg_s3_backup_last_exit_code\{database="audit"\} 3$/m);
+  for (const db of ['billing', 'orders', 'postgres'])
+    expect(metrics).toMatch(new RegExp(`^pg_s3_backup_last_success_timestamp_seconds\\{database="${db}"\\} \\d+`, 'm'));
+  expect(metrics).not.toMatch(/last_success_timestamp_seconds\{database="audit"\}/);
+  // the URLs carry a token: it appears in no output
+  expect(first.stdout + first.stderr).not.toContain(PING_TOKEN);
 });
 
 test('templates, databases that allow no connections and those without CONNECT are skipped, each logged', () => {
