@@ -211,7 +211,7 @@ export interface PostgresBackupProps {
   /**
    * The on-demand restore task (`RestoreTask`): restores the latest backup (or, with a
    * command override, any backup) into the database a secret names, e.g. a new RDS instance.
-   * @default - a restore task with 1024 CPU, 2048 MiB and 50 GiB of task storage
+   * @default - a restore task with 1024 CPU, 2048 MiB (sized for `jobs` above 1) and 50 GiB of task storage
    */
   readonly restoreTask?: RestoreTaskOptions;
 
