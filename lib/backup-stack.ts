@@ -186,6 +186,7 @@ function databaseBackupProps(scope: Construct, db: DatabaseConfig, config: Proje
     cpuArchitecture: shared.cpuArchitecture,
     compress: db.compress,
     selection: db.selection,
+    jobs: db.jobs,
     globals: config.globals,
     logGroup: shared.logGroup,
     alarmTopic: shared.alarmTopic,

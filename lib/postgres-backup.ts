@@ -15,6 +15,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { addCliContainer, cliTaskDefinition } from './private/cli-container';
 import {
+  CHILD_PROCESS_RESERVE_MIB,
   databaseFolder,
   DEFAULT_METRICS_NAMESPACE,
   ENV,
@@ -23,11 +24,11 @@ import {
   prefixProblems,
   trimPrefix,
 } from '../task/src/contract';
-import { DumpSelection, patternProblems, selectionFlags, selectionProblems } from '../task/src/contract';
+import { DumpSelection, normalizeSelection, patternProblems, selectionFlags, selectionProblems } from '../task/src/contract';
 import { missedBackupAlarm } from './private/alarms';
 import { BackupBucketOptions, createBackupBuckets } from './bucket-defaults';
 import { DatabaseConnection } from './database-connection';
-import { taskSizeProblems } from './private/fargate-size';
+import { backupMemoryForJobs, jobsSizeProblems, MAX_JOBS, taskSizeFor, taskSizeProblems } from './private/fargate-size';
 import {
   grantStatements,
   readerStatements,
@@ -140,12 +141,27 @@ export interface PostgresBackupProps {
   readonly postgresMajorVersion?: number;
 
   /**
-   * Task CPU units. pg_dump compresses on one core, so one vCPU is what a backup uses.
-   * @default 1024
+   * Streams at once (BACKUP_JOBS), 1-16. Above 1 the backup is parallel: every piece read under
+   * one snapshot, a manifest listing them all (docs/performance.md). It also sizes the tasks
+   * whose `cpu` and memory are left out: a vCPU per stream (Fargate's next CPU value), and memory
+   * for the streams' upload buffers as the CLI reckons them; the drill and the restore task get
+   * the same size rule and RESTORE_JOBS of the same value. Not with a `selection`.
+   * @default 1
+   */
+  readonly jobs?: number;
+
+  /**
+   * Task CPU units. pg_dump compresses on one core, so one vCPU is what a one-stream backup uses.
+   * Given explicitly, it must give each of `jobs` streams a vCPU.
+   * @default - 1024, or a vCPU per stream of `jobs` (Fargate's next CPU value) when memoryLimitMiB is not given either
    */
   readonly cpu?: number;
 
-  /** Task memory; BACKUP_MEMORY_LIMIT_MIB is this minus 256 MiB kept for pg_dump. @default 2048 */
+  /**
+   * Task memory; BACKUP_MEMORY_LIMIT_MIB is this minus 256 MiB kept for pg_dump. Given
+   * explicitly, it must hold what the backup's memory check demands of `jobs` streams.
+   * @default - 2048, or with `jobs` above 1 and no `cpu`, the smallest memory Fargate accepts with the sized CPU that holds the streams' upload buffers
+   */
   readonly memoryLimitMiB?: number;
 
   /** @default ecs.CpuArchitecture.X86_64 */
@@ -195,7 +211,7 @@ export interface PostgresBackupProps {
   /**
    * The on-demand restore task (`RestoreTask`): restores the latest backup (or, with a
    * command override, any backup) into the database a secret names, e.g. a new RDS instance.
-   * @default - a restore task with 1024 CPU, 2048 MiB and 50 GiB of task storage
+   * @default - a restore task with 1024 CPU, 2048 MiB (sized for `jobs` above 1) and 50 GiB of task storage
    */
   readonly restoreTask?: RestoreTaskOptions;
 
@@ -343,7 +359,9 @@ export class PostgresBackup extends Construct implements IBackupSource {
       environment: {
         ...connection.environment,
         ...this.storageEnvironment(),
-        [ENV.memoryLimitMib]: String(memoryLimitMiB - 256),
+        [ENV.memoryLimitMib]: String(memoryLimitMiB - CHILD_PROCESS_RESERVE_MIB),
+        // One stream is the CLI's default: a template without jobs stays as it was.
+        ...(settings.jobs > 1 ? { [ENV.backupJobs]: String(settings.jobs) } : {}),
         [ENV.globals]: String(props.globals ?? BACKUP_TASK_DEFAULTS.globals),
         ...(props.compress !== undefined ? { [ENV.compress]: props.compress } : {}),
       },
@@ -401,6 +419,7 @@ export class PostgresBackup extends Construct implements IBackupSource {
       vpcSubnets: props.vpcSubnets,
       postgresMajorVersion: settings.postgresMajorVersion,
       cpuArchitecture: settings.cpuArchitecture,
+      jobs: settings.jobs,
       what: settings.what,
     });
   }
@@ -411,6 +430,7 @@ export class PostgresBackup extends Construct implements IBackupSource {
       backup: this,
       vpc: props.vpc,
       cpuArchitecture: settings.cpuArchitecture,
+      jobs: settings.jobs,
       what: `Restore of ${settings.subject}`,
     });
   }
@@ -533,6 +553,7 @@ export class PostgresBackup extends Construct implements IBackupSource {
 
 /** The settings a backup's parts share, with the defaults applied, and the words that name it in descriptions. */
 interface BackupSettings {
+  readonly jobs: number;
   readonly cpu: number;
   readonly memoryLimitMiB: number;
   readonly cpuArchitecture: ecs.CpuArchitecture;
@@ -545,9 +566,10 @@ interface BackupSettings {
 
 function backupSettings(props: PostgresBackupProps): BackupSettings {
   const subject = `${props.project ? `${props.project}/` : ''}${props.databaseName}`;
+  const jobs = props.jobs ?? 1;
   return {
-    cpu: props.cpu ?? BACKUP_TASK_DEFAULTS.cpu,
-    memoryLimitMiB: props.memoryLimitMiB ?? BACKUP_TASK_DEFAULTS.memoryLimitMiB,
+    jobs,
+    ...taskSizeFor(jobs, { cpu: props.cpu, memory: props.memoryLimitMiB }, BACKUP_TASK_DEFAULTS, backupMemoryForJobs(jobs)),
     cpuArchitecture: props.cpuArchitecture ?? ecs.CpuArchitecture.X86_64,
     postgresMajorVersion: props.postgresMajorVersion ?? DEFAULT_POSTGRES_MAJOR,
     subject,
@@ -561,6 +583,7 @@ function validateProps(props: PostgresBackupProps): void {
     ...databaseNameProblems(props.databaseName),
     ...(props.prefix !== undefined && !Token.isUnresolved(props.prefix) ? prefixProblems(props.prefix, 'prefix') : []),
     ...taskSizeProblems('', { cpu: props.cpu, memory: props.memoryLimitMiB }, BACKUP_TASK_DEFAULTS),
+    ...jobsProblems(props),
     ...patternProblems(props.selection, (f) => `selection.${f}`),
     ...selectionProblems(props.selection, (f) => `selection.${f}`),
     ...stopTimeoutProblems(props.stopTimeout),
@@ -573,10 +596,26 @@ function validateProps(props: PostgresBackupProps): void {
       'Use 26 for a daily backup.',
     ),
     ...integerProblems('retryAttempts', props.retryAttempts, 0, 185, " (EventBridge Scheduler's limit)"),
-    ...restoreTaskProblems(props.restoreTask ?? {}),
+    ...restoreTaskProblems(props.restoreTask ?? {}, props.jobs),
     ...postgresMajorProblems(props.postgresMajorVersion),
     ...givenResourceProblems(props),
   ]);
+}
+
+/** `jobs`: its range, what a parallel backup cannot take (a selection), and an explicit size too small for it. */
+function jobsProblems(props: PostgresBackupProps): string[] {
+  const { jobs } = props;
+  const range = integerProblems('jobs', jobs, 1, MAX_JOBS, " (a vCPU per stream, up to Fargate's 16)", 'Leave it out for one stream.');
+  if (range.length > 0 || jobs === undefined || Token.isUnresolved(jobs)) return range;
+  return [
+    ...(jobs > 1 && normalizeSelection(props.selection)
+      ? [`jobs ${jobs} takes the whole database in pieces; a selection (schemas, tables…) is one stream. Leave out one or the other.`]
+      : []),
+    ...jobsSizeProblems('', jobs, { cpu: props.cpu, memory: props.memoryLimitMiB }, BACKUP_TASK_DEFAULTS, {
+      neededMiB: backupMemoryForJobs(jobs),
+      minimumMiB: backupMemoryForJobs(jobs, 1),
+    }),
+  ];
 }
 
 function databaseNameProblems(name: string): string[] {

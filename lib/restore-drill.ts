@@ -9,7 +9,7 @@ import { Construct } from 'constructs';
 import { ENV } from '../task/src/contract';
 import { addCliContainer, cliTaskDefinition, logStreamSafe } from './private/cli-container';
 import { drillFailedAlarm, drillOverdueAlarm } from './private/alarms';
-import { taskSizeProblems } from './private/fargate-size';
+import { jobsSizeProblems, taskSizeFor, taskSizeProblems } from './private/fargate-size';
 import type { IBackupSource } from './backup-source';
 import { acknowledgeExecutionRole, acknowledgeFolderWildcard, acknowledgeTaskDefinition } from './private/acknowledgements';
 import { runTaskCommand } from './private/run-task-command';
@@ -31,9 +31,15 @@ export interface RestoreDrillOptions {
   readonly enabled?: boolean;
   /** When to drill. @default cron(0 6 ? * MON *) - weekly */
   readonly schedule?: scheduler.ScheduleExpression;
-  /** @default 1024 */
+  /**
+   * Given explicitly, it must give each of the backup's `jobs` streams a vCPU.
+   * @default - 1024, or a vCPU per stream of the backup's `jobs` when memoryLimitMiB is not given either
+   */
   readonly cpu?: number;
-  /** Memory for PostgreSQL and the verifier together. @default 4096 */
+  /**
+   * Memory for PostgreSQL and the verifier together.
+   * @default - 4096, or at least Fargate's smallest with the CPU sized for the backup's `jobs` when cpu is not given either
+   */
   readonly memoryLimitMiB?: number;
   /**
    * Task storage: holds the restored database (the drill streams the archive into it, with
@@ -66,6 +72,12 @@ export interface RestoreDrillProps extends RestoreDrillOptions {
   /** Major version of the scratch server; at least the client's, so that pg_restore reads the archive. */
   readonly postgresMajorVersion: number;
   readonly cpuArchitecture: ecs.CpuArchitecture;
+  /**
+   * The backup's streams: the drill restores with as many jobs (RESTORE_JOBS), as the restore task
+   * does, and a task left unsized gets a vCPU per job.
+   * @default 1
+   */
+  readonly jobs?: number;
   /** Words for alerts, e.g. `Backup of orders/app`. */
   readonly what: string;
 }
@@ -100,13 +112,12 @@ export class RestoreDrill extends Construct {
 
     this.taskDefinition = cliTaskDefinition(this, {
       familySuffix: 'drill',
-      cpu: props.cpu ?? DRILL_DEFAULTS.cpu,
-      memoryLimitMiB: props.memoryLimitMiB ?? DRILL_DEFAULTS.memoryLimitMiB,
+      ...taskSizeFor(props.jobs ?? 1, { cpu: props.cpu, memory: props.memoryLimitMiB }, DRILL_DEFAULTS),
       ephemeralStorageGiB: props.ephemeralStorageGiB ?? DRILL_DEFAULTS.ephemeralStorageGiB,
       cpuArchitecture: props.cpuArchitecture,
     });
     const postgres = this.addScratchServer(props);
-    const verify = this.addVerifyContainer(backup);
+    const verify = this.addVerifyContainer(backup, props.jobs ?? 1);
     verify.addContainerDependencies({ container: postgres, condition: ecs.ContainerDependencyCondition.HEALTHY });
 
     backup.grantRestore(this.taskDefinition.taskRole);
@@ -179,7 +190,7 @@ export class RestoreDrill extends Construct {
   }
 
   /** The backup image running `verify --latest --restore-into` the scratch server. */
-  private addVerifyContainer(backup: IBackupSource): ecs.ContainerDefinition {
+  private addVerifyContainer(backup: IBackupSource, jobs: number): ecs.ContainerDefinition {
     return addCliContainer(this, this.taskDefinition, 'verify', {
       image: backup.image,
       command: ['verify', '--latest', '--dbname', backup.databaseName, '--restore-into', DRILL_TARGET_URL],
@@ -188,6 +199,8 @@ export class RestoreDrill extends Construct {
         // The scratch server has none of production's roles.
         [ENV.noOwner]: 'true',
         [ENV.noAcl]: 'true',
+        // The drill restores as the restore task would (a parallel backup's pieces, this many at a time).
+        ...(jobs > 1 ? { [ENV.jobs]: String(jobs) } : {}),
       },
       logGroup: backup.logGroup,
       streamPrefix: `drill-${backup.databaseName}`,
@@ -199,6 +212,7 @@ export class RestoreDrill extends Construct {
 function validate(props: RestoreDrillProps): void {
   throwIfProblems('restore drill', [
     ...taskSizeProblems('drill.', { cpu: props.cpu, memory: props.memoryLimitMiB }, DRILL_DEFAULTS),
+    ...jobsSizeProblems('drill.', props.jobs, { cpu: props.cpu, memory: props.memoryLimitMiB }, DRILL_DEFAULTS),
     ...integerProblems('drill.ephemeralStorageGiB', props.ephemeralStorageGiB, 21, 200, '', 'It must hold the restored database.'),
     ...integerProblems('drill.overdueAfterDays', props.overdueAfterDays, 1, 7, ' (CloudWatch evaluates at most 7 days)'),
   ]);

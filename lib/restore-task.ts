@@ -12,7 +12,7 @@ import {
   acknowledgeRestoreTargetSecret,
   acknowledgeTaskDefinition,
 } from './private/acknowledgements';
-import { taskSizeProblems } from './private/fargate-size';
+import { jobsSizeProblems, taskSizeFor, taskSizeProblems } from './private/fargate-size';
 import type { IBackupSource } from './backup-source';
 import { runTaskCommand } from './private/run-task-command';
 import { TaskFailureRules } from './private/task-failure-rules';
@@ -35,9 +35,16 @@ export const RESTORE_TASK_DEFAULTS = { cpu: 1024, memoryLimitMiB: 2048, ephemera
 export interface RestoreTaskOptions {
   /** Set to false to have no restore task (no task definition, secret or security group). @default true */
   readonly enabled?: boolean;
-  /** Task CPU units. pg_restore applies the archive in one transaction, on one core. @default 1024 */
+  /**
+   * Task CPU units. A single-job restore applies the archive in one transaction, on one core.
+   * Given explicitly, it must give each of the backup's `jobs` a vCPU.
+   * @default - 1024, or a vCPU per stream of the backup's `jobs` when memoryLimitMiB is not given either
+   */
   readonly cpu?: number;
-  /** Task memory. @default 2048 */
+  /**
+   * Task memory.
+   * @default - 2048, or at least Fargate's smallest with the CPU sized for the backup's `jobs` when cpu is not given either
+   */
   readonly memoryLimitMiB?: number;
   /**
    * Task storage. A single-job restore streams the archive into one transaction and needs
@@ -56,6 +63,12 @@ export interface RestoreTaskProps extends RestoreTaskOptions {
   readonly vpc: ec2.IVpc;
   /** Must match the image. */
   readonly cpuArchitecture: ecs.CpuArchitecture;
+  /**
+   * The backup's streams: the task restores with as many jobs (RESTORE_JOBS; `--jobs` in a command
+   * override wins), and a task left unsized gets a vCPU per job.
+   * @default 1
+   */
+  readonly jobs?: number;
   /** Words for alerts and descriptions, e.g. `Restore of orders/app`. */
   readonly what: string;
 }
@@ -90,7 +103,7 @@ export class RestoreTask extends Construct {
 
   constructor(scope: Construct, id: string, props: RestoreTaskProps) {
     super(scope, id);
-    throwIfProblems('restore task', restoreTaskProblems(props));
+    throwIfProblems('restore task', restoreTaskProblems(props, props.jobs));
     const backup = props.backup;
 
     this.targetSecret = new secretsmanager.Secret(this, 'RestoreTargetSecret', {
@@ -108,8 +121,7 @@ export class RestoreTask extends Construct {
     // `restore --jobs N` downloads the archive to the scratch volume (task storage) before it applies it.
     this.taskDefinition = cliTaskDefinition(this, {
       familySuffix: 'restore',
-      cpu: props.cpu ?? RESTORE_TASK_DEFAULTS.cpu,
-      memoryLimitMiB: props.memoryLimitMiB ?? RESTORE_TASK_DEFAULTS.memoryLimitMiB,
+      ...taskSizeFor(props.jobs ?? 1, { cpu: props.cpu, memory: props.memoryLimitMiB }, RESTORE_TASK_DEFAULTS),
       ephemeralStorageGiB: props.ephemeralStorageGiB ?? RESTORE_TASK_DEFAULTS.ephemeralStorageGiB,
       cpuArchitecture: props.cpuArchitecture,
     });
@@ -117,7 +129,7 @@ export class RestoreTask extends Construct {
       image: backup.image,
       // A new instance has none of production's roles: restore without owners and grants.
       command: ['restore', '--latest', '--dbname', backup.databaseName, '--no-owner', '--no-acl'],
-      environment: backup.storageEnvironment(),
+      environment: { ...backup.storageEnvironment(), ...((props.jobs ?? 1) > 1 ? { [ENV.jobs]: String(props.jobs) } : {}) },
       secrets: { [RESTORE_TARGET_VARIABLE]: ecs.Secret.fromSecretsManager(this.targetSecret) },
       logGroup: backup.logGroup,
       streamPrefix: `restore-${backup.databaseName}`,
@@ -143,13 +155,15 @@ export class RestoreTask extends Construct {
 }
 
 /**
- * Problems with restore task settings, named as the `restoreTask` prop of `PostgresBackup`
- * names them. None when the task is disabled.
+ * Problems with restore task settings for a backup of `jobs` streams, named as the `restoreTask`
+ * prop of `PostgresBackup` names them. None when the task is disabled.
  */
-export function restoreTaskProblems(options: RestoreTaskOptions): readonly string[] {
+export function restoreTaskProblems(options: RestoreTaskOptions, jobs?: number): readonly string[] {
   if (options.enabled === false) return [];
+  const size = { cpu: options.cpu, memory: options.memoryLimitMiB };
   return [
-    ...taskSizeProblems('restoreTask.', { cpu: options.cpu, memory: options.memoryLimitMiB }, RESTORE_TASK_DEFAULTS),
+    ...taskSizeProblems('restoreTask.', size, RESTORE_TASK_DEFAULTS),
+    ...jobsSizeProblems('restoreTask.', jobs, size, RESTORE_TASK_DEFAULTS),
     ...integerProblems(
       'restoreTask.ephemeralStorageGiB',
       options.ephemeralStorageGiB,

@@ -1,5 +1,6 @@
 import { COMPRESSION_PATTERN, prefixProblems, SSL_MODES, SslMode } from '../../task/src/contract';
 import { DumpSelection, normalizeSelection, patternProblems, selectionProblems } from '../../task/src/contract';
+import { MAX_JOBS } from '../private/fargate-size';
 import { ContextReader, isObject, Raw, show } from './reader';
 import { DEFAULT_SCHEDULE, scheduleExpression, staggered } from './schedule';
 
@@ -35,6 +36,8 @@ export interface DatabaseConfig {
   readonly compress?: string;
   /** What to dump (pg_dump patterns: `schemas`, `excludeSchemas`, `tables`, `excludeTables`, `excludeTableData`). @default - the whole database */
   readonly selection?: DumpSelection;
+  /** Streams of its backup (BACKUP_JOBS), and jobs of its drill and restore (RESTORE_JOBS); they size the tasks. @default - the project's `jobs`, else PostgresBackup's (1) */
+  readonly jobs?: number;
 }
 
 /** The keys a `databases[]` entry may have; anything else is refused (a typo must not silently drop a setting). */
@@ -52,6 +55,7 @@ const DATABASE_KEYS = [
   'prefix',
   'schedule',
   'compress',
+  'jobs',
   'schemas',
   'excludeSchemas',
   'tables',
@@ -74,6 +78,7 @@ interface ProjectDefaults {
   readonly defaultPrefix: string;
   readonly schedule?: string;
   readonly stagger: number;
+  readonly jobs?: number;
 }
 
 /**
@@ -114,6 +119,7 @@ function parseDatabase(r: ContextReader, d: Raw, i: number, project: ProjectDefa
   const prefix = r.str(`${at}.prefix`, d.prefix) ?? project.defaultPrefix;
   r.problems.push(...prefixProblems(prefix, `${at}.prefix (default: the project's prefix)`));
   const schedule = databaseSchedule(r, d.schedule, i, project);
+  const jobs = parseJobs(r, d, at, project, selection);
   return {
     name: name ?? `invalid-${i}`,
     ...secret,
@@ -133,7 +139,28 @@ function parseDatabase(r: ContextReader, d: Raw, i: number, project: ProjectDefa
       hint: 'a pg_dump -Z value: 0-9, gzip:N, lz4[:N], zstd[:N].',
     }),
     selection,
+    jobs,
   };
+}
+
+/** The entry's streams (its own `jobs`, else the project's), refused beside a selection, which is one stream. */
+function parseJobs(
+  r: ContextReader,
+  d: Raw,
+  at: string,
+  project: ProjectDefaults,
+  selection: DumpSelection | undefined,
+): number | undefined {
+  const jobs =
+    r.int(`${at}.jobs`, d.jobs, 1, MAX_JOBS, {
+      default: project.jobs ?? 1,
+      hint: "Streams of the backup, each with a vCPU (Fargate's largest task has 16); the project's jobs when left out.",
+    }) ?? (d.jobs === undefined || d.jobs === null ? project.jobs : undefined);
+  if (jobs !== undefined && jobs > 1 && selection)
+    r.problems.push(
+      `${at}.jobs ${jobs}${d.jobs === undefined ? " (the project's jobs)" : ''} takes the whole database in pieces, but ${at} dumps a selection (${Object.keys(selection).join(', ')}), which is one stream. Leave out one or the other${d.jobs === undefined ? `, or set ${at}.jobs to 1` : ''}.`,
+    );
+  return jobs;
 }
 
 /** The dump selection: each pattern list read, normalised, and checked as pg_dump patterns. */

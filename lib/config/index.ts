@@ -3,7 +3,8 @@ import { BucketConfig, parseBucket } from './bucket';
 import { cdkKeyWarnings, isCdkContextKey } from './cdk-keys';
 import { DatabaseConfig, parseDatabases } from './databases';
 import { scheduleExpression } from './schedule';
-import { parseTasks, TasksConfig } from './tasks';
+import { parseTasks, taskJobsProblems, TasksConfig } from './tasks';
+import { MAX_JOBS } from '../private/fargate-size';
 
 export type { BucketConfig, TransitionClass } from './bucket';
 export { MAX_DATABASES } from './databases';
@@ -53,6 +54,7 @@ export const CONFIG_KEYS = [
   'prefix',
   'schedule',
   'staggerMinutes',
+  'jobs',
   'alarmEmail',
   'retention',
   'noncurrentVersionDays',
@@ -164,13 +166,18 @@ export function parseProjectConfig(ctx: Raw, problems: string[] = []): ProjectCo
       default: 0,
       hint: 'Minutes between the starts of databases that share a server.',
     }) ?? 0;
-  const databases = parseDatabases(r, ctx, { defaultPrefix, schedule, stagger });
+  const jobs = r.int('jobs', ctx.jobs, 1, MAX_JOBS, {
+    default: 1,
+    hint: "Streams of each database's backup (its own jobs wins), each with a vCPU: Fargate's largest task has 16.",
+  });
+  const databases = parseDatabases(r, ctx, { defaultPrefix, schedule, stagger, jobs });
   const bucket = parseBucket(r, ctx);
   const alarmEmail = r.str('alarmEmail', ctx.alarmEmail, {
     pattern: /^[^@\s]+@[^@\s]+\.[^@\s]+$/,
     hint: "an e-mail address, e.g. 'ops@example.com'.",
   });
   const tasks = parseTasks(r, ctx);
+  problems.push(...taskJobsProblems(tasks, databases));
   if (problems.length > 0) throw new ProjectConfigError(problems);
   return {
     project,

@@ -1,8 +1,9 @@
 import { BACKUP_TASK_DEFAULTS } from '../postgres-backup';
-import { taskSizeProblems } from '../private/fargate-size';
+import { backupMemoryForJobs, jobsSizeProblems, taskSizeProblems } from '../private/fargate-size';
 import { DRILL_DEFAULTS } from '../restore-drill';
 import { RESTORE_TASK_DEFAULTS } from '../restore-task';
 import { DEFAULT_POSTGRES_MAJOR } from '../task-image';
+import type { DatabaseConfig } from './databases';
 import { ContextReader, Raw, show } from './reader';
 import { scheduleExpression } from './schedule';
 
@@ -113,4 +114,44 @@ export function parseTasks(r: ContextReader, ctx: Raw): TasksConfig {
     drill,
     restoreTask,
   };
+}
+
+/**
+ * The tasks' sizes given explicitly (`cpu`/`memoryMiB`, `drill.…`, `restoreTask.…`, which apply to
+ * every database) that are too small for a database's `jobs`: fewer vCPUs than streams, or less
+ * memory than the backup demands of its streams' upload buffers. A size left out is sized for
+ * each database's jobs by its construct, and needs no check.
+ */
+export function taskJobsProblems(tasks: TasksConfig, databases: readonly DatabaseConfig[]): string[] {
+  return databases.flatMap((db, i) => {
+    const jobs = db.jobs;
+    if (jobs === undefined || jobs <= 1) return [];
+    const whose = `databases[${i}] ${show(db.name)}`;
+    return [
+      ...jobsSizeProblems('', jobs, { cpu: tasks.cpu, memory: tasks.memoryMiB }, BACKUP_TASK_DEFAULTS, {
+        memoryName: 'memoryMiB',
+        neededMiB: backupMemoryForJobs(jobs),
+        minimumMiB: backupMemoryForJobs(jobs, 1),
+        whose,
+      }),
+      ...(tasks.drill.enabled === false
+        ? []
+        : jobsSizeProblems('drill.', jobs, { cpu: tasks.drill.cpu, memory: tasks.drill.memoryMiB }, DRILL_DEFAULTS, {
+            memoryName: 'memoryMiB',
+            whose,
+          })),
+      ...(tasks.restoreTask.enabled === false
+        ? []
+        : jobsSizeProblems(
+            'restoreTask.',
+            jobs,
+            { cpu: tasks.restoreTask.cpu, memory: tasks.restoreTask.memoryMiB },
+            RESTORE_TASK_DEFAULTS,
+            {
+              memoryName: 'memoryMiB',
+              whose,
+            },
+          )),
+    ];
+  });
 }

@@ -177,9 +177,10 @@ export const SECRET_KEY_ARN = 'arn:aws:kms:eu-west-1:111122223333:key/0b1c2d3e-4
 
 /**
  * The committed cdk.json with every option on: Object Lock, a bucket KMS key, a transition,
- * ARM64, the drill and the restore task, and databases in every secret form: a complete ARN,
- * a URL secret with a field, an RDS-managed `rds!` secret by name (with `host`) and by ARN
- * with a customer-managed key, and a secret by name with a customer-managed key.
+ * ARM64, the drill and the restore task, a parallel backup (jobs 4), and databases in every
+ * secret form: a complete ARN, a URL secret with a field, an RDS-managed `rds!` secret by name
+ * (with `host`) and by ARN with a customer-managed key, and a secret by name with a
+ * customer-managed key.
  */
 export function everyOptionContext(): Record<string, unknown> {
   return {
@@ -208,6 +209,7 @@ export function everyOptionContext(): Record<string, unknown> {
         secret: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:rds!db-1b2c3d4e-5f60-4b7c-9d8e-0f1a2b3c4d5e-XyZ123',
         secretKmsKeyArn: SECRET_KEY_ARN,
         host: 'ledger.abc123.eu-west-1.rds.amazonaws.com',
+        jobs: 4,
       },
       {
         name: 'audit',

@@ -34,6 +34,7 @@ export interface PlanOptions {
  * `minPieceBytes`. A table of at least half that size gets pieces of its own: block ranges of
  * about that size when it may be split (the last range open-ended), else one piece. Everything
  * else stays in the `rest` piece. Pieces come largest first, which is the order to start them in.
+ * They are at most `maxPieces(jobs)` (contract/memory.ts), which the stack sizes memory for.
  */
 export function planPieces(tables: readonly TableFacts[], options: PlanOptions): PiecePlan[] {
   const total = tables.reduce((sum, t) => sum + t.bytes, 0);

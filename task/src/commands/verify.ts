@@ -21,9 +21,10 @@ export interface VerifyResult {
 /**
  * Checks a stored backup: its size and SHA-256 against the manifest, and a full read of
  * the archive by pg_restore, streamed with no local disk. With --restore-into it also
- * restores into a scratch database (through the same checked path as `restore`) and
- * reports what it restored. Emits Drill* metrics, which the scheduled restore drill alarms on,
- * and reports its outcome to the configured pings, webhooks and metrics file.
+ * restores into a scratch database (through the same checked path as `restore`, with
+ * RESTORE_JOBS jobs as the restore task has) and reports what it restored. Emits Drill*
+ * metrics, which the scheduled restore drill alarms on, and reports its outcome to the
+ * configured pings, webhooks and metrics file.
  */
 export async function runVerify(config: VerifyConfig, log: Logger, signal: AbortSignal): Promise<VerifyResult> {
   const client = createS3Client(config.storage);
@@ -60,7 +61,7 @@ export async function runVerify(config: VerifyConfig, log: Logger, signal: Abort
     if (config.restoreInto) {
       const target = config.restoreInto;
       const restored = await restoreBackup(
-        { ...config, target, clean: false, jobs: 1, globals: false, tempDir: undefined },
+        { ...config, target, clean: false, jobs: config.jobs, globals: false, tempDir: undefined },
         backup,
         log,
         signal,

@@ -40,6 +40,8 @@ export interface VerifyConfig extends CommonConfig, RestoreOptions {
   readonly restoreInto?: DbConnection;
   /** Pings, webhooks and the metrics file the drill reports to. */
   readonly notify: NotifyConfig;
+  /** Jobs of the restore into `restoreInto` (RESTORE_JOBS, as `restore` reads it): the drill restores as the restore task does. */
+  readonly jobs: number;
 }
 
 export interface RestoreConfig extends CommonConfig, RestoreOptions {
@@ -130,8 +132,11 @@ export function verifyConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
   if (leaked) problems.push(leaked);
   const restoreInto = url === undefined ? undefined : targetConnection(url, env, problems, input.sources.restoreInto ?? '--restore-into');
   const notify = notifyConfig(input, problems);
+  // The variable may be set for the restore beside it (ECS sets one environment); the flag is a request.
+  if (input.sources.jobs === '--jobs' && url === undefined)
+    problems.push('--jobs applies to verify only with --restore-into (the jobs of that restore); remove it, or add --restore-into.');
   throwIfProblems(problems, problemLogFormat(input, common));
-  return { ...common, ...restoreOptions(input), choice, restoreInto, notify };
+  return { ...common, ...restoreOptions(input), choice, restoreInto, jobs: input.values.jobs, notify };
 }
 
 export function restoreConfig(argv: readonly string[], env: NodeJS.ProcessEnv, isTty: boolean): RestoreConfig {

@@ -3,7 +3,7 @@
  * default, which commands use it and its help text. `parse.ts` parses and types the values from
  * this table and `help.ts` renders `--help` from it, so the two cannot drift apart.
  */
-import { DEFAULT_METRICS_NAMESPACE, ENV, EnvName, SSL_MODES } from '../contract';
+import { DEFAULT_METRICS_NAMESPACE, DEFAULT_QUEUE_SIZE, ENV, EnvName, SSL_MODES } from '../contract';
 /** The CLI's commands, in the order help lists them. What each does is commands/index.ts. */
 export const COMMAND_NAMES = ['backup', 'list', 'status', 'verify', 'restore'] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
@@ -268,7 +268,7 @@ export const SETTINGS = {
     commands: ['backup'],
     group: 'Backup',
     help: 'Parts uploaded concurrently. Memory is about (queue size + 2) x part size.',
-    default: 4,
+    default: DEFAULT_QUEUE_SIZE,
   },
   memoryLimitMib: {
     flag: 'memory-limit-mib',
@@ -366,9 +366,9 @@ export const SETTINGS = {
     type: 'integer',
     min: 1,
     max: 64,
-    commands: ['restore'],
+    commands: ['verify', 'restore'],
     group: 'Restore and verify',
-    help: 'Parallel pg_restore jobs; above 1 the target must be a new database (see docs/cli.md, restore). A parallel backup restores its data pieces this many at a time, streamed, into a new database under a temporary name that is renamed into place when complete.',
+    help: 'Parallel pg_restore jobs; above 1 the target must be a new database (see docs/cli.md, restore). A parallel backup restores its data pieces this many at a time, streamed, into a new database under a temporary name that is renamed into place when complete. verify: with --restore-into only (the drill restores as the restore task does).',
     default: 1,
   },
   restoreTable: {

@@ -3,6 +3,7 @@ export * from './environment';
 export * from './events';
 export * from './exit-codes';
 export * from './key';
+export * from './memory';
 export * from './metrics';
 export * from './patterns';
 export * from './selection';

@@ -1,3 +1,4 @@
+import { DEFAULT_MIN_PART_MIB, UPLOAD_BASELINE_MIB, uploadBuffers, uploadMemoryMib } from '../contract';
 import { ExitCode, TaskError } from '../errors';
 
 export const MIB = 1024 * 1024;
@@ -7,11 +8,11 @@ export const MAX_PARTS = 10_000;
 export const MIN_PART_BYTES = 5 * MIB;
 export const MAX_PART_BYTES = 5 * GIB;
 /** Our floor: fewer, larger requests than lib-storage's 5 MiB default, at little memory cost. */
-export const DEFAULT_MIN_PART_BYTES = 8 * MIB;
+export const DEFAULT_MIN_PART_BYTES = DEFAULT_MIN_PART_MIB * MIB;
 /** The archive may outgrow pg_database_size() (e.g. little compression, TOAST data): keep headroom. */
 export const SIZE_HEADROOM = 1.2;
 /** Memory the process needs besides the part buffers (Node, SDK, pipes), measured with margin. */
-export const BASELINE_MIB = 96;
+export const BASELINE_MIB = UPLOAD_BASELINE_MIB;
 
 export interface PartPlanInput {
   /** pg_database_size() of the database to dump. */
@@ -88,8 +89,10 @@ export function planParts(input: PartPlanInput): PartPlan {
 
   let queueSize = input.queueSize;
   const streams = input.streams ?? 1;
-  const buffers = (q: number) => streams * (q + 2) + (input.heldParts ?? 0);
-  const needMib = (q: number) => Math.ceil((buffers(q) * partSizeBytes) / MIB) + BASELINE_MIB;
+  const heldParts = input.heldParts ?? 0;
+  // The stack sizes its tasks by the same formula (contract/memory.ts), so that it passes this check.
+  const buffers = (q: number) => uploadBuffers({ streams, queueSize: q, heldParts });
+  const needMib = (q: number) => uploadMemoryMib({ partSizeBytes, streams, queueSize: q, heldParts });
   if (input.memoryLimitMib !== undefined) {
     while (queueSize > 1 && needMib(queueSize) > input.memoryLimitMib) queueSize--;
     if (needMib(queueSize) > input.memoryLimitMib) {

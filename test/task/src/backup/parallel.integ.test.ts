@@ -314,13 +314,15 @@ describe('restoring a parallel backup', () => {
     expect(run.stdout).toMatch(/--table reads only the pieces that hold a table/);
   }, 240_000);
 
-  test('the drill path (verify --restore-into) restores a parallel backup and reports it intact', async () => {
+  test('the drill path (verify --restore-into) restores a parallel backup with RESTORE_JOBS and reports it intact', async () => {
+    // RESTORE_JOBS as the drill's container gets it (lib/restore-drill.ts: the database's jobs).
     const run = await runCli(
       ['verify', '--latest', '--dbname', 'bank', '--restore-into', target('par_drill')],
-      env.cliEnv('bank', prefix),
+      { ...env.cliEnv('bank', prefix), RESTORE_JOBS: '2' },
       { timeoutMs: 180_000 },
     );
     expect(run.code).toBe(0);
+    expect(String(eventOf(run, 'restore.start').msg)).toMatch(/ with 2 jobs into the new database /);
     expect(await sums('par_drill')).toBe(await sums('bank'));
   }, 240_000);
 

@@ -316,6 +316,23 @@ describe('--key / BACKUP_KEY', () => {
   });
 });
 
+describe('verify --restore-into (the drill): jobs', () => {
+  test('with --restore-into it restores with RESTORE_JOBS, as the drill container sets it beside the restore task; --jobs alone is refused', () => {
+    const drillEnv = { ...readBase, VERIFY_RESTORE_INTO_URL: 'postgres://u@h/drill', RESTORE_JOBS: '4' };
+    expect(verifyConfig(['--key', KEY], drillEnv, false).jobs).toBe(4);
+    expect(verifyConfig(['--key', KEY, '--jobs', '2'], drillEnv, false).jobs).toBe(2);
+    expect(verifyConfig(['--key', KEY], { ...readBase, VERIFY_RESTORE_INTO_URL: 'postgres://u@h/drill' }, false).jobs).toBe(1);
+    // The variable is shared by every command of a container: without --restore-into it is not verify's.
+    expect(verifyConfig(['--key', KEY], { ...readBase, RESTORE_JOBS: '4' }, false).restoreInto).toBeUndefined();
+    expect(problemsOf(() => verifyConfig(['--key', KEY, '--jobs', '2'], readBase, false))).toEqual([
+      '--jobs applies to verify only with --restore-into (the jobs of that restore); remove it, or add --restore-into.',
+    ]);
+    expect(problemsOf(() => verifyConfig(['--key', KEY], { ...drillEnv, RESTORE_JOBS: '0' }, false))).toEqual([
+      "RESTORE_JOBS must be a whole number from 1 to 64, got '0'.",
+    ]);
+  });
+});
+
 describe('a single-valued flag given twice', () => {
   test.each([
     ['backup', () => backupConfig(['--dbname', 'a', '--dbname', 'b'], readBase, false), '--dbname'],
