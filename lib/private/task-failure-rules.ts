@@ -93,8 +93,7 @@ export class TaskFailureRules extends Construct {
       new targets.SnsTopic(props.topic, {
         message: chatNotification(
           `${props.description} FAILED`,
-          `${props.description} FAILED: task ${taskArn} stopped ${exit} (${stoppedReason}). ` +
-            `Exit codes: ${EXIT_CODE_LEGEND}. No manifest was written, so the failed run does not count as a backup.`,
+          `${props.description} FAILED: task ${taskArn} stopped ${exit} (${stoppedReason}). ` + `Exit codes: ${EXIT_CODE_LEGEND}.`,
           [
             READ_THE_LOG,
             'Fix the cause (docs/operations.md, Alerts and what to do), then run the task again with its stack output command.',
