@@ -1,9 +1,42 @@
 import { Annotations, ArnFormat, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { subscribeChatChannels } from './private/chat-channels';
+
+/** A Slack channel that AWS Chatbot posts the alerts to. The workspace must first be authorized in the AWS Chatbot console. */
+export interface AlarmSlackChannel {
+  /** The workspace ID the AWS Chatbot console shows, e.g. `T0123ABCD`. */
+  readonly workspaceId: string;
+  /** The channel ID, e.g. `C0123ABCDEF`. Invite the AWS app (`/invite @Amazon Q`) into a private channel. */
+  readonly channelId: string;
+}
+
+/** A Microsoft Teams channel that AWS Chatbot posts the alerts to. The team must first be authorized in the AWS Chatbot console. */
+export interface AlarmTeamsChannel {
+  /** The team's ID (a UUID). */
+  readonly teamId: string;
+  /** The channel's ID, URL-encoded as in its link (`19%3a…%40thread.tacv2`). */
+  readonly channelId: string;
+  /** The Microsoft Entra tenant's ID (a UUID). */
+  readonly tenantId: string;
+}
+
+/**
+ * An HTTPS endpoint subscribed to the topic. Its URL carries a token, so it is read from a
+ * secret at deploy time and never written into the template. SNS first posts a subscription
+ * confirmation to it: the receiver must confirm (PagerDuty, Opsgenie and similar SNS-aware
+ * receivers do), and then receives every alert in SNS's JSON envelope.
+ */
+export interface AlarmWebhook {
+  /** The secret holding the `https://` URL. */
+  readonly secret: secretsmanager.ISecret;
+  /** The JSON field of the secret holding the URL. @default - the whole secret string */
+  readonly field?: string;
+}
 
 /** Props of {@link AlarmTopic}. */
 export interface AlarmTopicProps {
@@ -15,6 +48,20 @@ export interface AlarmTopicProps {
   readonly email?: string;
   /** @default - a new customer-managed key with rotation, usable by CloudWatch and EventBridge */
   readonly encryptionKey?: kms.IKey;
+  /**
+   * A Slack channel, through AWS Chatbot, with a channel role and guardrail that allow
+   * read-only CloudWatch and nothing else.
+   * @default - no Slack channel
+   */
+  readonly slack?: AlarmSlackChannel;
+  /**
+   * A Microsoft Teams channel, through AWS Chatbot (the L1 resource: aws-cdk-lib has no L2 for
+   * Teams), with the same role and guardrail as `slack`.
+   * @default - no Teams channel
+   */
+  readonly teams?: AlarmTeamsChannel;
+  /** HTTPS endpoints, their URLs read from secrets. @default - none */
+  readonly webhooks?: readonly AlarmWebhook[];
 }
 
 /**
@@ -64,6 +111,7 @@ export function allowAlarmsToPublish(topic: sns.ITopic): void {
  * customer-managed key that CloudWatch alarms and EventBridge rules may use (the AWS
  * managed `alias/aws/sns` key cannot be used by either service). The alarms add their
  * own publish permission (`allowAlarmsToPublish`); EventBridge targets add theirs.
+ * Subscribers: an e-mail address, a Slack and a Teams channel (AWS Chatbot), HTTPS webhooks.
  */
 export class AlarmTopic extends Construct {
   public readonly topic: sns.Topic;
@@ -88,5 +136,6 @@ export class AlarmTopic extends Construct {
     }
     this.topic = new sns.Topic(this, 'Topic', { masterKey: this.encryptionKey, enforceSSL: true, displayName: 'PostgreSQL backup alerts' });
     if (props.email) this.topic.addSubscription(new subscriptions.EmailSubscription(props.email));
+    subscribeChatChannels(this, this.topic, { slack: props.slack, teams: props.teams, webhooks: props.webhooks });
   }
 }

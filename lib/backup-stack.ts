@@ -59,6 +59,12 @@ export class BackupStack extends Stack {
         ids: { alarmTopic: 'Alerts', deadLetterQueue: 'SchedulerDeadLetterQueue', deadLetterAlarm: 'SchedulerDeadLetterAlarm' },
         vpc,
         alarmEmail: config.alarmEmail,
+        alarmSlack: config.alarmSlack,
+        alarmTeams: config.alarmTeams,
+        alarmWebhooks: config.alarmWebhooks?.map((w, i) => ({
+          secret: importSecret(this, `AlarmWebhookSecret${i}`, w.secret),
+          field: w.field,
+        })),
         logRetention: config.logRetentionDays,
       }),
       image: backupTaskImage({ postgresMajorVersion: config.postgresMajorVersion, cpuArchitecture }),
@@ -226,6 +232,14 @@ function bucketOptions(scope: Construct, config: ProjectConfig): BackupBucketOpt
 
 /** A number of days as a Duration; undefined (the construct's default) stays undefined. */
 const days = (n: number | undefined) => (n === undefined ? undefined : Duration.days(n));
+
+/** A secret the configuration names by complete ARN, partial ARN or name. */
+function importSecret(scope: Construct, id: string, secret: string): secretsmanager.ISecret {
+  if (!secret.startsWith('arn:')) return secretsmanager.Secret.fromSecretNameV2(scope, id, secret);
+  return /-[A-Za-z0-9]{6}$/.test(secret)
+    ? secretsmanager.Secret.fromSecretCompleteArn(scope, id, secret)
+    : secretsmanager.Secret.fromSecretPartialArn(scope, id, secret);
+}
 
 /** The connection of one configured database, importing its secret by ARN or name. */
 function connectionOf(scope: Construct, db: DatabaseConfig): DatabaseConnection {

@@ -3,7 +3,7 @@
 // saved query, construct ID and validation helpers) is internal; tests import it by file path.
 
 // Constructs and their props.
-export { AlarmTopic, type AlarmTopicProps } from './alarm-topic';
+export { type AlarmSlackChannel, type AlarmTeamsChannel, AlarmTopic, type AlarmTopicProps, type AlarmWebhook } from './alarm-topic';
 export { type IBackupSource } from './backup-source';
 export { BackupStack, type BackupStackProps } from './backup-stack';
 export { BackupMonitoring, type BackupMonitoringProps } from './dashboard';
@@ -49,6 +49,7 @@ export { type BackupTaskImageOptions, backupTaskImage, DEFAULT_POSTGRES_MAJOR, d
 
 // The project configuration (cdk.json "context").
 export {
+  type AlertsConfig,
   type BucketConfig,
   CONFIG_KEYS,
   type DatabaseConfig,
@@ -60,6 +61,9 @@ export {
   type ProjectConfig,
   ProjectConfigError,
   type SecretFormat,
+  type SlackAlertsConfig,
   type TasksConfig,
+  type TeamsAlertsConfig,
   type TransitionClass,
+  type WebhookAlertsConfig,
 } from './config';

@@ -402,7 +402,12 @@ export class PostgresBackup extends Construct implements IBackupSource {
 
   /** Alerts: the task's failure rules and the missed-backup alarm (returned). */
   private addAlerts(props: PostgresBackupProps, what: string): cloudwatch.Alarm {
-    new TaskFailureRules(this, 'TaskFailureRules', { family: this.taskDefinition.family, topic: this.alarmTopic, description: what });
+    new TaskFailureRules(this, 'TaskFailureRules', {
+      family: this.taskDefinition.family,
+      topic: this.alarmTopic,
+      description: what,
+      singleContainer: true,
+    });
     return missedBackupAlarm(this, 'MissedBackupAlarm', {
       successMetric: this.metricBackupSuccess(),
       hours: props.missedBackupAlarmHours ?? BACKUP_TASK_DEFAULTS.missedBackupAlarmHours,

@@ -149,6 +149,7 @@ export class RestoreTask extends Construct {
       family: this.taskDefinition.family,
       topic: backup.alarmTopic,
       description: props.what,
+      singleContainer: true,
     });
     this.restoreNowCommand = runTaskCommand(backup.cluster, this.taskDefinition.family, backup.subnets, this.securityGroup);
   }

@@ -1,4 +1,5 @@
 import { ContextReader, Raw, show } from './reader';
+import { AlertsConfig, parseAlerts } from './alerts';
 import { BucketConfig, parseBucket } from './bucket';
 import { cdkKeyWarnings, isCdkContextKey } from './cdk-keys';
 import { DatabaseConfig, parseDatabases } from './databases';
@@ -6,6 +7,7 @@ import { scheduleExpression } from './schedule';
 import { parseTasks, taskJobsProblems, TasksConfig } from './tasks';
 import { MAX_JOBS } from '../private/fargate-size';
 
+export type { AlertsConfig, SlackAlertsConfig, TeamsAlertsConfig, WebhookAlertsConfig } from './alerts';
 export type { BucketConfig, TransitionClass } from './bucket';
 export { MAX_DATABASES } from './databases';
 export type { DatabaseConfig, SecretFormat } from './databases';
@@ -23,7 +25,7 @@ export type { TasksConfig } from './tasks';
  */
 
 /** The validated configuration of one project (README "Configuration reference" documents each key). */
-export interface ProjectConfig extends BucketConfig, TasksConfig {
+export interface ProjectConfig extends BucketConfig, TasksConfig, AlertsConfig {
   /** Names the stack (`PgS3Backup-<project>`) and the metrics' `Project` dimension. */
   readonly project: string;
   /** @default - the CLI's account (environment-agnostic stack) */
@@ -56,6 +58,9 @@ export const CONFIG_KEYS = [
   'staggerMinutes',
   'jobs',
   'alarmEmail',
+  'alarmSlack',
+  'alarmTeams',
+  'alarmWebhooks',
   'retention',
   'noncurrentVersionDays',
   'transition',
@@ -176,6 +181,7 @@ export function parseProjectConfig(ctx: Raw, problems: string[] = []): ProjectCo
     pattern: /^[^@\s]+@[^@\s]+\.[^@\s]+$/,
     hint: "an e-mail address, e.g. 'ops@example.com'.",
   });
+  const alerts = parseAlerts(r, ctx);
   const tasks = parseTasks(r, ctx);
   problems.push(...taskJobsProblems(tasks, databases));
   if (problems.length > 0) throw new ProjectConfigError(problems);
@@ -186,6 +192,7 @@ export function parseProjectConfig(ctx: Raw, problems: string[] = []): ProjectCo
     vpc: { vpcId: vpcId ?? '', availabilityZones: azs, privateSubnetIds: subnets },
     databases,
     alarmEmail,
+    ...alerts,
     ...bucket,
     ...tasks,
     warnings: cdkKeyWarnings(Object.keys(ctx)),

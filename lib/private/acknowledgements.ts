@@ -133,3 +133,15 @@ export function acknowledgeOperatorPolicy(policy: iam.ManagedPolicy, bucket: s3.
       reason: `Read-only access (s3:GetObject) to the project's backups under ${u}: their keys are chosen at run time. s3:ListBucket is conditioned on the same prefixes, and nothing can write or delete.`,
     });
 }
+
+/**
+ * The chat channel role and guardrail: AWS's Chatbot "Notification permissions" template. Each
+ * wildcard is acknowledged by its exact finding ID, so any other wildcard added later is still reported.
+ */
+export function acknowledgeChatNotificationPolicy(construct: IConstruct, actions: readonly string[]): void {
+  const reason =
+    'AWS\'s own Chatbot "Notification permissions" template: read-only CloudWatch (Describe*, Get*, List*), which Chatbot uses to show an alarm\'s details and graph. ' +
+    "These actions have no resource-level permissions, hence Resource '*'. Nothing else is granted to the channel role or allowed by the guardrail.";
+  for (const id of [...actions.map((a) => `AwsSolutions-IAM5[Action::${a}]`), 'AwsSolutions-IAM5[Resource::*]'])
+    Validations.of(construct).acknowledge({ id, reason });
+}

@@ -28,8 +28,9 @@ export function missedBackupAlarm(
   props: { successMetric: cloudwatch.IMetric; hours: number; topic: sns.ITopic; what: string },
 ): cloudwatch.Alarm {
   const alarm = new cloudwatch.Alarm(scope, id, {
+    // Chatbot and the e-mail show this under the alarm's name: it names the database and the hours.
     alarmDescription:
-      `${props.what}: no successful backup recorded in the last ${props.hours} hours. ` +
+      `${props.what}: no successful backup recorded in the last ${props.hours} hours (the last success, if any, is older than that). ` +
       'Check the task log and the scheduler dead-letter queue; run a backup now with the stack output BackupNowCommand.',
     metric: props.successMetric,
     threshold: 1,

@@ -5,7 +5,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { AlarmTopic } from '../alarm-topic';
+import { AlarmSlackChannel, AlarmTeamsChannel, AlarmTopic, AlarmWebhook } from '../alarm-topic';
 import { acknowledgeContainerInsights, acknowledgeDeadLetterQueue } from './acknowledgements';
 import { deadLetterAlarm } from './alarms';
 
@@ -43,6 +43,12 @@ export interface SharedResourcesProps {
   readonly alarmTopic?: sns.ITopic;
   /** Subscribed to a topic created here. @default - no subscription */
   readonly alarmEmail?: string;
+  /** Subscribed to a topic created here (AWS Chatbot). @default - none */
+  readonly alarmSlack?: AlarmSlackChannel;
+  /** Subscribed to a topic created here (AWS Chatbot). @default - none */
+  readonly alarmTeams?: AlarmTeamsChannel;
+  /** Subscribed to a topic created here (HTTPS, URLs from secrets). @default - none */
+  readonly alarmWebhooks?: readonly AlarmWebhook[];
   readonly logGroup?: logs.ILogGroup;
   /** Retention of a log group created here. @default DEFAULT_LOG_RETENTION */
   readonly logRetention?: logs.RetentionDays;
@@ -58,7 +64,14 @@ export interface SharedResourcesProps {
  * databases; a `PostgresBackup` used alone creates those it is not given.
  */
 export function sharedResources(scope: Construct, props: SharedResourcesProps): SharedResources {
-  const alarmTopic = props.alarmTopic ?? new AlarmTopic(scope, props.ids.alarmTopic, { email: props.alarmEmail }).topic;
+  const alarmTopic =
+    props.alarmTopic ??
+    new AlarmTopic(scope, props.ids.alarmTopic, {
+      email: props.alarmEmail,
+      slack: props.alarmSlack,
+      teams: props.alarmTeams,
+      webhooks: props.alarmWebhooks,
+    }).topic;
   const logGroup = props.logGroup ?? new logs.LogGroup(scope, 'LogGroup', { retention: props.logRetention ?? DEFAULT_LOG_RETENTION });
   const cluster = props.cluster ?? createCluster(scope, props.vpc);
   const deadLetterQueue = props.deadLetterQueue ?? createDeadLetterQueue(scope, props.ids, alarmTopic);

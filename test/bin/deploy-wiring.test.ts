@@ -76,6 +76,11 @@ describe.each(APPS)('%s', (_, context) => {
     expect(paths.problems).toEqual([]);
   });
 
+  test('no chat channel can do more from the chat than read CloudWatch (channel role and guardrail each refuse the rest)', async () => {
+    const allowed = (await decisions(paths.forbidden)).filter((d) => !d.endsWith(': ImplicitlyDenied'));
+    expect(allowed).toEqual([]);
+  });
+
   test('every service path is allowed: alarms and rules publish, schedules run tasks, tasks start', async () => {
     const denied = (await decisions(paths.authorizations)).filter((d) => !d.endsWith(': Allowed'));
     expect(denied).toEqual([]);
@@ -84,6 +89,31 @@ describe.each(APPS)('%s', (_, context) => {
     expect(described).toMatch(/alarm .*MissedBackupAlarm.*: cloudwatch\.amazonaws\.com publishes to/);
     expect(described).toMatch(/alarm .*DrillOverdueAlarm.*: cloudwatch\.amazonaws\.com uses .* to publish/);
     expect(described).toMatch(/container postgres: pulls cdk-hnb659fds-container-assets/);
+  });
+});
+
+describe('every option on: Slack, Teams and webhooks on the alert topic', () => {
+  const { json, keyOfImportedSecret } = synthesize(everyOptionContext());
+  const t = new ResolvedTemplate(json);
+  const paths = servicePaths(t, { keyOfImportedSecret });
+
+  test('both chat channels and every subscription are walked', () => {
+    expect(paths.counts).toMatchObject({ chat: 2, subscription: 3 }); // e-mail and two webhooks
+    expect(paths.forbidden.length).toBeGreaterThan(0);
+  });
+
+  test('the subscriptions can be made and Chatbot can act: subscribe, assume the channel role, read the alarm', async () => {
+    const chatAndSubscriptions = paths.authorizations.filter((a) => /^(chat channel|subscription) /.test(a.description));
+    const described = chatAndSubscriptions.map((a) => a.description).join('\n');
+    expect(described).toMatch(
+      /chat channel AlertsSlackChannel\w*: the deploying role subscribes https https:\/\/global\.sns-api\.chatbot\.amazonaws\.com to AlertsTopic/,
+    );
+    expect(described).toMatch(/chat channel AlertsTeamsChannel\w*: chatbot\.amazonaws\.com assumes AlertsChatChannelRole/);
+    expect(described).toMatch(
+      /chat channel AlertsTeamsChannel\w*: guardrail .*ChatGuardrailPolicy.* lets Chatbot read cloudwatch:DescribeAlarms/,
+    );
+    expect(described).toMatch(/subscription AlertsWebhook1\w*: the deploying role subscribes https/);
+    expect((await decisions(chatAndSubscriptions)).filter((d) => !d.endsWith(': Allowed'))).toEqual([]);
   });
 });
 
@@ -163,6 +193,65 @@ describe('the checks catch the defects they guard', () => {
           r.Properties.PolicyDocument.Statement = r.Properties.PolicyDocument.Statement.filter((s: any) => s.Action !== 'iam:PassRole');
     });
     expect((await notAllowed(t, /^schedule .* passes /)).length).toBe(2 * servicePaths(t).counts.schedule);
+  });
+
+  describe('with chat channels and webhooks', () => {
+    const every = synthesize(everyOptionContext()).json;
+    const change = (edit: (copy: Record<string, any>) => void) => {
+      const copy = structuredClone(every);
+      edit(copy);
+      return servicePaths(new ResolvedTemplate(copy), {});
+    };
+    const resourcesOf = (c: Record<string, any>, type: string) => Object.values<any>(c.Resources).filter((r) => r.Type === type);
+
+    test('a topic policy that refuses https subscriptions: the chat and webhook subscriptions are denied', async () => {
+      const paths = change((c) => {
+        for (const r of resourcesOf(c, 'AWS::SNS::TopicPolicy'))
+          r.Properties.PolicyDocument.Statement.push({
+            Effect: 'Deny',
+            Principal: { AWS: '*' },
+            Action: 'sns:Subscribe',
+            Resource: '*',
+            Condition: { StringEquals: { 'sns:Protocol': 'https' } },
+          });
+      });
+      const denied = (await decisions(paths.authorizations.filter((a) => a.action === 'sns:Subscribe'))).filter(
+        (d) => !d.endsWith(': Allowed'),
+      );
+      expect(denied).toEqual([
+        expect.stringMatching(/^chat channel AlertsSlackChannel.*ExplicitlyDenied$/),
+        expect.stringMatching(/^chat channel AlertsTeamsChannel.*ExplicitlyDenied$/),
+        expect.stringMatching(/^subscription AlertsWebhook0.*ExplicitlyDenied$/),
+        expect.stringMatching(/^subscription AlertsWebhook1.*ExplicitlyDenied$/),
+      ]);
+    });
+
+    test('a channel role or a guardrail that allows more than CloudWatch reads is caught, each on its own', async () => {
+      for (const type of ['AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy']) {
+        const paths = change((c) => {
+          for (const r of resourcesOf(c, type))
+            for (const st of r.Properties.PolicyDocument.Statement)
+              if (JSON.stringify(st.Action).includes('cloudwatch:Describe*')) st.Action = ['cloudwatch:*', 's3:GetObject'];
+        });
+        const allowed = (await decisions(paths.forbidden)).filter((d) => d.endsWith(': Allowed'));
+        expect(allowed).toEqual(expect.arrayContaining([expect.stringMatching(/cloudwatch:DeleteAlarms: Allowed$/)]));
+        expect(allowed).toEqual(expect.arrayContaining([expect.stringMatching(/s3:GetObject: Allowed$/)]));
+      }
+    });
+
+    test('a missing guardrail, a webhook URL written into the template and an http webhook are reported', () => {
+      const paths = change((c) => {
+        for (const r of resourcesOf(c, 'AWS::Chatbot::SlackChannelConfiguration')) delete r.Properties.GuardrailPolicies;
+        const [first, second] = resourcesOf(c, 'AWS::SNS::Subscription').filter((r) => r.Properties.Protocol === 'https');
+        first.Properties.Endpoint = 'https://events.example.com/integration/token/enqueue';
+        second.Properties.Protocol = 'http';
+      });
+      expect(paths.problems).toEqual([
+        expect.stringMatching(/^chat channel AlertsSlackChannel.*: no guardrail policy, so AWS applies AdministratorAccess/),
+        expect.stringMatching(/^subscription AlertsWebhook0.*: the endpoint is written into the template/),
+        expect.stringMatching(/^subscription AlertsWebhook1.*: protocol http; webhooks must use https/),
+      ]);
+    });
   });
 
   test('an unknown property and a wrong enum are schema problems', () => {

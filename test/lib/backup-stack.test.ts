@@ -5,7 +5,7 @@ import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { buildApp } from '../../bin/app';
-import { exampleContext, templateJsonWithoutPlaceholder } from '../support/cdk';
+import { ALERT_CHANNELS, exampleContext, templateJsonWithoutPlaceholder } from '../support/cdk';
 
 /** The app as `cdk synth` builds it from the committed cdk.json (plus `extra` -c values). */
 function exampleApp(extra: Record<string, unknown> = {}) {
@@ -142,6 +142,68 @@ describe('the app from the committed cdk.json', () => {
     for (const f of ['task/Dockerfile', 'package.json', 'package-lock.json', 'task/build.mjs', 'task/src/cli.ts'])
       expect(existsSync(join(staged, f))).toBe(true);
     for (const f of ['node_modules', 'task/dist', 'cdk.out', '.git', 'test', 'lib']) expect(existsSync(join(staged, f))).toBe(false);
+  });
+});
+
+describe('the app with alerts to Slack, Teams and webhooks', () => {
+  const { app, stack } = exampleApp(ALERT_CHANNELS);
+  const template = Template.fromJSON(appTemplate(stack));
+  const topic = { Ref: Match.stringLikeRegexp('^AlertsTopic') };
+  const guardrail = { Ref: Match.stringLikeRegexp('^AlertsChatGuardrailPolicy') };
+  const role = { 'Fn::GetAtt': [Match.stringLikeRegexp('^AlertsChatChannelRole'), 'Arn'] };
+
+  test('Slack and Teams channels (AWS Chatbot) are subscribed to the alert topic, with the read-only role and guardrail, no user roles', () => {
+    template.hasResourceProperties('AWS::Chatbot::SlackChannelConfiguration', {
+      ConfigurationName: Match.stringLikeRegexp('^[A-Za-z0-9-_]{1,128}$'),
+      SlackWorkspaceId: 'T0123ABCD',
+      SlackChannelId: 'C0123ABCDEF',
+      SnsTopicArns: [topic],
+      IamRoleArn: role,
+      GuardrailPolicies: [guardrail],
+      UserRoleRequired: false,
+      LoggingLevel: 'ERROR',
+    });
+    template.hasResourceProperties('AWS::Chatbot::MicrosoftTeamsChannelConfiguration', {
+      ConfigurationName: Match.stringLikeRegexp('^[A-Za-z0-9-_]{1,128}$'),
+      TeamId: ALERT_CHANNELS.alarmTeams.teamId,
+      TeamsChannelId: ALERT_CHANNELS.alarmTeams.channelId,
+      TeamsTenantId: ALERT_CHANNELS.alarmTeams.tenantId,
+      SnsTopicArns: [topic],
+      IamRoleArn: role,
+      GuardrailPolicies: [guardrail],
+      UserRoleRequired: false,
+    });
+    template.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: { Statement: [Match.objectLike({ Principal: { Service: 'chatbot.amazonaws.com' } })] },
+    });
+    // Channel role and guardrail: AWS's notification template, nothing else.
+    const readOnly = [{ Effect: 'Allow', Action: ['cloudwatch:Describe*', 'cloudwatch:Get*', 'cloudwatch:List*'], Resource: '*' }];
+    template.hasResourceProperties('AWS::IAM::ManagedPolicy', { PolicyDocument: { Statement: readOnly, Version: '2012-10-17' } });
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: Match.stringLikeRegexp('^AlertsChatChannelRole') }],
+      PolicyDocument: { Statement: readOnly, Version: '2012-10-17' },
+    });
+    template.resourceCountIs('AWS::IAM::ManagedPolicy', 2); // the guardrail and the operators' read-only policy
+  });
+
+  test('each webhook is an https subscription whose URL is a Secrets Manager dynamic reference: no URL in the template', () => {
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'https',
+      TopicArn: topic,
+      Endpoint: '{{resolve:secretsmanager:arn:aws:secretsmanager:eu-west-1:111122223333:secret:alerts/pagerduty-AbCdEf:SecretString:::}}',
+    });
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'https',
+      TopicArn: topic,
+      Endpoint: '{{resolve:secretsmanager:alerts/opsgenie:SecretString:url::}}',
+    });
+    template.resourcePropertiesCountIs('AWS::SNS::Subscription', { Protocol: 'https' }, 2);
+    expect(templateJsonWithoutPlaceholder(template)).not.toMatch(/https?:\/\/(?!s3\.|docs\.)/);
+  });
+
+  test('cdk-nag AwsSolutions finds nothing unacknowledged (the chat policies acknowledge their own wildcards by exact finding)', () => {
+    const report = new AwsSolutionsChecks().validateScope(app);
+    expect(report.violations.map((v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`)).toEqual([]);
   });
 });
 

@@ -402,6 +402,74 @@ describe('PostgresBackup alerts', () => {
     expectFailureAlerts(template, 'backup', 'Backup of shop/app');
   });
 
+  /**
+   * What SNS receives when the rule fires, built as EventBridge builds it: in the JSON
+   * InputTemplate, a placeholder that stands for a whole value becomes that value as JSON, and
+   * one inside a string becomes its text.
+   */
+  function alertFor(template: Template, rule: RegExp, event: Record<string, any>): any {
+    const [, found] = Object.entries(template.findResources('AWS::Events::Rule')).find(([id]) => rule.test(id))!;
+    const { InputPathsMap: paths, InputTemplate: text } = found.Properties.Targets[0].InputTransformer;
+    const valueAt = (name: string) =>
+      (paths[name] as string)
+        .replace(/^\$\./, '')
+        .split(/\.|\[(\d+)\]/)
+        .filter((k) => k !== undefined && k !== '')
+        .reduce((v: any, k: string) => v?.[k], event);
+    const message = (text as string)
+      .replace(/([:[,])<([\w-]+)>(?=[,\]}])/g, (_, before: string, name: string) => before + JSON.stringify(valueAt(name)))
+      .replace(/<([\w-]+)>/g, (_, name: string) => JSON.stringify(String(valueAt(name))).slice(1, -1));
+    return JSON.parse(message);
+  }
+
+  test('failure alerts are AWS Chatbot custom notifications that name the database and the task, and state the exit code beside the word of every code', () => {
+    const { template } = backupFixture({ drill: { enabled: false } });
+    const event = {
+      id: 'e0a1b2c3-0000-4000-8000-000000000000',
+      detail: {
+        taskArn: 'arn:aws:ecs:eu-west-1:111122223333:task/cluster/0123abcd',
+        stoppedReason: 'Essential container in task exited',
+        containers: [{ name: 'backup', exitCode: 3 }],
+      },
+    };
+    const failed = alertFor(template, /TaskFailureRulesFailed(?!ToStart)/, event);
+    expect(failed).toMatchObject({ version: '1.0', source: 'custom', id: event.id, content: { textType: 'client-markdown' } });
+    expect(failed.content.title).toBe('Backup of shop/app FAILED');
+    expect(failed.content.description).toBe(
+      'Backup of shop/app FAILED: task arn:aws:ecs:eu-west-1:111122223333:task/cluster/0123abcd stopped with exit code 3 (Essential container in task exited). ' +
+        'Exit codes: 1 internal, 2 configuration, 3 database, 4 storage, 5 integrity, 7 local-disk, 130 interrupted, 137 killed.',
+    );
+    expect(failed.content.nextSteps[0]).toMatch(/^Read the task log: stack output LogGroupName, Logs Insights query "recent runs"/);
+    expect(failed.metadata).toMatchObject({ eventType: 'TaskFailed', relatedResources: [event.detail.taskArn] });
+
+    const notStarted = alertFor(template, /TaskFailureRulesFailedToStart/, {
+      ...event,
+      detail: { ...event.detail, stoppedReason: 'CannotPullContainerError: pull image manifest has been retried 5 time(s)' },
+    });
+    expect(notStarted).toMatchObject({ version: '1.0', source: 'custom', content: { title: 'Backup of shop/app did not start' } });
+    expect(notStarted.content.description).toMatch(
+      /^Backup of shop\/app did not start: task .* could not start \(CannotPullContainerError/,
+    );
+  });
+
+  test("the drill's alert, whose task has a sidecar, does not name a container's exit code it cannot tell apart", () => {
+    const { template } = backupFixture();
+    const [, drillRule] = Object.entries(template.findResources('AWS::Events::Rule')).find(([id]) =>
+      /DrillTaskFailureRulesFailed(?!ToStart)/.test(id),
+    )!;
+    const transformer = drillRule.Properties.Targets[0].InputTransformer;
+    expect(JSON.stringify(transformer.InputPathsMap)).not.toContain('containers');
+    expect(transformer.InputTemplate).toContain('stopped with a non-zero exit code');
+  });
+
+  test('the missed-backup alarm says which database and how many hours since the last success', () => {
+    const { template } = backupFixture({ missedBackupAlarmHours: 30 });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'BackupSuccess',
+      AlarmDescription: Match.stringLikeRegexp('^Backup of shop/app: no successful backup recorded in the last 30 hours'),
+    });
+  });
+
   test('missed-backup alarm: no BackupSuccess in 26 hourly periods, missing data breaching, on the task dimensions', () => {
     const { template } = backupFixture();
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {

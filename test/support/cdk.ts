@@ -177,10 +177,10 @@ export const SECRET_KEY_ARN = 'arn:aws:kms:eu-west-1:111122223333:key/0b1c2d3e-4
 
 /**
  * The committed cdk.json with every option on: Object Lock, a bucket KMS key, a transition,
- * ARM64, the drill and the restore task, a parallel backup (jobs 4), and databases in every
- * secret form: a complete ARN, a URL secret with a field, an RDS-managed `rds!` secret by name
- * (with `host`) and by ARN with a customer-managed key, and a secret by name with a
- * customer-managed key.
+ * ARM64, the drill and the restore task, a parallel backup (jobs 4), alerts to Slack, Teams and two webhooks (their URLs in
+ * secrets named by ARN and by name), and databases in every secret form: a complete ARN,
+ * a URL secret with a field, an RDS-managed `rds!` secret by name (with `host`) and by ARN
+ * with a customer-managed key, and a secret by name with a customer-managed key.
  */
 export function everyOptionContext(): Record<string, unknown> {
   return {
@@ -222,8 +222,23 @@ export function everyOptionContext(): Record<string, unknown> {
     ],
     drill: { enabled: true, schedule: 'cron(0 6 ? * MON *)' },
     restoreTask: { enabled: true, ephemeralStorageGiB: 100 },
+    ...ALERT_CHANNELS,
   };
 }
+
+/** Slack, Teams and two webhooks (secrets by complete ARN, and by name with a JSON field). */
+export const ALERT_CHANNELS = {
+  alarmSlack: { workspaceId: 'T0123ABCD', channelId: 'C0123ABCDEF' },
+  alarmTeams: {
+    teamId: '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d',
+    channelId: '19%3a0123456789abcdef0123456789abcdef%40thread.tacv2',
+    tenantId: '11112222-3333-4444-5555-666677778888',
+  },
+  alarmWebhooks: [
+    { secret: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:alerts/pagerduty-AbCdEf' },
+    { secret: 'alerts/opsgenie', field: 'url' },
+  ],
+};
 
 /** The committed example with `n` databases (db000, db001, …), each with its own secret, started 5 minutes apart. */
 export function projectOf(n: number): Record<string, unknown> {

@@ -15,6 +15,14 @@ import { ACCOUNT, Json, REGION, ResolvedTemplate } from './template';
  *   role reads every referenced secret (and decrypts it with that secret's key), pulls every
  *   image from a private ECR repository, and writes each container's log stream.
  * - `access-logs`: S3 server access logging delivers into the log bucket (bucket policy).
+ * - `chat`: each AWS Chatbot channel configuration (Slack, Teams): the deploying role subscribes
+ *   Chatbot's HTTPS endpoint to each of its topics (topic policy), Chatbot assumes the channel
+ *   role (trust policy), and what Chatbot reads to show an alarm is allowed by the channel role
+ *   and by every guardrail policy (Chatbot acts with the intersection of the two).
+ * - `subscription`: each `AWS::SNS::Subscription`: the deploying role subscribes the endpoint to
+ *   the topic (topic policy). SNS then delivers to an HTTPS endpoint on its own: no policy of
+ *   the stack is consulted for that (the topic's key is used by SNS itself, not by the
+ *   subscriber), so subscribing is the last authorization on the path.
  *
  * `problems` are paths AWS would refuse whatever the policies say: an image in a public
  * registry (no VPC endpoint reaches it), a topic on the AWS managed SNS key (CloudWatch and
@@ -22,9 +30,14 @@ import { ACCOUNT, Json, REGION, ResolvedTemplate } from './template';
  */
 export interface ServicePaths {
   readonly authorizations: Authorization[];
+  /**
+   * Requests that must be denied: what a chat channel could otherwise do with AWS from the chat
+   * (write to CloudWatch, read the backups or secrets, run tasks, pass roles, publish).
+   */
+  readonly forbidden: Authorization[];
   readonly problems: string[];
   /** How many paths of each kind were found: a kind with none means the walk found nothing to check. */
-  readonly counts: Record<'alarm' | 'rule' | 'schedule' | 'task' | 'access-logs', number>;
+  readonly counts: Record<'alarm' | 'rule' | 'schedule' | 'task' | 'access-logs' | 'chat' | 'subscription', number>;
 }
 
 /** Options of {@link servicePaths}. */
@@ -38,8 +51,9 @@ export interface ServicePathOptions {
 
 export function servicePaths(t: ResolvedTemplate, options: ServicePathOptions = {}): ServicePaths {
   const authorizations: Authorization[] = [];
+  const forbidden: Authorization[] = [];
   const problems: string[] = [];
-  const counts = { alarm: 0, rule: 0, schedule: 0, task: 0, 'access-logs': 0 };
+  const counts = { alarm: 0, rule: 0, schedule: 0, task: 0, 'access-logs': 0, chat: 0, subscription: 0 };
   const add = (a: Authorization) => authorizations.push(a);
 
   /** A service publishing to a topic of the template, and using the topic's key. */
@@ -219,8 +233,103 @@ export function servicePaths(t: ResolvedTemplate, options: ServicePathOptions = 
     });
   }
 
-  return { authorizations, problems, counts };
+  const subscribe = (what: string, topicRef: unknown, protocol: string, endpoint: string) => {
+    const topicId = t.referenced(topicRef);
+    if (!topicId || t.resources[topicId].Type !== 'AWS::SNS::Topic') {
+      problems.push(`${what}: ${JSON.stringify(t.resolve(topicRef))} is not a topic of this template`);
+      return;
+    }
+    add({
+      description: `${what}: the deploying role subscribes ${protocol} ${endpoint} to ${topicId}`,
+      ...t.deployer(),
+      action: 'sns:Subscribe',
+      resource: t.string(topicRef),
+      context: { 'sns:Protocol': protocol, 'sns:Endpoint': endpoint, 'aws:SecureTransport': 'true' },
+      resourcePolicy:
+        t.resourcePolicy('AWS::SNS::TopicPolicy', 'Topics', 'PolicyDocument', topicId) ?? defaultTopicPolicy(t.string(topicRef)),
+    });
+  };
+
+  for (const [id, config] of [
+    ...t.ofType('AWS::Chatbot::SlackChannelConfiguration'),
+    ...t.ofType('AWS::Chatbot::MicrosoftTeamsChannelConfiguration'),
+  ]) {
+    counts.chat++;
+    const p = config.Properties!;
+    const what = `chat channel ${id}`;
+    const topics: unknown[] = p.SnsTopicArns ?? [];
+    if (topics.length === 0) problems.push(`${what}: subscribed to no topic`);
+    for (const topic of topics) subscribe(what, topic, 'https', CHATBOT_ENDPOINT);
+    const roleId = t.roleId(p.IamRoleArn);
+    assume(what, 'chatbot.amazonaws.com', roleId);
+    const guardrails: unknown[] = p.GuardrailPolicies ?? [];
+    if (guardrails.length === 0) problems.push(`${what}: no guardrail policy, so AWS applies AdministratorAccess as the guardrail`);
+    if (p.UserRoleRequired === true) problems.push(`${what}: user roles are required, so the channel role alone does not decide`);
+    // Chatbot acts with the channel role, capped by the guardrails: each must allow it.
+    const limits = [
+      { name: `${roleId} (channel role)`, policies: t.identityPolicies(roleId) },
+      ...guardrails.map((g) => ({ name: `guardrail ${t.string(g)}`, policies: [{ name: t.string(g), policy: t.managedPolicy(g) }] })),
+    ];
+    const as = t.callerOf(roleId, 'chatbot');
+    const alarm = `arn:aws:cloudwatch:${REGION}:${ACCOUNT}:alarm:MissedBackupAlarm`;
+    for (const limit of limits) {
+      for (const [action, resource] of [
+        ['cloudwatch:DescribeAlarms', alarm],
+        ['cloudwatch:DescribeAlarmHistory', alarm],
+        ['cloudwatch:GetMetricData', '*'],
+        ['cloudwatch:GetMetricWidgetImage', '*'],
+        ['cloudwatch:ListMetrics', '*'],
+      ])
+        add({
+          ...as,
+          description: `${what}: ${limit.name} lets Chatbot read ${action}`,
+          action,
+          resource,
+          context: {},
+          identityPolicies: limit.policies,
+        });
+      for (const [action, resource] of [
+        ['cloudwatch:DeleteAlarms', alarm],
+        ['cloudwatch:PutMetricData', '*'],
+        ['s3:GetObject', 'arn:aws:s3:::backups/orders/orders/202612010400.dump'],
+        ['secretsmanager:GetSecretValue', `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:orders/postgres-AbCdEf`],
+        ['ecs:RunTask', `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/backup:1`],
+        ['iam:PassRole', `arn:aws:iam::${ACCOUNT}:role/any`],
+        ['sns:Publish', `arn:aws:sns:${REGION}:${ACCOUNT}:any`],
+        ['logs:GetLogEvents', `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:any:log-stream:any`],
+      ])
+        forbidden.push({
+          ...as,
+          description: `${what}: ${limit.name} lets Chatbot ${action}`,
+          action,
+          resource,
+          context: {},
+          identityPolicies: limit.policies,
+        });
+    }
+  }
+
+  for (const [id, subscription] of t.ofType('AWS::SNS::Subscription')) {
+    counts.subscription++;
+    const p = subscription.Properties!;
+    const what = `subscription ${id}`;
+    const endpoint = t.string(p.Endpoint);
+    if (p.Protocol === 'https' || p.Protocol === 'http') {
+      if (p.Protocol !== 'https') problems.push(`${what}: protocol ${p.Protocol}; webhooks must use https`);
+      // A webhook URL carries its token: the template may hold only a reference to the secret.
+      if (!/^\{\{resolve:secretsmanager:[^}]+\}\}$/.test(endpoint))
+        problems.push(`${what}: the endpoint is written into the template instead of a {{resolve:secretsmanager:…}} reference`);
+      subscribe(what, p.TopicArn, p.Protocol, 'https://webhook.example.com/resolved-at-deploy-time');
+    } else {
+      subscribe(what, p.TopicArn, p.Protocol, endpoint);
+    }
+  }
+
+  return { authorizations, forbidden, problems, counts };
 }
+
+/** The endpoint AWS Chatbot subscribes to a configuration's topics. */
+const CHATBOT_ENDPOINT = 'https://global.sns-api.chatbot.amazonaws.com';
 
 /** The secret behind an ECS `ValueFrom` (`<secret ARN>[:json-key:version-stage:version-id]`), completed with a suffix when it is partial. */
 function secretOf(t: ResolvedTemplate, valueFrom: unknown): { arn: string; secretId?: string } {

@@ -12,6 +12,7 @@
 
 import { CfnElement, NestedStack, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import type { Authorization } from './iam';
 
 export const ACCOUNT = '111122223333';
 export const REGION = 'eu-west-1';
@@ -65,6 +66,18 @@ const ATTRIBUTES: Record<string, (id: string, p: Record<string, any>, name: (v: 
   'AWS::Scheduler::Schedule': (id) => ({ Ref: id, Arn: `arn:aws:scheduler:${REGION}:${ACCOUNT}:schedule/default/${id}` }),
   'AWS::EC2::SecurityGroup': (id) => ({ Ref: `sg-${id.toLowerCase().slice(0, 17)}`, GroupId: `sg-${id.toLowerCase().slice(0, 17)}` }),
   'AWS::CloudWatch::Dashboard': (id) => ({ Ref: id }),
+  'AWS::IAM::ManagedPolicy': (id, p, n) => ({
+    Ref: `arn:aws:iam::${ACCOUNT}:policy${p.Path ? n(p.Path) : '/'}${p.ManagedPolicyName ? n(p.ManagedPolicyName) : id}`,
+  }),
+  'AWS::SNS::Subscription': (id) => ({ Ref: `arn:aws:sns:${REGION}:${ACCOUNT}:subscription-of-${id}` }),
+  'AWS::Chatbot::SlackChannelConfiguration': (_, p, n) => ({
+    Ref: `arn:aws:chatbot::${ACCOUNT}:chat-configuration/slack-channel/${n(p.ConfigurationName)}`,
+    Arn: `arn:aws:chatbot::${ACCOUNT}:chat-configuration/slack-channel/${n(p.ConfigurationName)}`,
+  }),
+  'AWS::Chatbot::MicrosoftTeamsChannelConfiguration': (_, p, n) => ({
+    Ref: `arn:aws:chatbot::${ACCOUNT}:chat-configuration/microsoft-teams-channel/${n(p.ConfigurationName)}`,
+    Arn: `arn:aws:chatbot::${ACCOUNT}:chat-configuration/microsoft-teams-channel/${n(p.ConfigurationName)}`,
+  }),
   'AWS::CloudFormation::Stack': (id) => ({
     Ref: `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/TestStack-${id}/00000000-0000-0000-0000-000000000001`,
   }),
@@ -167,6 +180,29 @@ export class ResolvedTemplate {
       .filter(([, p]) => ((p.Properties?.Roles ?? []) as unknown[]).some((r) => this.referenced(r) === roleId))
       .map(([id, p]) => ({ name: id, policy: this.resolve(p.Properties!.PolicyDocument) }));
     return [...inline, ...attached];
+  }
+
+  /** The resolved document of a customer-managed policy of this template, given its ARN value (`Ref`). */
+  public managedPolicy(value: unknown): Json {
+    const id = this.referenced(value);
+    if (!id || this.resources[id]?.Type !== 'AWS::IAM::ManagedPolicy')
+      throw new Error(`${JSON.stringify(value)} is not a managed policy of this template (an AWS managed one cannot be evaluated here)`);
+    return this.resolve(this.resources[id].Properties!.PolicyDocument);
+  }
+
+  /**
+   * Who deploys the template: CloudFormation acting as the CDK bootstrap's execution role, which
+   * has AdministratorAccess (the bootstrap's default), so only resource policies can refuse it.
+   */
+  public deployer(): Pick<Authorization, 'principal' | 'principalArn' | 'identityPolicies'> {
+    const role = `cdk-hnb659fds-cfn-exec-role-${ACCOUNT}-${REGION}`;
+    return {
+      principal: `arn:aws:sts::${ACCOUNT}:assumed-role/${role}/AWSCloudFormation`,
+      principalArn: `arn:aws:iam::${ACCOUNT}:role/${role}`,
+      identityPolicies: [
+        { name: 'AdministratorAccess', policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] } },
+      ],
+    };
   }
 
   /** Who a task running as `roleId` is to an evaluator: its session ARN and its role's ARN (path included). */
