@@ -50,6 +50,12 @@ case "$DB" in
   '' | -* | *[!A-Za-z0-9_.-]*) echo "$0: database name '$DB' must be letters, digits, '_', '.' or '-' (rename the unit for others)" >&2; exit 2 ;;
 esac
 
+# Root first, before a URL is asked for.
+if [ -z "${DESTDIR:-}" ] && [ "$(id -u)" -ne 0 ]; then
+  echo "$0: run as root (it creates a system user and installs units)" >&2
+  exit 2
+fi
+
 # The settings given, read and checked before anything is written; every problem is listed at once.
 PROBLEMS=
 problem() { PROBLEMS="$PROBLEMS
@@ -144,7 +150,6 @@ set_setting() {
 }
 
 if [ -z "$D" ]; then
-  [ "$(id -u)" -eq 0 ] || { echo "$0: run as root (it creates a system user and installs units)" >&2; exit 2; }
   command -v pg-s3-backup >/dev/null 2>&1 || echo "$0: warning: pg-s3-backup is not on PATH yet: npm install -g ./pg-s3-backup-<version>.tgz" >&2
   # A system user with no shell, no home and no password: it only runs the CLI.
   getent passwd "$USER_NAME" >/dev/null || useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --user-group "$USER_NAME"
