@@ -6,7 +6,19 @@
  * cron.d line's command run as cron runs it (`/bin/sh -c`).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BackupTestEnv, startBackupTestEnv } from '../../support/backup-env';
@@ -190,6 +202,7 @@ describe('the host recipe (task/host)', () => {
     }).toEqual({ etc: '750', env: '640', pgpass: '600', logs: '750', cron: '644', logrotate: '644', service: '644' });
     const envFile = readFileSync(join(dest, 'etc/pg-s3-backup/orders.env'), 'utf8');
     expect(envFile).toMatch(/^PGDATABASE=orders$/m);
+    expect(envFile).not.toMatch(/^BACKUP_ALL_DATABASES=/m);
     expect(envFile).not.toMatch(/^PGPASSWORD/m);
     // Run again (a second deploy): the edited environment file is kept, the cron line is not doubled.
     writeFileSync(join(dest, 'etc/pg-s3-backup/orders.env'), envFile + 'BACKUP_PREFIX=kept\n');
@@ -313,5 +326,190 @@ describe('the host recipe (task/host)', () => {
     expect(metrics).toMatch(/^pg_s3_backup_last_exit_code\{database="orders"\} 4$/m);
     expect(metrics).toMatch(/^pg_s3_backup_last_success_timestamp_seconds\{database="orders"\} \d+$/m);
     expect(readFileSync(join(dest, 'var/log/pg-s3-backup/orders.log'), 'utf8')).not.toContain('0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d');
+  });
+});
+
+describe('install-host.sh --all-databases, with the ping URL and the metrics file', () => {
+  // The token of a healthchecks.io check: the installer reads it from stdin or a file, writes it
+  // into the environment file, and never prints it.
+  const TOKEN = '5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9';
+  let dest: string;
+  let receiver: Receiver;
+  let pingUrl: string;
+  let metricsFile: string;
+  const install = (args: string[], input?: string, at = dest) =>
+    run('sh', [join(HOST, 'install-host.sh'), ...args], { env: { ...process.env, DESTDIR: at }, input });
+  const mode = (path: string) => (statSync(join(dest, path)).mode & 0o777).toString(8);
+  const envFile = () => readFileSync(join(dest, 'etc/pg-s3-backup/all.env'), 'utf8');
+
+  beforeAll(async () => {
+    dest = join(work, 'dest-all');
+    receiver = await startReceiver();
+    pingUrl = `${receiver.origin}/ping/${TOKEN}`;
+    mkdirSync(join(work, 'textfile'));
+    metricsFile = join(work, 'textfile', 'pg-s3-backup.prom');
+  });
+
+  afterAll(async () => {
+    await receiver?.stop();
+  });
+
+  test('writes an all-databases environment file (BACKUP_ALL_DATABASES=1, no PGDATABASE) with the ping URL from stdin, never printing it', () => {
+    // GIVEN the ping URL on stdin, as `--ping-url-from -` reads it (pasted, or piped from a secret store)
+    const first = install(['--all-databases', '--cron', '--ping-url-from', '-', '--metrics-file', metricsFile], `${pingUrl}\n`);
+    const second = install(['--all-databases'], undefined);
+    // THEN
+    expect({ code: first.code, leaked: (first.stdout + first.stderr).includes(TOKEN) }).toEqual({ code: 0, leaked: false });
+    expect({ code: second.code, leaked: (second.stdout + second.stderr).includes(TOKEN) }).toEqual({ code: 0, leaked: false });
+    const text = envFile();
+    const active = text.split('\n').filter((l) => /^[A-Z_]+=/.test(l));
+    expect(active.filter((l) => l.startsWith('BACKUP_ALL_DATABASES='))).toEqual(['BACKUP_ALL_DATABASES=1']);
+    expect(active.filter((l) => l.startsWith('PGDATABASE='))).toEqual([]);
+    expect(active.filter((l) => l.startsWith('BACKUP_PING_URL='))).toEqual([`BACKUP_PING_URL=${pingUrl}`]);
+    expect(active.filter((l) => l.startsWith('BACKUP_METRICS_FILE='))).toEqual([`BACKUP_METRICS_FILE=${metricsFile}`]);
+    // The file that holds the token: root's and the backup group's only, and no copy left beside it.
+    expect({
+      etc: mode('etc/pg-s3-backup'),
+      env: mode('etc/pg-s3-backup/all.env'),
+      pgpass: mode('etc/pg-s3-backup/pgpass'),
+      logs: mode('var/log/pg-s3-backup'),
+      cron: mode('etc/cron.d/pg-s3-backup'),
+      service: mode('etc/systemd/system/pg-s3-backup@.service'),
+    }).toEqual({ etc: '750', env: '640', pgpass: '600', logs: '750', cron: '644', service: '644' });
+    expect(readdirSync(join(dest, 'etc/pg-s3-backup')).sort()).toEqual(['all.env', 'pgpass']);
+    // One cron line, for the instance 'all', whose mailed line says what it is.
+    const lines = readFileSync(join(dest, 'etc/cron.d/pg-s3-backup'), 'utf8').match(/^0 4 .*$/gm);
+    expect(lines).toEqual([expect.stringContaining('. /etc/pg-s3-backup/all.env && pg-s3-backup backup;')]);
+    expect(lines![0]).toContain('the all-databases backup all failed (exit $?): see /var/log/pg-s3-backup/all.log');
+  });
+
+  test('a later run sets a new ping URL from a file in place, keeping the mode and every other line', () => {
+    const before = envFile();
+    const newToken = '0f1e2d3c-4b5a-4697-8877-665544332211';
+    const newUrl = `${receiver.origin}/other/${newToken}`;
+    const file = join(work, 'ping-url');
+    writeFileSync(file, `${newUrl}\n`, { mode: 0o600 });
+    try {
+      const r = install(['--all-databases', '--ping-url-from', file]);
+      expect({ code: r.code, leaked: (r.stdout + r.stderr).includes(newToken) }).toEqual({ code: 0, leaked: false });
+      const after = envFile();
+      expect(after.split('\n').filter((l) => l.startsWith('BACKUP_PING_URL='))).toEqual([`BACKUP_PING_URL=${newUrl}`]);
+      expect(after.replace(/^BACKUP_PING_URL=.*$/m, '')).toBe(before.replace(/^BACKUP_PING_URL=.*$/m, ''));
+      expect(mode('etc/pg-s3-backup/all.env')).toBe('640');
+      expect(readdirSync(join(dest, 'etc/pg-s3-backup')).sort()).toEqual(['all.env', 'pgpass']);
+    } finally {
+      // Back to the first URL for the run below (the installed file as the first test left it).
+      writeFileSync(join(dest, 'etc/pg-s3-backup/all.env'), before);
+    }
+  });
+
+  test('refuses a ping URL on the command line or one it cannot store, naming every problem, printing no URL and writing nothing', () => {
+    const fresh = join(work, 'dest-refused');
+    const onArgv = install(['app', '--ping-url', `https://hc-ping.com/${TOKEN}`], undefined, fresh);
+    expect({ code: onArgv.code, leaked: onArgv.stderr.includes(TOKEN) }).toEqual({ code: 2, leaked: false });
+    expect(onArgv.stderr).toMatch(/--ping-url-from/);
+    const bad = install(['app', '--ping-url-from', '-', '--metrics-file', 'metrics.txt'], `https://user:${TOKEN}@hc-ping.com/x;y\n`, fresh);
+    expect({ code: bad.code, leaked: bad.stderr.includes(TOKEN) }).toEqual({ code: 2, leaked: false });
+    expect(bad.stderr).toMatch(/user or password/);
+    expect(bad.stderr).toMatch(/a character other than/);
+    expect(bad.stderr).toMatch(/--metrics-file 'metrics\.txt' must be an absolute path ending in \.prom/);
+    const empty = install(['app', '--ping-url-from', '-'], '', fresh);
+    expect(empty).toMatchObject({ code: 2, stderr: expect.stringMatching(/first line is empty/) });
+    expect(existsSync(fresh)).toBe(false);
+    // An environment file of a single database named 'all' is not turned into an all-databases one.
+    const old = join(work, 'dest-old-all');
+    expect(install(['all'], undefined, old).code).toBe(0);
+    const single = readFileSync(join(old, 'etc/pg-s3-backup/all.env'), 'utf8');
+    const refused = install(['--all-databases'], undefined, old);
+    expect(refused).toMatchObject({ code: 2, stderr: expect.stringMatching(/is not an all-databases file/) });
+    expect(readFileSync(join(old, 'etc/pg-s3-backup/all.env'), 'utf8')).toBe(single);
+  });
+
+  test('systemd-analyze verify accepts the all instance of the units', () => {
+    const units = join(work, 'units-all');
+    cpSync(join(dest, 'etc/systemd/system'), units, { recursive: true });
+    const unit = join(units, 'pg-s3-backup@.service');
+    writeFileSync(unit, readFileSync(unit, 'utf8').replaceAll('/usr/local/bin/pg-s3-backup', join(prefix, 'bin', 'pg-s3-backup')));
+    const instances = ['pg-s3-backup@all.service', 'pg-s3-backup@all.timer'].map((u) => join(units, u));
+    const verify = run('systemd-analyze', ['verify', ...instances], { env: process.env });
+    expect({ code: verify.code, output: (verify.stdout + verify.stderr).trim() }).toEqual({ code: 0, output: '' });
+  });
+
+  test('its cron line backs up every database of the server in one run, pinging and writing each database to the metrics file', async () => {
+    // GIVEN a second database, and the installer's file completed as an operator would (the
+    // connection and the bucket; the installer's all-databases, ping and metrics lines kept)
+    await env.pg.createDatabase('invoices');
+    await env.pg.psql('create table bills (id int primary key); insert into bills select generate_series(1, 50);', {
+      database: 'invoices',
+    });
+    const pgpass = join(dest, 'etc/pg-s3-backup/pgpass');
+    writeFileSync(pgpass, `127.0.0.1:${env.pg.port}:*:${env.pg.user}:${env.pg.password}\n`);
+    const installed = envFile();
+    const complete = (bucket: string) =>
+      installed +
+      [
+        'PGHOST=127.0.0.1',
+        `PGPORT=${env.pg.port}`,
+        `PGUSER=${env.pg.user}`,
+        `PGPASSFILE=${pgpass}`,
+        `BACKUP_BUCKET=${bucket}`,
+        'BACKUP_PREFIX=host-all',
+        `S3_ENDPOINT=${env.endpoint}`,
+        ...Object.entries(env.s3.env())
+          .filter(([k]) => k.startsWith('AWS_'))
+          .map(([k, v]) => `${k}=${v}`),
+      ].join('\n') +
+      '\n';
+    writeFileSync(join(dest, 'etc/pg-s3-backup/all.env'), complete(env.s3.bucket));
+    const cronFile = readFileSync(join(dest, 'etc/cron.d/pg-s3-backup'), 'utf8');
+    const vars = Object.fromEntries(
+      cronFile
+        .split('\n')
+        .filter((l) => /^[A-Z_]+=/.test(l))
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+    const command = cronFile
+      .split('\n')
+      .find((l) => /^\d/.test(l))!
+      .replace(/^(\S+\s+){6}/, '')
+      .replaceAll('/etc/pg-s3-backup/', join(dest, 'etc/pg-s3-backup/'))
+      .replaceAll('/var/log/pg-s3-backup/', join(dest, 'var/log/pg-s3-backup/'));
+    const cronEnv = {
+      ...vars,
+      PATH: vars.PATH.replace('/usr/local/bin', `${join(prefix, 'bin')}:${process.env.TEST_PG_BIN_DIR ?? ''}`),
+      HOME: work,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    };
+    const pingsBefore = receiver.requests.length;
+
+    // WHEN cron runs it
+    const ok = await runAsync('/bin/sh', ['-c', command], { env: cronEnv });
+
+    // THEN every database is its own backup under the prefix, and the run is reported once, naming each
+    expect({ code: ok.code, mailed: ok.stdout + ok.stderr }).toEqual({ code: 0, mailed: '' });
+    const dumps = (await env.keys('host-all/')).filter((k) => k.endsWith('.dump'));
+    for (const db of ['invoices', 'orders', 'postgres']) {
+      expect({ db, dumps: dumps.filter((k) => k.startsWith(`host-all/${db}/`)).length }).toEqual({ db, dumps: 1 });
+    }
+    expect(dumps.some((k) => /^host-all\/template/.test(k))).toBe(false);
+    const pings = receiver.requests.slice(pingsBefore);
+    expect(pings.map((r) => r.path)).toEqual([`/ping/${TOKEN}/start`, `/ping/${TOKEN}`]);
+    expect(pings[1].body).toMatch(/^backup of invoices: /m);
+    expect(pings[1].body).toMatch(/^backup of orders: /m);
+    const metrics = readFileSync(metricsFile, 'utf8');
+    expect(promtoolCheck(metrics)).toEqual({ code: 0, output: '' });
+    for (const db of ['invoices', 'orders'])
+      expect(metrics).toMatch(new RegExp(`^pg_s3_backup_last_exit_code\\{database="${db}"\\} 0$`, 'm'));
+    const log = readFileSync(join(dest, 'var/log/pg-s3-backup/all.log'), 'utf8');
+    expect(log).not.toContain(TOKEN);
+
+    // A failing run: cron mails the one line that names the all-databases run and its log.
+    writeFileSync(join(dest, 'etc/pg-s3-backup/all.env'), complete('no-such-bucket'));
+    const failed = await runAsync('/bin/sh', ['-c', command], { env: cronEnv });
+    expect(failed.stdout.trim()).toBe(
+      `pg-s3-backup: the all-databases backup all failed (exit 4): see ${join(dest, 'var/log/pg-s3-backup/all.log')}`,
+    );
+    expect(receiver.requests.slice(pingsBefore + 2).map((r) => r.path)).toEqual([`/ping/${TOKEN}/start`, `/ping/${TOKEN}/fail`]);
+    expect(readFileSync(join(dest, 'var/log/pg-s3-backup/all.log'), 'utf8')).not.toContain(TOKEN);
   });
 });
