@@ -6,7 +6,7 @@ import { DumpProcess, startDump } from '../postgres/dump';
 import { SnapshotSession } from '../postgres/snapshot';
 import { PieceEntry } from '../storage/manifest';
 import { createS3Client, listObjects, storageError } from '../storage/s3';
-import { CompletionHold, OwnObject, refuseTakenKeys, UploadOutcome } from '../storage/upload';
+import { CompletionHold, OwnObject, refuseTakenKeys, UploadLedger, UploadOutcome } from '../storage/upload';
 import { TOOL_VERSION } from '../version';
 import { Source } from './check';
 import { BackupPlan, RequestWatch } from './plan';
@@ -138,6 +138,7 @@ export async function streamPieces(
   const { input, keys, log } = s;
   const jobs = Math.max(2, Math.min(input.jobs ?? 2, s.plan.pieces.length));
   const hold = new CompletionHold((key) => key === keys.dump || parsePieceKey(key)?.stem === keys.stem);
+  const ledger = new UploadLedger();
   const stop = new AbortController();
   const onSignal = () => stop.abort(s.signal.reason);
   s.signal.addEventListener('abort', onSignal, { once: true });
@@ -149,6 +150,7 @@ export async function streamPieces(
     const client: S3Client = createS3Client(input.storage, watch.onFailure);
     refuseTakenKeys(client);
     hold.attach(client);
+    ledger.attach(client);
     for (let next = queue.shift(); next && first === undefined; next = queue.shift()) {
       const { piece, key } = next;
       log.info('backup.piece', `Streaming ${describePiece(piece)} to ${key}`, { key, piece: describePiece(piece) });
@@ -178,6 +180,13 @@ export async function streamPieces(
     const err = first ?? new InterruptedError(String(s.signal.reason), 'dump');
     hold.cancel(err);
     await Promise.allSettled(done.map((d) => d.streamed.completion));
+    const left = await ledger.abortOpen();
+    if (left.length > 0)
+      log.warn(
+        'backup.abort-failed',
+        `Aborting the multipart uploads of ${left.join(', ')} failed. No piece was completed; the bucket's lifecycle rule removes the orphaned parts.`,
+        { keys: left },
+      );
     throw err;
   }
   hold.release();

@@ -1,4 +1,4 @@
-import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
 import { Tier } from '../contract';
@@ -241,5 +241,50 @@ export class CompletionHold {
   private arrivedAt(key: string): () => void {
     if (!this.waiting.has(key)) this.waiting.set(key, new Promise<void>((resolve) => this.arrived.set(key, resolve)));
     return this.arrived.get(key)!;
+  }
+}
+
+/**
+ * Every multipart upload the attached clients start, until it completes: after a failed run,
+ * {@link abortOpen} aborts any still open. lib-storage aborts an upload whose stream failed,
+ * but a run that stopped waiting for in-flight parts (a signal's deadline), or whose abort call
+ * failed, would leave one open; this sweep is the second, idempotent try (S3 answers
+ * NoSuchUpload for one already gone), so that a failed run leaves no upload open.
+ */
+export class UploadLedger {
+  private readonly open = new Map<string, { readonly client: S3Client; readonly bucket: string; readonly key: string }>();
+
+  /** Records the multipart uploads `client` creates and completes. */
+  public attach(client: S3Client): void {
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        const input = args.input as { Bucket?: string; Key?: string; UploadId?: string };
+        const output = result.output as { UploadId?: string };
+        if (context.commandName === 'CreateMultipartUploadCommand' && output.UploadId && input.Bucket && input.Key)
+          this.open.set(output.UploadId, { client, bucket: input.Bucket, key: input.Key });
+        if (
+          (context.commandName === 'CompleteMultipartUploadCommand' || context.commandName === 'AbortMultipartUploadCommand') &&
+          input.UploadId
+        )
+          this.open.delete(input.UploadId);
+        return result;
+      },
+      { step: 'initialize', name: 'pgS3BackupUploadLedger' },
+    );
+  }
+
+  /** Aborts every upload still open; returns the keys whose abort failed (the lifecycle rule removes those parts). */
+  public async abortOpen(): Promise<string[]> {
+    const failed: string[] = [];
+    for (const [uploadId, u] of [...this.open]) {
+      try {
+        await u.client.send(new AbortMultipartUploadCommand({ Bucket: u.bucket, Key: u.key, UploadId: uploadId }));
+      } catch (err) {
+        if ((err as { name?: string }).name !== 'NoSuchUpload') failed.push(u.key);
+      }
+      this.open.delete(uploadId);
+    }
+    return failed;
   }
 }

@@ -73,7 +73,9 @@ async function openUploads(prefix: string): Promise<string[]> {
 
 async function expectNothingComplete(run: CliRun, prefix: string): Promise<void> {
   expect(await env.keys(prefix)).toEqual([]);
-  expect(await openUploads(prefix)).toEqual([]);
+  const open = await openUploads(prefix);
+  if (open.length > 0) process.stderr.write(`uploads left open by the run; its log:\n${run.stdout.slice(-6000)}\n`);
+  expect(open).toEqual([]);
   const listed = await runCli(['list', '--dbname', 'bank', '--json'], env.cliEnv('bank', prefix));
   expect(listed.stdout).not.toMatch(/"complete":true/);
   expect(run.stdout).not.toMatch(/Backup complete/);
@@ -205,6 +207,20 @@ describe('a parallel backup that fails leaves no backup, and no open upload', ()
     slowParts();
     const run = await runCli(args, env.cliEnv('bank', prefix, { S3_MAX_ATTEMPTS: '2' }), { timeoutMs: 180_000 });
     expect(run.code).toBe(4);
+    await expectNothingComplete(run, prefix);
+  }, 240_000);
+
+  test("S3 refusing lib-storage's aborts: the run's own sweep aborts every upload it opened", async () => {
+    const prefix = 'abortfails';
+    // The first two aborts (the failed piece's, with its one retry) fail: lib-storage gives up on it.
+    env.proxy.addRule((req, n) => (req.operation === 'AbortMultipartUpload' && n <= 2 ? { kind: 'respond', status: 500 } : undefined));
+    env.proxy.addRule((req) =>
+      req.operation === 'UploadPart' && req.url.includes('.part-0002.dump') ? { kind: 'respond', status: 500 } : undefined,
+    );
+    slowParts();
+    const run = await runCli(args, env.cliEnv('bank', prefix, { S3_MAX_ATTEMPTS: '2' }), { timeoutMs: 180_000 });
+    expect(run.code).toBe(4);
+    expect(env.proxy.count('AbortMultipartUpload')).toBeGreaterThan(2);
     await expectNothingComplete(run, prefix);
   }, 240_000);
 
