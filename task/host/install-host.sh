@@ -197,8 +197,10 @@ AWS_REGION=eu-west-1
 # Dead man's switch: a healthchecks.io check (period 1 day, grace 1 hour) and its ping URL;
 # pinged at the start, on success, and at /fail with the cause. The URL is a secret: keep it here.
 #BACKUP_PING_URL=https://hc-ping.com/<uuid>
-# Chat: incoming webhook URLs (Slack, Mattermost), separated by spaces.
-#BACKUP_WEBHOOK_URLS=https://hooks.slack.com/services/<T>/<B>/<secret>
+# Chat: incoming webhook URLs (Slack, Mattermost). Several: separated by spaces, and then in
+# double quotes (the cron line reads this file with sh, where an unquoted space would run the
+# second URL as a command and print it).
+#BACKUP_WEBHOOK_URLS="https://hooks.slack.com/services/<T>/<B>/<secret> https://chat.example.com/hooks/<secret>"
 # Prometheus: node_exporter's textfile collector directory, writable by $USER_NAME
 # (setfacl -m u:$USER_NAME:rwx /var/lib/prometheus/node-exporter); one file for every database.
 #BACKUP_METRICS_FILE=/var/lib/prometheus/node-exporter/pg-s3-backup.prom

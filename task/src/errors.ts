@@ -89,3 +89,17 @@ export function interruptedOr<T>(err: T, signal: AbortSignal | undefined, stage:
 export function throwIfInterrupted(signal: AbortSignal, stage: Stage): void {
   if (signal.aborted) throw new InterruptedError(String(signal.reason), stage);
 }
+
+/**
+ * The line of a failure's message that says what went wrong, for one-line reports (a summary
+ * row, a ping, a chat message): PostgreSQL's programs end their error with `detail:` and
+ * `hint:` lines (`Query was: LOCK TABLE …`), so the last line holding `error:`, `fatal:` or
+ * `panic:` is taken when there is one; else the last non-empty line.
+ */
+export function causeLine(message: string): string {
+  const lines = message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+  return lines.filter((l) => /\b(error|fatal|panic):/i.test(l)).at(-1) ?? lines.at(-1) ?? message;
+}

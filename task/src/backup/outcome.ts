@@ -1,5 +1,5 @@
 import { describeSelection, ExitCodeValue, exitWord } from '../contract';
-import { ExitCode, Stage, TaskError } from '../errors';
+import { causeLine, ExitCode, Stage, TaskError } from '../errors';
 import { formatBytes, renderColumns } from '../log';
 import { backupBytes } from '../storage/manifest';
 import { BackupResult } from './types';
@@ -71,18 +71,8 @@ export function failed(database: string, failure: TaskError, durationSeconds: nu
   };
 }
 
-/**
- * The last line of a failure's message that says what went wrong: PostgreSQL's programs end
- * their error with `detail:` and `hint:` lines (`Query was: LOCK TABLE …`), so the last line
- * holding `error:`, `fatal:` or `panic:` is taken when there is one; else the last non-empty line.
- */
-export function lastLine(message: string): string {
-  const lines = message
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '');
-  return lines.filter((l) => /\b(error|fatal|panic):/i.test(l)).at(-1) ?? lines.at(-1) ?? message;
-}
+/** The line of a failure's message that says what went wrong (see errors.ts). */
+export const lastLine = causeLine;
 
 /** Outcomes as aligned rows for people: database, result, then size and time or stage and cause. */
 export function renderOutcomes(outcomes: readonly BackupOutcome[]): string {

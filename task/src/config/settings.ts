@@ -501,10 +501,10 @@ export const SETTINGS = {
     env: ENV.notifyTimeoutSeconds,
     type: 'integer',
     min: 1,
-    max: 60,
+    max: 15,
     commands: NOTIFY,
     group: 'Notifications',
-    help: 'Seconds each attempt of a ping or webhook may take; three attempts, then a warning.',
+    help: "Seconds each attempt of a ping or webhook may take; three attempts, then a warning. At most 15: the start ping and the closing ones then fit in the host unit's stop timeout (120 s).",
     default: 10,
   },
   pgBinDir: {

@@ -6,7 +6,7 @@ import { pingBody } from './text';
 import { webhookDocument } from './webhook';
 
 export type { Outcome, RunKind, ReportedFailure } from './outcome';
-export { anyFailed, exitWord, failedOutcome } from './outcome';
+export { anyFailed, failedOutcome } from './outcome';
 export type { WebhookDocument } from './webhook';
 
 /** Where a run reports its outcomes besides the log: every field optional, nothing is sent without one. */
@@ -62,10 +62,11 @@ export function startNotifying(kind: RunKind, config: NotifyConfig, log: Logger,
     async finish(outcomes, options) {
       await started;
       const failed = anyFailed(outcomes);
-      const sends: Promise<void>[] = [];
+      const sends: Promise<unknown>[] = [];
       if (config.pingUrl) {
         const url = pingUrl(config.pingUrl, failed ? 'fail' : undefined);
-        const body = pingBody(outcomes);
+        // A failure's cause may quote what the logger masks (a password in an error): the same mask.
+        const body = log.scrub(pingBody(outcomes));
         sends.push(
           send(log, policy, `the ${failed ? 'fail' : 'success'} ping`, {
             url,
@@ -75,19 +76,30 @@ export function startNotifying(kind: RunKind, config: NotifyConfig, log: Logger,
           }),
         );
       }
-      for (const url of config.webhookUrls) {
-        for (const outcome of outcomes) {
-          const body = JSON.stringify(webhookDocument(outcome, context.project));
-          sends.push(
-            send(log, policy, `the ${kind} webhook for ${outcome.database}`, {
-              url,
-              method: 'POST',
-              body,
-              contentType: 'application/json',
-            }),
-          );
-        }
-      }
+      // Each URL gets its documents one at a time (chat webhooks limit their rate, about one a
+      // second for Slack); a receiver that failed one for good is not sent the rest.
+      for (const url of config.webhookUrls)
+        sends.push(
+          (async () => {
+            for (const [i, outcome] of outcomes.entries()) {
+              const body = JSON.stringify(webhookDocument(outcome, context.project), (_key, v: unknown) =>
+                typeof v === 'string' ? log.scrub(v) : v,
+              );
+              const what = `the ${kind} webhook for ${outcome.database}`;
+              if (await send(log, policy, what, { url, method: 'POST', body, contentType: 'application/json' })) continue;
+              const left = outcomes.length - i - 1;
+              if (left > 0)
+                log.warn(
+                  'notify.skipped',
+                  `Not sending the other ${left} webhook documents to ${receiverName(url)}: it failed the last one`,
+                  {
+                    receiver: receiverName(url),
+                  },
+                );
+              return;
+            }
+          })(),
+        );
       if (config.metricsFile && !options?.runLevel) sends.push(writeMetrics(log, config.metricsFile, outcomes, context.project));
       await Promise.all(sends);
     },
@@ -102,13 +114,14 @@ export function pingUrl(base: string, event: 'start' | 'fail' | undefined): stri
   return u.href;
 }
 
-/** Sends one delivery; its failure is a warning (the receiver named by its origin only). */
-async function send(log: Logger, policy: DeliveryPolicy, what: string, delivery: Delivery): Promise<void> {
+/** Sends one delivery; its failure is a warning (the receiver named by its origin only). Whether it was delivered. */
+async function send(log: Logger, policy: DeliveryPolicy, what: string, delivery: Delivery): Promise<boolean> {
   try {
     const attempts = await deliver(delivery, policy);
     log.info('notify.sent', `Sent ${what} to ${receiverName(delivery.url)}${attempts > 1 ? ` (attempt ${attempts})` : ''}`, {
       receiver: receiverName(delivery.url),
     });
+    return true;
   } catch (err) {
     log.warn(
       'notify.failed',
@@ -117,6 +130,7 @@ async function send(log: Logger, policy: DeliveryPolicy, what: string, delivery:
         receiver: receiverName(delivery.url),
       },
     );
+    return false;
   }
 }
 

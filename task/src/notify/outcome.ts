@@ -1,5 +1,3 @@
-import { EXIT_CODES } from '../contract';
-
 /** What a run notifies about: a backup, or a verification (the restore drill). */
 export type RunKind = 'backup' | 'verify';
 
@@ -32,11 +30,6 @@ export interface Outcome {
   readonly partial?: string | false;
   /** When the outcome was known. */
   readonly finishedAt: Date;
-}
-
-/** The one word of an exit code (`database`, `storage`…), as alerts and `--help` name it. */
-export function exitWord(code: number): string {
-  return EXIT_CODES.find((e) => e.code === code)?.word ?? `exit-${code}`;
 }
 
 /** True when any database of the run failed: the run's ping is then a failure. */

@@ -1,5 +1,7 @@
+import { exitWord } from '../contract';
+import { causeLine } from '../errors';
 import { formatBytes } from '../log';
-import { exitWord, Outcome, RunKind } from './outcome';
+import { Outcome, RunKind } from './outcome';
 
 /** How a run of each kind is named in messages. */
 const NOUN: Record<RunKind, string> = { backup: 'backup', verify: 'verification' };
@@ -18,13 +20,12 @@ export function formatDuration(seconds: number): string {
   return m === 0 ? `${h} h` : `${h} h ${m} min`;
 }
 
-/** The last non-empty line of a cause (pg_dump's own error is its last line), cut to a chat message's length. */
+/**
+ * The line of a cause that says what went wrong (errors.ts `causeLine`: the last `error:`,
+ * `fatal:` or `panic:` line, not pg_dump's trailing `detail:`), cut to a chat message's length.
+ */
 export function lastLine(cause: string | undefined): string {
-  const lines = (cause ?? '')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean);
-  const line = lines[lines.length - 1] ?? 'no cause was given';
+  const line = cause?.trim() ? causeLine(cause) : 'no cause was given';
   return line.length > MAX_CAUSE ? `${line.slice(0, MAX_CAUSE - 1)}…` : line;
 }
 

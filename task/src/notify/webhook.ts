@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
-import { EVENTS } from '../contract';
-import { exitWord, Outcome } from './outcome';
+import { EVENTS, exitWord } from '../contract';
+import { Outcome } from './outcome';
 import { outcomeText } from './text';
 
 /**

@@ -67,7 +67,7 @@ describe('notification settings', () => {
       ),
     );
     expect(problems).toEqual([
-      expect.stringMatching(/^BACKUP_NOTIFY_TIMEOUT_SECONDS must be a whole number from 1 to 60/),
+      expect.stringMatching(/^BACKUP_NOTIFY_TIMEOUT_SECONDS must be a whole number from 1 to 15/),
       '--ping-url must be an http:// or https:// URL; got a ftp: URL.',
       expect.stringMatching(/^BACKUP_WEBHOOK_URLS \(URL 1 of 2\) is not a URL \(its value is not shown/),
       expect.stringMatching(/^BACKUP_WEBHOOK_URLS \(URL 2 of 2\) holds a user name or password/),
