@@ -17,6 +17,8 @@ export interface AllDatabasesRun {
   readonly outcomes: readonly BackupOutcome[];
   /** The databases left out, each with its reason. */
   readonly skipped: readonly ClusterDatabase[];
+  /** The databases a signal stopped the run before (not attempted: no outcome, no notification, no metrics). */
+  readonly notAttempted: readonly string[];
   /** The worst of the outcomes' exit codes (contract/exit-codes.ts, EXIT_CODE_SEVERITY); 0 when all succeeded. */
   readonly exitCode: ExitCodeValue;
 }
@@ -41,8 +43,16 @@ export async function backupAllDatabases(
   const databases = await listDatabases(config, log, signal);
   const globals = config.globals ? await captureOnce(config, log, signal) : undefined;
   const outcomes: BackupOutcome[] = [];
-  for (const name of databases.chosen) outcomes.push(await backupOne(config, name, globals, log, signal, now));
-  const run = { outcomes, skipped: databases.skipped, exitCode: worstExitCode(outcomes.map((o) => o.exitCode)) };
+  const notAttempted: string[] = [];
+  for (const name of databases.chosen) {
+    // A signal stops the run: the databases after it are named once, as not attempted.
+    if (signal.aborted) notAttempted.push(name);
+    else outcomes.push(await backupOne(config, name, globals, log, signal, now));
+  }
+  if (notAttempted.length > 0)
+    log.warn('backup.skip', `Not backing up ${notAttempted.join(', ')}: the run was interrupted`, { databases: notAttempted });
+  const codes = [...outcomes.map((o) => o.exitCode), ...(notAttempted.length > 0 ? [ExitCode.INTERRUPTED] : [])];
+  const run = { outcomes, skipped: databases.skipped, notAttempted, exitCode: worstExitCode(codes) };
   logSummary(run, log);
   return run;
 }
@@ -68,6 +78,7 @@ export async function runAllDatabases(config: AllDatabasesConfig, log: Logger, s
   await notifier.finish(run.outcomes.map(notifyOutcome));
   const worst = run.outcomes.find((o) => o.exitCode === run.exitCode);
   if (worst?.status === 'failed') throw new TaskError(worst.cause, { exitCode: run.exitCode, stage: worst.stage });
+  if (run.notAttempted.length > 0) throw new InterruptedError(String(signal.reason), 'connect');
   return run;
 }
 
@@ -156,18 +167,12 @@ async function backupOne(
 ): Promise<BackupOutcome> {
   const start = now();
   const seconds = () => Math.round((now().getTime() - start.getTime()) / 100) / 10;
-  if (signal.aborted) {
-    // Not started: a signal stopped the run before it came to this database.
-    log.warn('backup.skip', `Not backing up ${database}: the run was interrupted`, { database });
-    return failed(database, new InterruptedError(String(signal.reason), 'connect'), 0);
-  }
   const input = { ...config, conn: withDatabase(config.conn, database), allDatabases: undefined, capturedGlobals };
   try {
     return succeeded(database, await takeReportedBackup(input, log, signal, now), seconds());
   } catch (err) {
     // takeReportedBackup has logged it (backup.failed, with stage and cause) and emitted its metrics.
-    const failure = err instanceof TaskError ? err : new TaskError(String(err), { exitCode: ExitCode.INTERNAL, stage: 'connect' });
-    return failed(database, failure, seconds());
+    return failed(database, err as TaskError, seconds());
   }
 }
 
@@ -175,12 +180,14 @@ async function backupOne(
 function logSummary(run: AllDatabasesRun, log: Logger): void {
   const bad = run.outcomes.filter((o) => o.status === 'failed');
   const head =
-    bad.length === 0
+    bad.length === 0 && run.exitCode === 0
       ? `All ${run.outcomes.length} databases backed up`
       : `${bad.length} of ${run.outcomes.length} databases failed (${bad.map((o) => o.database).join(', ')}); the run exits ${run.exitCode}`;
-  log.log(bad.length === 0 ? 'info' : 'error', 'backup.summary', `${head}\n${renderOutcomes(run.outcomes)}`, {
+  const stopped = run.notAttempted.length > 0 ? `\nInterrupted before ${run.notAttempted.join(', ')} (not attempted)` : '';
+  log.log(run.exitCode === 0 ? 'info' : 'error', 'backup.summary', `${head}\n${renderOutcomes(run.outcomes)}${stopped}`, {
     exitCode: run.exitCode,
     failed: bad.map((o) => o.database),
+    notAttempted: run.notAttempted,
     outcomes: run.outcomes,
     skipped: run.skipped.map((d) => ({ database: d.name, reason: d.skip })),
   });

@@ -248,3 +248,41 @@ describe('the next run', () => {
     expect(later.map((b) => b.status)).toEqual(['complete', 'complete']);
   });
 });
+
+test('SIGTERM during one database: exit 130, the rest named once as not attempted, and only the attempted one reported', async () => {
+  // GIVEN a pg_dump that takes a while, so that the signal comes during the first database
+  const slowBin = mkdtempSync(join(tmpdir(), 'all-databases-slow-'));
+  for (const p of ['pg_dumpall', 'pg_restore', 'psql']) symlinkSync(join(env.pg.binDir, p), join(slowBin, p));
+  writeFileSync(join(slowBin, 'pg_dump'), `#!/bin/sh\nsleep 5\nexec '${env.pg.binDir}/pg_dump' "$@"\n`);
+  chmodSync(join(slowBin, 'pg_dump'), 0o755);
+  const metrics = join(metricsDir, 'interrupted.prom');
+  receiver.requests.length = 0;
+  try {
+    const run = await runCli(
+      ['backup', '--all-databases', '--exclude-database', 'audit', '--exclude-database', '*_restored'],
+      backupEnv({
+        PG_BIN_DIR: slowBin,
+        BACKUP_WEBHOOK_URLS: `${receiver.origin}/hook/${PING_TOKEN}`,
+        BACKUP_METRICS_FILE: metrics,
+      }),
+      { onStart: (pid) => void setTimeout(() => process.kill(pid, 'SIGTERM'), 2500) },
+    );
+    expect(run.code).toBe(130);
+    const summary = eventOf(run, 'backup.summary');
+    // the first database (billing) was being backed up; the others were not attempted
+    const [first, ...rest] = run.events.find((e) => e.event === 'backup.databases' && Array.isArray(e.databases))!.databases as string[];
+    expect(first).toBe('billing');
+    expect(rest.length).toBeGreaterThanOrEqual(2);
+    expect((summary.outcomes as Outcome[]).map((o) => [o.database, o.exitCode])).toEqual([['billing', 130]]);
+    expect(summary.notAttempted).toEqual(rest);
+    expect(String(summary.msg)).toContain(`Interrupted before ${rest.join(', ')} (not attempted)`);
+    expect(run.events.filter((e) => e.event === 'backup.skip' && /interrupted/.test(String(e.msg)))).toHaveLength(1);
+    const hooks = receiver.to('/hook/').map((r) => (JSON.parse(r.body) as { database: string }).database);
+    expect(hooks).toEqual(['billing']);
+    const text = readFileSync(metrics, 'utf8');
+    expect(text).toMatch(/\{database="billing"\}/);
+    for (const db of rest) expect(text).not.toContain(`database="${db}"`);
+  } finally {
+    rmSync(slowBin, { recursive: true, force: true });
+  }
+}, 120_000);
