@@ -19,6 +19,8 @@ interface OutcomeBase {
   readonly exitWord: string;
   /** Seconds from the start of this database's backup to its end (or failure). */
   readonly durationSeconds: number;
+  /** When this database's backup ended (a long run's first database ended hours before its last). */
+  readonly finishedAt: Date;
 }
 
 /** A complete backup: its dump and manifest are stored. */
@@ -44,13 +46,14 @@ export interface BackupFailed extends OutcomeBase {
 }
 
 /** The outcome of a backup that completed. */
-export function succeeded(database: string, result: BackupResult, durationSeconds: number): BackupSucceeded {
+export function succeeded(database: string, result: BackupResult, durationSeconds: number, finishedAt = new Date()): BackupSucceeded {
   return {
     status: 'success',
     database,
     exitCode: ExitCode.OK,
     exitWord: exitWord(ExitCode.OK),
     durationSeconds,
+    finishedAt,
     key: result.manifest.key,
     manifestKey: result.manifestKey,
     bytes: backupBytes(result.manifest),
@@ -59,13 +62,14 @@ export function succeeded(database: string, result: BackupResult, durationSecond
 }
 
 /** The outcome of a backup that failed with `failure` (as the command reported it). */
-export function failed(database: string, failure: TaskError, durationSeconds: number): BackupFailed {
+export function failed(database: string, failure: TaskError, durationSeconds: number, finishedAt = new Date()): BackupFailed {
   return {
     status: 'failed',
     database,
     exitCode: failure.exitCode,
     exitWord: exitWord(failure.exitCode),
     durationSeconds,
+    finishedAt,
     stage: failure.stage,
     cause: lastLine(failure.message),
   };

@@ -169,10 +169,10 @@ async function backupOne(
   const seconds = () => Math.round((now().getTime() - start.getTime()) / 100) / 10;
   const input = { ...config, conn: withDatabase(config.conn, database), allDatabases: undefined, capturedGlobals };
   try {
-    return succeeded(database, await takeReportedBackup(input, log, signal, now), seconds());
+    return succeeded(database, await takeReportedBackup(input, log, signal, now), seconds(), now());
   } catch (err) {
     // takeReportedBackup has logged it (backup.failed, with stage and cause) and emitted its metrics.
-    return failed(database, err as TaskError, seconds());
+    return failed(database, err as TaskError, seconds(), now());
   }
 }
 
@@ -198,7 +198,7 @@ export const ALL_DATABASES = 'all databases';
 
 /** A database's outcome as the notifier takes it. */
 function notifyOutcome(o: BackupOutcome): Outcome {
-  const finishedAt = new Date();
+  const { finishedAt } = o;
   return o.status === 'success'
     ? {
         kind: 'backup',

@@ -33,6 +33,7 @@ describe('an outcome of a failed backup', () => {
       stage: 'dump',
       cause: 'pg_dump exited with code 1: pg_dump: error: query failed: ERROR:  permission denied for table t',
       durationSeconds: 1.5,
+      finishedAt: expect.any(Date),
     });
   });
 
@@ -49,6 +50,7 @@ describe('an outcome of a failed backup', () => {
         exitCode: 0,
         exitWord: 'success',
         durationSeconds: 2,
+        finishedAt: new Date('2026-01-01T04:00:02Z'),
         key: 'p/orders/202601010400.dump',
         manifestKey: 'm',
         bytes: 2048,
