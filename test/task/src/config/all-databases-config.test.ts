@@ -1,17 +1,9 @@
 import { backupConfig } from '../../../../task/src/config/backup';
-import { ConfigError } from '../../../../task/src/errors';
+import { cliProblemsOf } from '../../../support/config-problems';
 
 const base = { BACKUP_BUCKET: 'my-backups' };
 
-function problemsOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.problems];
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
+const problemsOf = cliProblemsOf;
 
 describe('backup --all-databases', () => {
   test('reads the list from postgres when the connection names no database', () => {

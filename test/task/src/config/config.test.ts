@@ -5,18 +5,11 @@ import { ConfigError } from '../../../../task/src/errors';
 import { defaultShown, SETTINGS, SettingSpec } from '../../../../task/src/config/settings';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { cliProblemsOf } from '../../../support/config-problems';
 
 const base = { BACKUP_BUCKET: 'my-backups', PGDATABASE: 'app' };
 
-function problemsOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.problems];
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
+const problemsOf = cliProblemsOf;
 
 describe('backup configuration', () => {
   test('reads libpq variables and the destination from the environment', () => {

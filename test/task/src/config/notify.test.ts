@@ -3,20 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { backupConfig } from '../../../../task/src/config/backup';
 import { listConfig, restoreConfig, statusConfig, verifyConfig } from '../../../../task/src/config/readers';
-import { ConfigError } from '../../../../task/src/errors';
+import { cliProblemsOf } from '../../../support/config-problems';
 
 const base = { BACKUP_BUCKET: 'my-backups', PGDATABASE: 'app' };
 const TOKEN = '5f1d7e2a-0c1b-4e6f-9d3a-7b8c9d0e1f2a';
 
-function problemsOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.problems];
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
+const problemsOf = cliProblemsOf;
 
 let dir: string;
 beforeAll(() => {
