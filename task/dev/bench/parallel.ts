@@ -8,6 +8,7 @@ import { DiscardS3 } from './discard-s3';
 import { eventOf, timeCommand } from './measure';
 import { loadShapedDatabase, Shape, ShapedDatabase } from './parallel-databases';
 import { median, round, table } from './report';
+import { restoreCliEnv } from './restores';
 
 const GB = 1e9;
 const MB = 1e6;
@@ -197,18 +198,7 @@ async function restoreRounds(
   const runs: ParallelRun[] = [];
   const restore = (d: ShapedDatabase, jobs: number, target: string, extra: readonly string[] = []) => {
     const { key, prefix } = stored.get(`${d.shape}-${jobs}`)!;
-    const env = {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: process.env.HOME ?? '/tmp',
-      ...pg.env(d.name),
-      ...ctx.s3.env,
-      PG_BIN_DIR: ctx.pgBinDir,
-      BACKUP_PREFIX: prefix,
-      RESTORE_TEMP_DIR: dir,
-      BACKUP_PROGRESS_SECONDS: '3600',
-      LOG_FORMAT: 'json',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    };
+    const env = restoreCliEnv(ctx, pg.env(d.name), prefix, dir);
     const url = `postgres://${pg.user}@127.0.0.1:${pg.port}/${target}`;
     return withServerCpu(pg, () =>
       timeCommand(

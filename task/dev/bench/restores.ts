@@ -94,16 +94,7 @@ export async function measureRestores(
       HOME: process.env.HOME ?? '/tmp',
       ...ctx.pgEnv,
     };
-    const cliEnv = {
-      ...base,
-      ...ctx.s3.env,
-      PG_BIN_DIR: ctx.pgBinDir,
-      BACKUP_PREFIX: prefix,
-      RESTORE_TEMP_DIR: dir,
-      BACKUP_PROGRESS_SECONDS: '3600',
-      LOG_FORMAT: 'json',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    };
+    const cliEnv = restoreCliEnv(ctx, ctx.pgEnv, prefix, dir);
     const target = (db: string) => `postgres://${pg.user}@127.0.0.1:${pg.port}/${db}`;
     const runs: RestoreRun[] = [];
     for (let r = 1; r <= rounds; r++) {
@@ -174,4 +165,20 @@ export async function measureRestores(
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The environment of a timed `restore` run: the backups under `prefix`, scratch files in `dir`, JSON log lines. */
+export function restoreCliEnv(ctx: BenchContext, pgEnv: Record<string, string>, prefix: string, dir: string): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/tmp',
+    ...pgEnv,
+    ...ctx.s3.env,
+    PG_BIN_DIR: ctx.pgBinDir,
+    BACKUP_PREFIX: prefix,
+    RESTORE_TEMP_DIR: dir,
+    BACKUP_PROGRESS_SECONDS: '3600',
+    LOG_FORMAT: 'json',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
 }
