@@ -41,7 +41,7 @@ import { RestoreDrill, RestoreDrillOptions } from './restore-drill';
 import { RestoreTask, RestoreTaskOptions, restoreTaskProblems } from './restore-task';
 import { acknowledgeExecutionRole, acknowledgeFolderWildcard, acknowledgeTaskDefinition } from './private/acknowledgements';
 import { runTaskCommand } from './private/run-task-command';
-import { TaskFailureRules } from './private/task-failure-rules';
+import { TaskFailureRules, taskGroup } from './private/task-failure-rules';
 import { backupTaskImage, DEFAULT_POSTGRES_MAJOR } from './task-image';
 
 /** The default schedule: every day at 04:00 UTC. */
@@ -310,7 +310,13 @@ export class PostgresBackup extends Construct implements IBackupSource {
     this.container = task.container;
     this.schedule = this.scheduleBackups(props, settings.what);
     this.missedBackupAlarm = this.addAlerts(props, settings.what);
-    this.backupNowCommand = runTaskCommand(this.cluster, this.taskDefinition.family, this.subnets, this.securityGroup);
+    this.backupNowCommand = runTaskCommand(
+      this.cluster,
+      this.taskDefinition.family,
+      taskGroup('backup', props.databaseName),
+      this.subnets,
+      this.securityGroup,
+    );
 
     if (props.drill?.enabled !== false) this.drill = this.createDrill(props, settings);
     if (props.restoreTask?.enabled !== false) this.restoreTask = this.createRestoreTask(props, settings);
@@ -394,20 +400,16 @@ export class PostgresBackup extends Construct implements IBackupSource {
       schedule: props.schedule ?? DEFAULT_BACKUP_SCHEDULE,
       enabled: props.scheduleEnabled ?? true,
       description: `${what} (pg-s3-backup)`,
+      group: taskGroup('backup', props.databaseName),
       retryAttempts: props.retryAttempts,
       maxEventAge: props.maxEventAge,
       deadLetterQueue: this.deadLetterQueue,
     });
   }
 
-  /** Alerts: the task's failure rules and the missed-backup alarm (returned). */
+  /** Alerts: the cluster's task failure rules (one set per cluster) and the missed-backup alarm (returned). */
   private addAlerts(props: PostgresBackupProps, what: string): cloudwatch.Alarm {
-    new TaskFailureRules(this, 'TaskFailureRules', {
-      family: this.taskDefinition.family,
-      topic: this.alarmTopic,
-      description: what,
-      singleContainer: true,
-    });
+    TaskFailureRules.of(this.cluster, this.alarmTopic);
     return missedBackupAlarm(this, 'MissedBackupAlarm', {
       successMetric: this.metricBackupSuccess(),
       hours: props.missedBackupAlarmHours ?? BACKUP_TASK_DEFAULTS.missedBackupAlarmHours,

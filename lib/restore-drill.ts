@@ -13,7 +13,7 @@ import { jobsSizeProblems, taskSizeFor, taskSizeProblems } from './private/farga
 import type { IBackupSource } from './backup-source';
 import { acknowledgeExecutionRole, acknowledgeFolderWildcard, acknowledgeTaskDefinition } from './private/acknowledgements';
 import { runTaskCommand } from './private/run-task-command';
-import { TaskFailureRules } from './private/task-failure-rules';
+import { TaskFailureRules, taskGroup } from './private/task-failure-rules';
 import { drillServerImage } from './task-image';
 
 /** The default drill schedule: Mondays at 06:00 UTC, after Monday's 04:00 backup. */
@@ -132,11 +132,11 @@ export class RestoreDrill extends Construct {
       vpcSubnets: props.vpcSubnets,
       schedule: props.schedule ?? DEFAULT_DRILL_SCHEDULE,
       description: `${props.what}: restore drill (pg-s3-backup)`,
+      group: taskGroup('drill', backup.databaseName),
       deadLetterQueue: backup.deadLetterQueue,
     });
 
-    const what = `${props.what} restore drill`;
-    new TaskFailureRules(this, 'TaskFailureRules', { family: this.taskDefinition.family, topic: backup.alarmTopic, description: what });
+    TaskFailureRules.of(backup.cluster, backup.alarmTopic);
     this.failedAlarm = drillFailedAlarm(this, 'FailedAlarm', {
       failureMetric: backup.metricDrillFailure(),
       topic: backup.alarmTopic,
@@ -148,7 +148,13 @@ export class RestoreDrill extends Construct {
       topic: backup.alarmTopic,
       what: props.what,
     });
-    this.drillNowCommand = runTaskCommand(backup.cluster, this.taskDefinition.family, backup.subnets, this.securityGroup);
+    this.drillNowCommand = runTaskCommand(
+      backup.cluster,
+      this.taskDefinition.family,
+      taskGroup('drill', backup.databaseName),
+      backup.subnets,
+      this.securityGroup,
+    );
   }
 
   /**

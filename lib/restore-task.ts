@@ -15,7 +15,7 @@ import {
 import { jobsSizeProblems, taskSizeFor, taskSizeProblems } from './private/fargate-size';
 import type { IBackupSource } from './backup-source';
 import { runTaskCommand } from './private/run-task-command';
-import { TaskFailureRules } from './private/task-failure-rules';
+import { TaskFailureRules, taskGroup } from './private/task-failure-rules';
 
 /**
  * The initial value of the restore target secret. It is deliberately not a URL: a restore
@@ -145,13 +145,14 @@ export class RestoreTask extends Construct {
     acknowledgeExecutionRole(this.taskDefinition);
     acknowledgeFolderWildcard(this.taskDefinition.taskRole, backup.bucket, backup.folder, 'read backups (GetObject)');
 
-    new TaskFailureRules(this, 'TaskFailureRules', {
-      family: this.taskDefinition.family,
-      topic: backup.alarmTopic,
-      description: props.what,
-      singleContainer: true,
-    });
-    this.restoreNowCommand = runTaskCommand(backup.cluster, this.taskDefinition.family, backup.subnets, this.securityGroup);
+    TaskFailureRules.of(backup.cluster, backup.alarmTopic);
+    this.restoreNowCommand = runTaskCommand(
+      backup.cluster,
+      this.taskDefinition.family,
+      taskGroup('restore', backup.databaseName),
+      backup.subnets,
+      this.securityGroup,
+    );
   }
 }
 

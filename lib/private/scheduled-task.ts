@@ -17,6 +17,8 @@ export interface ScheduledCliTaskOptions {
   /** @default - the scheduler's default (enabled) */
   readonly enabled?: boolean;
   readonly description: string;
+  /** The ECS task group the task is started in (`taskGroup()`), which its failure alerts name and watch. */
+  readonly group: string;
   /** Scheduler retries when RunTask itself fails. @default 2 */
   readonly retryAttempts?: number;
   /** @default Duration.hours(1) */
@@ -39,6 +41,7 @@ export function scheduleCliTask(scope: Construct, options: ScheduledCliTaskOptio
       vpcSubnets: options.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
       securityGroups: [options.securityGroup],
       assignPublicIp: false,
+      group: options.group,
       retryAttempts: options.retryAttempts ?? 2,
       maxEventAge: options.maxEventAge ?? Duration.hours(1),
       deadLetterQueue: options.deadLetterQueue,

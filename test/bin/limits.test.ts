@@ -10,7 +10,8 @@
  * parameters, 1 MB per template (uploaded to S3); an S3 bucket policy 20 KB; an SNS topic policy
  * 30 KB; an SQS queue policy 8 KB, 20 statements, 50 principals; a KMS key policy 32 KB; the
  * inline policies of one IAM role 10,240 characters together, a managed policy 6,144 (IAM counts
- * no whitespace); a dashboard 500 widgets.
+ * no whitespace); a dashboard 500 widgets. EventBridge: 300 rules per event bus (a quota per
+ * account and region, on the default bus the tasks' state changes go to), counted over all templates.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -99,6 +100,10 @@ function limitProblems(t: RealTemplate, app: ResolvedTemplate): string[] {
   return problems;
 }
 
+/** EventBridge rules of every template together (they all land on the account's default bus). */
+const ruleCount = (templates: RealTemplate[]) =>
+  templates.reduce((n, t) => n + Object.values(t.json.Resources ?? {}).filter((r: any) => r.Type === 'AWS::Events::Rule').length, 0);
+
 describe('every template stays within what CloudFormation and the services accept', () => {
   test.each([
     ['the committed cdk.json', exampleContext()],
@@ -127,6 +132,8 @@ describe(`a project of ${MAX_DATABASES} databases, the most one stack takes`, ()
   test('synthesizes, passes cdk-nag, and stays within every limit; one more is refused at synth with the reason', () => {
     const { templates, app, resolved } = deployedTemplates(projectOf(MAX_DATABASES));
     expect(templates.flatMap((t) => limitProblems(t, resolved))).toEqual([]);
+    // EventBridge's default quota of 300 rules per event bus, which the account's other rules share.
+    expect(ruleCount(templates)).toBeLessThanOrEqual(300);
     const report = new AwsSolutionsChecks().validateScope(app);
     expect(report.violations).toEqual([]);
     expect(() => buildApp(new App({ context: projectOf(MAX_DATABASES + 1) }))).toThrow(

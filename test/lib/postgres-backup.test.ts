@@ -2,6 +2,7 @@ import { Duration, Stack } from 'aws-cdk-lib';
 import { Annotations } from 'aws-cdk-lib/assertions';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -9,6 +10,8 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { DatabaseConnection, PostgresBackup, PostgresBackupProps, RDS_CA_BUNDLE_PATH } from '../../lib';
+import { EXIT_CODE_WORDS } from '../../task/src/contract';
+import { eventDetailPaths, inputPathField, patternPaths } from '../support/aws/event-schema';
 import { FORBIDDEN_WRITER_ACTIONS, WRITER_OBJECT_ACTIONS } from '../../lib/private/permissions';
 import {
   actionsOf,
@@ -399,7 +402,52 @@ describe('PostgresBackup policies it cannot write', () => {
 describe('PostgresBackup alerts', () => {
   test('a task that stops with a non-zero exit code or fails to start notifies the topic', () => {
     const { template } = backupFixture({ drill: { enabled: false } });
-    expectFailureAlerts(template, 'backup', 'Backup of shop/app');
+    expectFailureAlerts(template, 'backup');
+  });
+
+  test('the schedule and BackupNowCommand start the backup in task group pg-s3-backup:<db>, which the alerts watch', () => {
+    const { template, backup } = backupFixture();
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      Target: {
+        EcsParameters: Match.objectLike({
+          TaskDefinitionArn: { Ref: Match.stringLikeRegexp('BackupTaskDefinition') },
+          Group: 'pg-s3-backup:app',
+        }),
+      },
+    });
+    expect(backup.backupNowCommand).toContain(`--task-definition ${backup.taskDefinition.family} --group pg-s3-backup:app `);
+  });
+
+  test('a database name with characters beyond letters, digits, _ . - is named in its task group with _ in their place', () => {
+    const { template } = backupFixture({ databaseName: 'sales db/2026' });
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      Target: { EcsParameters: Match.objectLike({ Group: 'pg-s3-backup:sales_db_2026' }) },
+    });
+  });
+
+  test('one set of 11 failure rules per cluster, however many databases share it; a second topic on that cluster is refused', () => {
+    // GIVEN two databases on one cluster and one topic
+    const { stack, vpc } = testStack();
+    const cluster = new ecs.Cluster(stack, 'Shared', { vpc });
+    const topic = new sns.Topic(stack, 'Alerts');
+    const connection = DatabaseConnection.fromRdsSecret(secretsmanager.Secret.fromSecretCompleteArn(stack, 'S', SECRET_ARN));
+    for (const db of ['one', 'two']) {
+      new PostgresBackup(stack, `Backup${db}`, { vpc, connection, databaseName: db, image: TEST_IMAGE, cluster, alarmTopic: topic });
+    }
+    // THEN one rule per exit code, one for any other code, the drill's and the failed-to-start one
+    Template.fromStack(stack).resourceCountIs('AWS::Events::Rule', 11);
+    // WHEN a third names another topic for the same cluster
+    expect(
+      () =>
+        new PostgresBackup(stack, 'BackupThree', {
+          vpc,
+          connection,
+          databaseName: 'three',
+          image: TEST_IMAGE,
+          cluster,
+          alarmTopic: new sns.Topic(stack, 'Other'),
+        }),
+    ).toThrow(/already alert topic .*Alerts, not .*Other.*same alarmTopic/);
   });
 
   /**
@@ -422,44 +470,74 @@ describe('PostgresBackup alerts', () => {
     return JSON.parse(message);
   }
 
-  test('failure alerts are AWS Chatbot custom notifications that name the database and the task, and state the exit code beside the word of every code', () => {
+  test('failure alerts are AWS Chatbot custom notifications that name the database (task group) and the task, and state the exit code and its word', () => {
     const { template } = backupFixture({ drill: { enabled: false } });
     const event = {
       id: 'e0a1b2c3-0000-4000-8000-000000000000',
       detail: {
+        group: 'pg-s3-backup:app',
         taskArn: 'arn:aws:ecs:eu-west-1:111122223333:task/cluster/0123abcd',
         stoppedReason: 'Essential container in task exited',
         containers: [{ name: 'backup', exitCode: 3 }],
       },
     };
-    const failed = alertFor(template, /TaskFailureRulesFailed(?!ToStart)/, event);
+    const failed = alertFor(template, /TaskFailureRulesFailed3/, event);
     expect(failed).toMatchObject({ version: '1.0', source: 'custom', id: event.id, content: { textType: 'client-markdown' } });
-    expect(failed.content.title).toBe('Backup of shop/app FAILED');
+    expect(failed.content.title).toBe('pg-s3-backup:app FAILED (exit 3, database)');
     expect(failed.content.description).toBe(
-      'Backup of shop/app FAILED: task arn:aws:ecs:eu-west-1:111122223333:task/cluster/0123abcd stopped with exit code 3 (Essential container in task exited). ' +
-        'Exit codes: 1 internal, 2 configuration, 3 database, 4 storage, 5 integrity, 7 local-disk, 130 interrupted, 137 killed.',
+      'pg-s3-backup:app FAILED (exit 3, database): task arn:aws:ecs:eu-west-1:111122223333:task/cluster/0123abcd stopped (Essential container in task exited). ' +
+        'Exit 3 means: database or PostgreSQL client failure (connection, version check, pg_dump, pg_restore).',
     );
     expect(failed.content.nextSteps[0]).toMatch(/^Read the task log: stack output LogGroupName, Logs Insights query "recent runs"/);
     expect(failed.metadata).toMatchObject({ eventType: 'TaskFailed', relatedResources: [event.detail.taskArn] });
+    const killed = alertFor(template, /TaskFailureRulesFailed137/, {
+      ...event,
+      detail: { ...event.detail, containers: [{ name: 'backup', exitCode: 137 }] },
+    });
+    expect(killed.content.title).toBe('pg-s3-backup:app FAILED (exit 137, killed)');
+    const other = alertFor(template, /TaskFailureRulesFailedOther/, {
+      ...event,
+      detail: { ...event.detail, containers: [{ name: 'backup', exitCode: 6 }] },
+    });
+    expect(other.content.title).toBe('pg-s3-backup:app FAILED (exit 6)');
 
     const notStarted = alertFor(template, /TaskFailureRulesFailedToStart/, {
       ...event,
       detail: { ...event.detail, stoppedReason: 'CannotPullContainerError: pull image manifest has been retried 5 time(s)' },
     });
-    expect(notStarted).toMatchObject({ version: '1.0', source: 'custom', content: { title: 'Backup of shop/app did not start' } });
-    expect(notStarted.content.description).toMatch(
-      /^Backup of shop\/app did not start: task .* could not start \(CannotPullContainerError/,
-    );
+    expect(notStarted).toMatchObject({ version: '1.0', source: 'custom', content: { title: 'pg-s3-backup:app did not start' } });
+    expect(notStarted.content.description).toMatch(/^pg-s3-backup:app did not start: task .* could not start \(CannotPullContainerError/);
+  });
+
+  test("every field the rules match or copy is in the ECS Task State Change event (EventBridge's schema, @aws-cdk/aws-service-spec)", () => {
+    const { template } = backupFixture();
+    const fields = eventDetailPaths('aws.ecs@ECSTaskStateChange');
+    const rules = Object.values(template.findResources('AWS::Events::Rule'));
+    expect(rules).toHaveLength(11);
+    const used = rules.flatMap((r) => [
+      ...patternPaths(r.Properties.EventPattern.detail),
+      ...Object.values(r.Properties.Targets[0].InputTransformer.InputPathsMap as Record<string, string>)
+        .map(inputPathField)
+        .filter((f) => f.startsWith('detail.')),
+    ]);
+    expect(used).toEqual(expect.arrayContaining(['detail.group', 'detail.clusterArn', 'detail.containers.exitCode']));
+    expect([...new Set(used)].filter((f) => !fields.has(f))).toEqual([]);
   });
 
   test("the drill's alert, whose task has a sidecar, does not name a container's exit code it cannot tell apart", () => {
     const { template } = backupFixture();
     const [, drillRule] = Object.entries(template.findResources('AWS::Events::Rule')).find(([id]) =>
-      /DrillTaskFailureRulesFailed(?!ToStart)/.test(id),
+      /TaskFailureRulesDrillFailed/.test(id),
     )!;
     const transformer = drillRule.Properties.Targets[0].InputTransformer;
     expect(JSON.stringify(transformer.InputPathsMap)).not.toContain('containers');
     expect(transformer.InputTemplate).toContain('stopped with a non-zero exit code');
+    // Nor does a rule that states a code (and its word) ever match a drill task.
+    const stating = Object.entries(template.findResources('AWS::Events::Rule'))
+      .filter(([id, r]) => r.Properties.EventPattern.detail.containers && !/DrillFailed/.test(id))
+      .map(([, r]) => r);
+    expect(stating).toHaveLength(EXIT_CODE_WORDS.length + 1);
+    for (const r of stating) expect(r.Properties.EventPattern.detail.group).not.toContainEqual({ prefix: 'pg-s3-drill:' });
   });
 
   test('the missed-backup alarm says which database and how many hours since the last success', () => {

@@ -107,8 +107,14 @@ describe('RestoreDrill', () => {
     });
   });
 
-  test('a failed or unstartable drill task alerts like a backup task', () => {
-    expectFailureAlerts(backupFixture().template, 'drill', 'Backup of shop/app restore drill');
+  test('a failed or unstartable drill task alerts like a backup task, by its task group pg-s3-drill:<db>', () => {
+    const { template } = backupFixture();
+    expectFailureAlerts(template, 'drill');
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      Target: {
+        EcsParameters: Match.objectLike({ TaskDefinitionArn: { Ref: Match.stringLikeRegexp('Drill') }, Group: 'pg-s3-drill:app' }),
+      },
+    });
   });
 
   test('schedule, size and overdue window are configurable, and the drill can be turned off', () => {

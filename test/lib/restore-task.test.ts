@@ -223,11 +223,11 @@ describe('RestoreTask least privilege', () => {
 });
 
 describe('RestoreTask alerts and outputs', () => {
-  test('a failed or unstartable restore alerts on the topic as "Restore of <project>/<db>"', () => {
-    expectFailureAlerts(backupFixture().template, 'restore', 'Restore of shop/app');
+  test('a failed or unstartable restore alerts on the topic by its task group pg-s3-restore:<db>', () => {
+    expectFailureAlerts(backupFixture().template, 'restore');
   });
 
-  test('outputs RestoreNowCommand (run-task on the restore family and security group), RestoreTargetSecretArn and RestoreSecurityGroupId', () => {
+  test('outputs RestoreNowCommand (run-task on the restore family, in its task group, and security group), RestoreTargetSecretArn and RestoreSecurityGroupId', () => {
     const { template, backup } = backupFixture();
     const outputs = template.findOutputs('*');
     const byPrefix = (prefix: string) =>
@@ -238,7 +238,7 @@ describe('RestoreTask alerts and outputs', () => {
     const text = JSON.stringify(command.Value);
     expect(text).toMatch(/^\{"Fn::Join":\["",\["aws ecs run-task --cluster ",/);
     expect(text).toMatch(
-      /--task-definition [\w-]+-restore --launch-type FARGATE --network-configuration \\"awsvpcConfiguration=\{subnets=\[subnet-0123456789abcdef0,subnet-0fedcba9876543210\],securityGroups=\[/,
+      /--task-definition [\w-]+-restore --group pg-s3-restore:app --launch-type FARGATE --network-configuration \\"awsvpcConfiguration=\{subnets=\[subnet-0123456789abcdef0,subnet-0fedcba9876543210\],securityGroups=\[/,
     );
     expect(text).toMatch(/"Fn::GetAtt":\["BackupRestoreSecurityGroup\w+","GroupId"\]/);
     expect(text).not.toMatch(/BackupSecurityGroup\w+","GroupId"/);

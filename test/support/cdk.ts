@@ -15,6 +15,7 @@ import {
   PostgresBackupProps,
   RESTORE_TARGET_PLACEHOLDER,
 } from '../../lib';
+import { EXIT_CODE_WORDS } from '../../task/src/contract';
 
 /** Shared fixtures of the CDK tests: environment-agnostic stacks, no lookups, no Docker. */
 
@@ -94,38 +95,51 @@ export function containerEnvironment(template: Template, name: string, family?: 
 }
 
 /**
- * Asserts the two failure alerts of a task definition family (`…-<familySuffix>`): an
- * EventBridge rule for a task that stopped with a non-zero exit code and one for a task that
- * never started, both on "ECS Task State Change" for every revision of the family, both
- * notifying the alarm topic; `description` (e.g. "Restore of shop/app") names them.
+ * Asserts the failure alerts that watch a task of `kind` (`backup`, `restore`, `drill`) on the
+ * cluster: EventBridge rules on "ECS Task State Change" for a stopped task on the cluster in a
+ * task group of that kind (`pg-s3-<kind>:…`), all notifying the alarm topic, each alert titled by
+ * the event's task group:
+ * - backup and restore: one rule per exit code of `EXIT_CODE_WORDS`, whose alert states the code
+ *   and its word, and one for any other non-zero code;
+ * - drill: one rule for a non-zero exit code in any container, whose alert names no code;
+ * - every kind: one rule for a task that never started.
  */
-export function expectFailureAlerts(template: Template, familySuffix: string, description?: string): void {
-  const familyPrefix = Match.objectLike({
-    prefix: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp(`task-definition/.*-${familySuffix}:$`)])] }),
-  });
+export function expectFailureAlerts(template: Template, kind: 'backup' | 'restore' | 'drill'): void {
   const topic = { Ref: Match.stringLikeRegexp('AlarmTopic') };
+  const onCluster = {
+    clusterArn: [{ 'Fn::GetAtt': [Match.stringLikeRegexp('Cluster'), 'Arn'] }],
+    lastStatus: ['STOPPED'],
+    group: Match.arrayWith([{ prefix: `pg-s3-${kind}:` }]),
+  };
+  const rule = (containers: unknown, title: string) =>
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { source: ['aws.ecs'], 'detail-type': ['ECS Task State Change'], detail: { ...onCluster, containers } },
+      Targets: [Match.objectLike({ Arn: topic, InputTransformer: Match.objectLike({ InputTemplate: Match.stringLikeRegexp(title) }) })],
+    });
+  if (kind === 'drill') {
+    rule(
+      { exitCode: [{ 'anything-but': [0] }] },
+      '"title":"<detail-group> FAILED","description":"<detail-group> FAILED: task <detail-taskArn> stopped with a non-zero exit code',
+    );
+  } else {
+    for (const [code, word] of EXIT_CODE_WORDS) rule({ exitCode: [code] }, `"title":"<detail-group> FAILED \\(exit ${code}, ${word}\\)"`);
+    rule(
+      { exitCode: [{ 'anything-but': [0, ...EXIT_CODE_WORDS.map(([c]) => c)] }] },
+      '"title":"<detail-group> FAILED \\(exit <detail-containers-0--exitCode>\\)"',
+    );
+  }
   template.hasResourceProperties('AWS::Events::Rule', {
-    ...(description ? { Description: `${description}: a task stopped with a non-zero exit code` } : {}),
     EventPattern: {
       source: ['aws.ecs'],
       'detail-type': ['ECS Task State Change'],
-      detail: { lastStatus: ['STOPPED'], taskDefinitionArn: [familyPrefix], containers: { exitCode: [{ 'anything-but': [0] }] } },
+      detail: { ...onCluster, stopCode: ['TaskFailedToStart'] },
     },
     Targets: [
       Match.objectLike({
         Arn: topic,
-        InputTransformer: Match.objectLike({ InputTemplate: Match.stringLikeRegexp(`${description ?? ''} FAILED`) }),
+        InputTransformer: Match.objectLike({ InputTemplate: Match.stringLikeRegexp('<detail-group> did not start') }),
       }),
     ],
-  });
-  template.hasResourceProperties('AWS::Events::Rule', {
-    ...(description ? { Description: `${description}: a task failed to start` } : {}),
-    EventPattern: {
-      source: ['aws.ecs'],
-      'detail-type': ['ECS Task State Change'],
-      detail: { lastStatus: ['STOPPED'], taskDefinitionArn: [familyPrefix], stopCode: ['TaskFailedToStart'] },
-    },
-    Targets: [Match.objectLike({ Arn: topic })],
   });
 }
 

@@ -34,7 +34,7 @@ const LIST_INTRINSICS = new Set(['Fn::GetAZs', 'Fn::Split', 'Fn::Cidr']);
 
 let cachedDb: SpecDatabase | undefined;
 /** The database is 2.6 MB gzipped (15 MB of JSON, about 1 s to load), so it is loaded once per process, on first use. */
-function spec(): SpecDatabase {
+export function specDatabase(): SpecDatabase {
   return (cachedDb ??= loadAwsServiceSpecSync());
 }
 
@@ -72,7 +72,7 @@ export function cfnSchemaProblems(template: Record<string, any>): string[] {
 }
 
 function findResource(cfnType: string): Resource | undefined {
-  return spec().lookup('resource', 'cloudFormationType', 'equals', cfnType)[0];
+  return specDatabase().lookup('resource', 'cloudFormationType', 'equals', cfnType)[0];
 }
 
 /** Checks an object against a resource's or type definition's properties; `open` allows names outside the spec. */
@@ -133,7 +133,9 @@ function check(value: unknown, type: PropertyType, path: string, template: any):
       return isObject(value) ? checkProperties(value, props, path, template) : wrong();
     }
     case 'ref':
-      return isObject(value) ? checkProperties(value, spec().get('typeDefinition', type.reference).properties, path, template) : wrong();
+      return isObject(value)
+        ? checkProperties(value, specDatabase().get('typeDefinition', type.reference).properties, path, template)
+        : wrong();
     case 'array':
       return Array.isArray(value) ? value.flatMap((e, i) => check(e, type.element, `${path}[${i}]`, template)) : wrong();
     case 'map':
@@ -200,7 +202,7 @@ function members(type: PropertyType): PropertyType[] {
 function typeName(type: PropertyType): string {
   switch (type.type) {
     case 'ref':
-      return `object (${spec().get('typeDefinition', type.reference).name})`;
+      return `object (${specDatabase().get('typeDefinition', type.reference).name})`;
     case 'array':
       return `array of ${typeName(type.element)}`;
     case 'map':
