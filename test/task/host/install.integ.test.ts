@@ -160,6 +160,26 @@ describe('npm pack', () => {
   });
 });
 
+/**
+ * The cron.d file installed under `dest`: its variable lines, its one schedule line, and that
+ * line's command with the installed paths under `dest` (as /bin/sh would run it there).
+ */
+function installedCron(dest: string): { vars: Record<string, string>; line: string; command: string } {
+  const cronFile = readFileSync(join(dest, 'etc/cron.d/pg-s3-backup'), 'utf8');
+  const vars = Object.fromEntries(
+    cronFile
+      .split('\n')
+      .filter((l) => /^[A-Z_]+=/.test(l))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+  const line = cronFile.split('\n').find((l) => /^\d/.test(l))!;
+  const command = line
+    .replace(/^(\S+\s+){6}/, '')
+    .replaceAll('/etc/pg-s3-backup/', join(dest, 'etc/pg-s3-backup/'))
+    .replaceAll('/var/log/pg-s3-backup/', join(dest, 'var/log/pg-s3-backup/'));
+  return { vars, line, command };
+}
+
 describe('the host recipe (task/host)', () => {
   let dest: string;
 
@@ -256,21 +276,10 @@ describe('the host recipe (task/host)', () => {
   });
 
   test("the cron line runs at 04:00 as the backup user, and its command backs up with the seed's key layout, logging to its file", async () => {
-    const cronFile = readFileSync(join(dest, 'etc/cron.d/pg-s3-backup'), 'utf8');
-    const vars = Object.fromEntries(
-      cronFile
-        .split('\n')
-        .filter((l) => /^[A-Z_]+=/.test(l))
-        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-    );
-    const line = cronFile.split('\n').find((l) => /^\d/.test(l))!;
+    const { vars, line, command } = installedCron(dest);
     const fields = line.split(/\s+/);
     expect(fields.slice(0, 6)).toEqual(['0', '4', '*', '*', '*', 'pg-s3-backup']);
     expect(line).not.toContain('%'); // cron turns % into newlines
-    const command = line
-      .replace(/^(\S+\s+){6}/, '')
-      .replaceAll('/etc/pg-s3-backup/', join(dest, 'etc/pg-s3-backup/'))
-      .replaceAll('/var/log/pg-s3-backup/', join(dest, 'var/log/pg-s3-backup/'));
 
     // The deploy script's files, filled in as an operator would: the password in the passfile only.
     // The alerts of the environment file: a ping receiver and node_exporter's directory stand in for theirs.
@@ -461,19 +470,7 @@ describe('install-host.sh --all-databases, with the ping URL and the metrics fil
       ].join('\n') +
       '\n';
     writeFileSync(join(dest, 'etc/pg-s3-backup/all.env'), complete(env.s3.bucket));
-    const cronFile = readFileSync(join(dest, 'etc/cron.d/pg-s3-backup'), 'utf8');
-    const vars = Object.fromEntries(
-      cronFile
-        .split('\n')
-        .filter((l) => /^[A-Z_]+=/.test(l))
-        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-    );
-    const command = cronFile
-      .split('\n')
-      .find((l) => /^\d/.test(l))!
-      .replace(/^(\S+\s+){6}/, '')
-      .replaceAll('/etc/pg-s3-backup/', join(dest, 'etc/pg-s3-backup/'))
-      .replaceAll('/var/log/pg-s3-backup/', join(dest, 'var/log/pg-s3-backup/'));
+    const { vars, command } = installedCron(dest);
     const cronEnv = {
       ...vars,
       PATH: vars.PATH.replace('/usr/local/bin', `${join(prefix, 'bin')}:${process.env.TEST_PG_BIN_DIR ?? ''}`),
