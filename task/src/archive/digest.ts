@@ -20,7 +20,10 @@ export class DigestGate extends Transform {
   private digestHex: string | undefined;
 
   constructor(private readonly gate: () => Promise<void>) {
-    super();
+    // Chunks leave one by one as they came: a byte-mode reader asking for everything buffered
+    // (an async iterator's read(), as lib-storage's) would get them joined into a new buffer,
+    // copying every byte once more.
+    super({ readableObjectMode: true });
   }
 
   /** Bytes passed through so far. */
@@ -37,7 +40,8 @@ export class DigestGate extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.hash.update(chunk);
     this.bytesSeen += chunk.length;
-    callback(null, chunk);
+    // An empty chunk would be an object of its own on the object-mode side.
+    callback(null, chunk.length > 0 ? chunk : undefined);
   }
 
   override _flush(callback: TransformCallback): void {

@@ -21,6 +21,22 @@ describe('DigestGate', () => {
     expect(gate.sha256).toBe(createHash('sha256').update(data).digest('hex'));
   });
 
+  test('hands each chunk on as it came: a reader taking everything buffered gets no joined copy', async () => {
+    // GIVEN three chunks already buffered in the gate (lib-storage reads its body with an
+    // async iterator, whose read() of a byte stream would join them into a new buffer)
+    const gate = new DigestGate(() => Promise.resolve());
+    const sent = [...chunks(3, 64 * 1024)];
+    for (const c of sent) gate.write(c);
+    gate.end();
+    // WHEN it is read that way
+    const got: Buffer[] = [];
+    for await (const c of gate) got.push(c as Buffer);
+    // THEN the same buffers come out, one by one: no byte was copied on the way
+    expect(got).toHaveLength(3);
+    got.forEach((c, i) => expect(c).toBe(sent[i]));
+    expect(gate.bytes).toBe(3 * 64 * 1024);
+  });
+
   test('does not end the stream until the gate resolves', async () => {
     let open!: () => void;
     const gate = new DigestGate(() => new Promise<void>((r) => (open = r)));
