@@ -36,6 +36,11 @@ export function createS3Client(config: StorageConfig, onFailure?: (err: unknown,
     },
     requestChecksumCalculation: config.checksum === 'none' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
     responseChecksumValidation: 'WHEN_SUPPORTED',
+    // The SDK sends `Expect: 100-continue` with every body over 2 MB, and the Node handler then
+    // opens a new connection (a new TLS handshake on S3) for each such request instead of reusing
+    // a kept-alive one: one per part. The parts follow a CreateMultipartUpload that succeeded, so
+    // there is no rejection worth waiting for; see docs/performance.md.
+    expectContinueHeader: false,
   };
   if (config.endpoint) {
     options.endpoint = config.endpoint;

@@ -68,6 +68,8 @@ export function operationOf(method: string, url: string): S3Operation {
  */
 export class FaultProxy {
   public readonly seen: SeenRequest[] = [];
+  /** TCP connections clients opened to the proxy since the last clear(). */
+  public connections = 0;
   private rules: FaultRule[] = [];
   private readonly counts = new Map<S3Operation, number>();
   private server?: http.Server;
@@ -77,6 +79,7 @@ export class FaultProxy {
   /** Starts listening on a random port of 127.0.0.1 and returns its endpoint URL. */
   public async start(): Promise<string> {
     this.server = http.createServer((req, res) => void this.handle(req, res));
+    this.server.on('connection', () => this.connections++);
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
@@ -89,6 +92,7 @@ export class FaultProxy {
   public clear(): void {
     this.rules = [];
     this.seen.length = 0;
+    this.connections = 0;
     this.counts.clear();
   }
 
