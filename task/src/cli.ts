@@ -6,6 +6,7 @@ import { commandHelp, mainHelp } from './commands/help';
 import { Logger } from './log';
 import { CommandName, COMMAND_NAMES } from './config/settings';
 import { TOOL_VERSION } from './version';
+import { tuneHeapGrowth } from './heap';
 
 /**
  * Entry point: dispatches to a command and turns its outcome into an exit code. SIGTERM and
@@ -66,6 +67,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+tuneHeapGrowth();
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
