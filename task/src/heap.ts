@@ -5,9 +5,9 @@ import { setFlagsFromString } from 'node:v8';
  *
  * A backup moves every archive byte through Buffers: pipe reads, then lib-storage's copy into
  * each part. The JS heap stays near 11 MB, and with V8's own growth rule the freed Buffers
- * start a full collection every few dozen MB: about 17 per 177 MB of archive at `--jobs 2`,
- * 10 % of the process's CPU. At 200 % the bench measured about 10 % less CPU per GB and no
- * change in peak RSS; 400 % saves a little more but adds ~25 MB of RSS at `--jobs 2`
+ * start a full collection every few dozen MB: 19 per 177 MB of archive at `--jobs 2`, 12 at
+ * 200 %. The bench measured 11 % less CPU per GB with it (6.15 -> 5.49 s at `--jobs 2`) and
+ * peak RSS within its runs' spread; 400 % saves a little more but adds ~25 MB of RSS
  * (docs/performance.md, "Node's CPU per GB").
  */
 export const HEAP_GROWING_PERCENT = 200;

@@ -22,7 +22,8 @@ export class DigestGate extends Transform {
   constructor(private readonly gate: () => Promise<void>) {
     // Chunks leave one by one as they came: a byte-mode reader asking for everything buffered
     // (an async iterator's read(), as lib-storage's) would get them joined into a new buffer,
-    // copying every byte once more.
+    // copying every byte once more. The readable side then buffers up to 16 chunks (16 pipe
+    // reads, about 1 MiB) instead of 16 KiB before it pushes back.
     super({ readableObjectMode: true });
   }
 
