@@ -7,30 +7,26 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { LocalS3, startLocalS3 } from '../../../support/s3/local-s3';
+import { LocalS3 } from '../../../support/s3/local-s3';
+import { ProxiedClient, startProxiedClient } from '../../../support/s3/proxied-client';
 import { openObjectInParts } from '../../../../task/src/archive/objects';
-import { createS3Client, StorageConfig } from '../../../../task/src/storage/s3';
+import { StorageConfig } from '../../../../task/src/storage/s3';
 import { FaultProxy } from '../../../support/s3/fault-proxy';
 
 let s3: LocalS3;
 let proxy: FaultProxy;
 let client: S3Client;
 let storage: StorageConfig;
+let proxied: ProxiedClient;
 const PART = 64 * 1024;
 
 beforeAll(async () => {
-  s3 = await startLocalS3();
-  proxy = new FaultProxy(s3.endpoint);
-  const endpoint = await proxy.start();
-  Object.assign(process.env, { AWS_ACCESS_KEY_ID: s3.env().AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: s3.env().AWS_SECRET_ACCESS_KEY });
-  storage = { bucket: s3.bucket, endpoint, region: 'us-east-1', maxAttempts: 1, timeoutSeconds: 30, checksum: 'none' };
-  client = createS3Client(storage);
+  proxied = await startProxiedClient('none');
+  ({ s3, proxy, client, storage } = proxied);
 });
 
 afterAll(async () => {
-  client?.destroy();
-  await proxy?.stop();
-  await s3?.stop();
+  await proxied?.stop();
 });
 
 beforeEach(() => proxy.clear());
