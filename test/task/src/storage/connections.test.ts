@@ -3,22 +3,15 @@
  * the recording proxy (which counts the TCP connections it accepts), with the real SDK and
  * lib-storage. In AWS every new connection is a TLS handshake with S3.
  */
-import { S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { FaultProxy } from '../../../support/s3/fault-proxy';
-import { LocalS3 } from '../../../support/s3/local-s3';
 import { ProxiedClient, startProxiedClient } from '../../../support/s3/proxied-client';
 import { startStreamUpload } from '../../../../task/src/storage/upload';
 
-let s3: LocalS3;
-let proxy: FaultProxy;
-let client: S3Client;
 let proxied: ProxiedClient;
 
 beforeAll(async () => {
   proxied = await startProxiedClient('SHA256');
-  ({ s3, proxy, client } = proxied);
 });
 
 afterAll(async () => {
@@ -39,8 +32,8 @@ test('a multipart upload reuses kept-alive connections: not one new connection (
   // WHEN it is uploaded two parts at a time
   const queueSize = 2;
   const { done } = startStreamUpload({
-    client,
-    bucket: s3.bucket,
+    client: proxied.client,
+    bucket: proxied.s3.bucket,
     key: 'conn/backup.dump',
     body,
     partSizeBytes,
@@ -52,8 +45,8 @@ test('a multipart upload reuses kept-alive connections: not one new connection (
   await done;
   // THEN every part was sent, none waiting for a 100 Continue, over no more connections than
   // parts in flight (plus one for the requests around them)
-  const uploaded = proxy.seen.filter((r) => r.operation === 'UploadPart');
+  const uploaded = proxied.proxy.seen.filter((r) => r.operation === 'UploadPart');
   expect(uploaded).toHaveLength(parts);
   expect(uploaded.filter((r) => r.headers.expect !== undefined)).toEqual([]);
-  expect(proxy.connections).toBeLessThanOrEqual(queueSize + 1);
+  expect(proxied.proxy.connections).toBeLessThanOrEqual(queueSize + 1);
 });
