@@ -7,6 +7,7 @@ import { Logger } from './log';
 import { CommandName, COMMAND_NAMES } from './config/settings';
 import { TOOL_VERSION } from './version';
 import { tuneHeapGrowth } from './heap';
+import { isPieceThread, runPieceThread } from './backup/thread-entry';
 
 /**
  * Entry point: dispatches to a command and turns its outcome into an exit code. SIGTERM and
@@ -67,15 +68,20 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-tuneHeapGrowth();
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-    // Do not wait for idle keep-alive sockets or stray timers: the work is done.
-    setImmediate(() => process.exit(code));
-  },
-  (err: unknown) => {
-    process.stderr.write(`pg-s3-backup: ${describeError(err)}\n`);
-    process.exit(ExitCode.INTERNAL);
-  },
-);
+if (isPieceThread()) runPieceThread();
+else runCli();
+
+function runCli(): void {
+  tuneHeapGrowth();
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+      // Do not wait for idle keep-alive sockets or stray timers: the work is done.
+      setImmediate(() => process.exit(code));
+    },
+    (err: unknown) => {
+      process.stderr.write(`pg-s3-backup: ${describeError(err)}\n`);
+      process.exit(ExitCode.INTERNAL);
+    },
+  );
+}

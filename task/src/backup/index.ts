@@ -7,7 +7,8 @@ import { OwnObject } from '../storage/upload';
 import { checkSource, Source } from './check';
 import { inStage } from './phase';
 import { BackupPlan, planBackup } from './plan';
-import { checkStoredPieces, completePieces, logPlan, openSnapshotPlan, pieceEntries, pieceFormat, streamPieces } from './parallel';
+import { checkStoredPieces, completePieces, logPlan, openSnapshotPlan, pieceEntries, streamPieces } from './parallel';
+import { pieceFormat } from './sources';
 import { findZstd, pieceCompression } from './table-piece';
 import { buildManifest, checkStoredSize, storeGlobals, writeManifestAlone } from './store';
 import { streamIntoS3 } from './stream';
@@ -95,9 +96,9 @@ async function takeParallelBackup(input: BackupInput, log: Logger, signal: Abort
     logPlan(snapshot, compression, zstd, log);
     const globals = await globalsFor(input, signal);
     logStart(input, source, plan, log);
-    const sources = { input, source, plan: snapshot, compression, zstd, createdAt: start };
+    const sources = { input, source, snapshot: snapshot.snapshot, encoding: snapshot.encoding, compression, zstd, createdAt: start };
     const pieces = await inStage('dump', undefined, () =>
-      streamPieces({ ...sources, keys: plan.keys, tier: plan.tier, parts: plan.parts, log, signal }),
+      streamPieces({ ...sources, pieces: snapshot.pieces, keys: plan.keys, tier: plan.tier, parts: plan.parts, log, signal }),
     );
     const outcomes = await inStage('upload', undefined, () => completePieces(pieces, storage));
     await snapshot.session.close();

@@ -1,18 +1,18 @@
 import { S3Client } from '@aws-sdk/client-s3';
-import { BackupKeys, parsePieceKey, pieceKey } from '../contract';
-import { ExitCode, InterruptedError, TaskError } from '../errors';
+import { BackupKeys, pieceKey } from '../contract';
+import { describeError, ExitCode, InterruptedError, TaskError } from '../errors';
 import { formatBytes, Logger } from '../log';
-import { DumpProcess, startDump } from '../postgres/dump';
 import { SnapshotSession } from '../postgres/snapshot';
 import { PieceEntry } from '../storage/manifest';
 import { createS3Client, listObjects, storageError } from '../storage/s3';
-import { CompletionHold, OwnObject, refuseTakenKeys, UploadLedger, UploadOutcome } from '../storage/upload';
-import { TOOL_VERSION } from '../version';
+import { OwnObject, UploadLedger, UploadOutcome } from '../storage/upload';
 import { Source } from './check';
-import { BackupPlan, RequestWatch } from './plan';
+import { BackupPlan } from './plan';
 import { describePiece, PiecePlan, planPieces, TableFacts } from './pieces';
-import { Streamed, streamIntoS3 } from './stream';
-import { PieceCompression, startTablePiece } from './table-piece';
+import { PieceSources } from './sources';
+import { Streamed } from './stream';
+import { PIECE_THREAD, PieceThread, PieceThreadData } from './threads';
+import { PieceCompression } from './table-piece';
 import { BackupInput } from './types';
 
 /** What the snapshot session found and planned, before anything streams. */
@@ -74,50 +74,6 @@ function tablesQuery(serverVersionNum: number): string {
   ORDER BY pg_catalog.pg_table_size(c.oid) DESC;`;
 }
 
-/** How each piece is started: pg_dump for the schema and the rest, this CLI's own COPY for a table. */
-export interface PieceSources {
-  readonly input: BackupInput;
-  readonly source: Source;
-  readonly plan: SnapshotPlan;
-  readonly compression: PieceCompression;
-  readonly zstd?: string;
-  readonly createdAt: Date;
-}
-
-/** The archive format this CLI writes its pieces in: what the backup's pg_restore reads (1.15 from 16, else 1.14). */
-export function pieceFormat(pgDumpVersionNum: number): '1.14' | '1.15' {
-  return pgDumpVersionNum >= 160000 ? '1.15' : '1.14';
-}
-
-/** pg_dump's pattern for exactly one table: both names quoted, so that no character is a wildcard. */
-const exactPattern = (t: TableFacts) => `${quote(t.schema)}.${quote(t.name)}`;
-
-function startPiece(piece: PiecePlan, s: PieceSources): DumpProcess {
-  const { input, plan } = s;
-  const snapshot = `--snapshot=${plan.snapshot}`;
-  if (piece.kind === 'schema')
-    return startDump(input.tools, input.conn, { compress: s.source.compress, extraArgs: ['--schema-only', snapshot] });
-  if (piece.kind === 'rest') {
-    const excluded = piece.excluded.map((t) => `--exclude-table-data=${exactPattern(t)}`);
-    return startDump(input.tools, input.conn, { compress: s.source.compress, extraArgs: ['--data-only', snapshot, ...excluded] });
-  }
-  return startTablePiece(input.tools, input.conn, {
-    snapshot: plan.snapshot,
-    encoding: plan.encoding,
-    table: piece.table,
-    range: piece.range,
-    compression: s.compression,
-    zstd: s.zstd,
-    archive: {
-      format: pieceFormat(s.source.pgDump.num),
-      database: input.conn.database,
-      serverVersion: s.source.server.version,
-      dumpVersion: `${s.source.pgDump.text} (pg-s3-backup ${TOOL_VERSION})`,
-      createdAt: s.createdAt,
-    },
-  });
-}
-
 /** One streamed piece: where it went and what was read. */
 export interface StreamedPiece {
   readonly piece: PiecePlan;
@@ -127,70 +83,83 @@ export interface StreamedPiece {
 
 /**
  * Streams every piece, `jobs` at a time (largest first), each through the same complete-or-nothing
- * pipeline as a single backup, each on an S3 client of its own. No piece becomes visible while
- * any stream runs: each one's completion waits at `hold` until all have streamed, then all are
- * released together. The first failure stops every stream (its children killed, its upload
- * aborted), cancels the held completions (lib-storage aborts those uploads), and is what is thrown.
+ * pipeline as a single backup, each stream on a thread and an S3 client of its own
+ * ({@link PieceThread}). No piece becomes visible while any stream runs: each one's completion
+ * waits at its thread's hold until all have streamed, then all are released together. The first
+ * failure stops every stream (its children killed, its upload aborted), cancels the held
+ * completions (lib-storage aborts those uploads), sweeps any upload still open, and is what is thrown.
  */
 export async function streamPieces(
-  s: PieceSources & { keys: BackupKeys; tier: BackupPlan['tier']; parts: BackupPlan['parts']; log: Logger; signal: AbortSignal },
+  s: PieceSources & {
+    pieces: readonly PiecePlan[];
+    keys: BackupKeys;
+    tier: BackupPlan['tier'];
+    parts: BackupPlan['parts'];
+    log: Logger;
+    signal: AbortSignal;
+  },
 ): Promise<StreamedPiece[]> {
-  const { input, keys, log } = s;
-  const jobs = Math.max(2, Math.min(input.jobs ?? 2, s.plan.pieces.length));
-  const hold = new CompletionHold((key) => key === keys.dump || parsePieceKey(key)?.stem === keys.stem);
-  const ledger = new UploadLedger();
+  const { input, keys, log, pieces } = s;
+  const jobs = Math.max(2, Math.min(input.jobs ?? 2, pieces.length));
+  const ledger = new UploadLedger(createS3Client(input.storage));
+  const data: PieceThreadData = {
+    kind: PIECE_THREAD,
+    sources: {
+      input,
+      source: s.source,
+      snapshot: s.snapshot,
+      encoding: s.encoding,
+      compression: s.compression,
+      zstd: s.zstd,
+      createdAt: s.createdAt,
+    },
+    pieces,
+    keys,
+    tier: s.tier,
+    parts: s.parts,
+  };
+  const threads = Array.from({ length: jobs }, () => new PieceThread(data, log, ledger));
   const stop = new AbortController();
+  stop.signal.addEventListener('abort', () => threads.forEach((t) => t.stop(String(stop.signal.reason))), { once: true });
   const onSignal = () => stop.abort(s.signal.reason);
   s.signal.addEventListener('abort', onSignal, { once: true });
-  const queue = s.plan.pieces.map((piece, i) => ({ piece, key: piece.kind === 'schema' ? keys.dump : pieceKey(keys.stem, i) }));
+  const queue = pieces.map((piece, index) => ({ piece, index, key: piece.kind === 'schema' ? keys.dump : pieceKey(keys.stem, index) }));
   const done: StreamedPiece[] = [];
-  let first: Error | undefined;
-  const worker = async () => {
-    const watch = new RequestWatch();
-    const client: S3Client = createS3Client(input.storage, watch.onFailure);
-    refuseTakenKeys(client);
-    hold.attach(client);
-    ledger.attach(client);
-    for (let next = queue.shift(); next && first === undefined; next = queue.shift()) {
-      const { piece, key } = next;
-      log.info('backup.piece', `Streaming ${describePiece(piece)} to ${key}`, { key, piece: describePiece(piece) });
-      const source = startPiece(piece, s);
-      const streamed = await streamIntoS3({
-        input,
-        source,
-        client,
-        watch,
-        key,
-        tier: s.tier,
-        plan: s.parts,
-        log,
-        signal: stop.signal,
-        hold,
-      }).catch((err: unknown) => {
-        first ??= err instanceof Error ? err : new Error(String(err));
+  let first: TaskError | undefined;
+  const run = async (thread: PieceThread) => {
+    for (let next = queue.shift(); next && first === undefined && !stop.signal.aborted; next = queue.shift()) {
+      const { piece, index, key } = next;
+      const streamed = await thread.stream(index, key).catch((err: unknown) => {
+        first ??= err instanceof TaskError ? err : new TaskError(describeError(err), { exitCode: ExitCode.INTERNAL, stage: 'dump' });
         stop.abort('the failure of another piece');
         return undefined;
       });
       if (streamed) done.push({ piece, key, streamed });
     }
   };
-  await Promise.allSettled(Array.from({ length: jobs }, worker));
-  s.signal.removeEventListener('abort', onSignal);
-  if (first !== undefined || s.signal.aborted) {
-    const err = first ?? new InterruptedError(String(s.signal.reason), 'dump');
-    hold.cancel(err);
+  try {
+    await Promise.allSettled(threads.map(run));
+    s.signal.removeEventListener('abort', onSignal);
+    if (first !== undefined || s.signal.aborted) {
+      const err = first ?? new InterruptedError(String(s.signal.reason), 'dump');
+      threads.forEach((t) => t.cancel(err));
+      await Promise.allSettled(done.map((d) => d.streamed.completion));
+      const left = await ledger.abortOpen();
+      if (left.length > 0)
+        log.warn(
+          'backup.abort-failed',
+          `Aborting the multipart uploads of ${left.join(', ')} failed. No piece was completed; the bucket's lifecycle rule removes the orphaned parts.`,
+          { keys: left },
+        );
+      throw err;
+    }
+    threads.forEach((t) => t.release());
     await Promise.allSettled(done.map((d) => d.streamed.completion));
-    const left = await ledger.abortOpen();
-    if (left.length > 0)
-      log.warn(
-        'backup.abort-failed',
-        `Aborting the multipart uploads of ${left.join(', ')} failed. No piece was completed; the bucket's lifecycle rule removes the orphaned parts.`,
-        { keys: left },
-      );
-    throw err;
+    return done;
+  } finally {
+    s.signal.removeEventListener('abort', onSignal);
+    await Promise.all(threads.map((t) => t.close()));
   }
-  hold.release();
-  return done;
 }
 
 /** Waits for every released completion; a failure is the store's (exit 4) and leaves no manifest. */

@@ -244,34 +244,53 @@ export class CompletionHold {
   }
 }
 
+/** A multipart upload that a client opened, or closed (completed or aborted). */
+export interface UploadEvent {
+  readonly uploadId: string;
+  readonly bucket: string;
+  readonly key: string;
+  readonly open: boolean;
+}
+
+/** Tells `report` of each multipart upload `client` opens, and of each it completes or aborts. */
+export function reportUploads(client: S3Client, report: (event: UploadEvent) => void): void {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const result = await next(args);
+      const input = args.input as { Bucket?: string; Key?: string; UploadId?: string };
+      const output = result.output as { UploadId?: string };
+      const where = { bucket: input.Bucket ?? '', key: input.Key ?? '' };
+      if (context.commandName === 'CreateMultipartUploadCommand' && output.UploadId)
+        report({ uploadId: output.UploadId, ...where, open: true });
+      if (
+        (context.commandName === 'CompleteMultipartUploadCommand' || context.commandName === 'AbortMultipartUploadCommand') &&
+        input.UploadId
+      )
+        report({ uploadId: input.UploadId, ...where, open: false });
+      return result;
+    },
+    { step: 'initialize', name: 'pgS3BackupUploadLedger' },
+  );
+}
+
 /**
- * Every multipart upload the attached clients start, until it completes: after a failed run,
- * {@link abortOpen} aborts any still open. lib-storage aborts an upload whose stream failed,
- * but a run that stopped waiting for in-flight parts (a signal's deadline), or whose abort call
- * failed, would leave one open; this sweep is the second, idempotent try (S3 answers
- * NoSuchUpload for one already gone), so that a failed run leaves no upload open.
+ * Every multipart upload recorded (from the clients of a parallel backup's piece threads), until
+ * it completes: after a failed run, {@link abortOpen} aborts any still open. lib-storage aborts an
+ * upload whose stream failed, but a run that stopped waiting for in-flight parts (a signal's
+ * deadline), or whose abort call failed, would leave one open; this sweep is the second,
+ * idempotent try (S3 answers NoSuchUpload for one already gone), so that a failed run leaves no
+ * upload open.
  */
 export class UploadLedger {
-  private readonly open = new Map<string, { readonly client: S3Client; readonly bucket: string; readonly key: string }>();
+  private readonly open = new Map<string, { readonly bucket: string; readonly key: string }>();
 
-  /** Records the multipart uploads `client` creates and completes. */
-  public attach(client: S3Client): void {
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        const result = await next(args);
-        const input = args.input as { Bucket?: string; Key?: string; UploadId?: string };
-        const output = result.output as { UploadId?: string };
-        if (context.commandName === 'CreateMultipartUploadCommand' && output.UploadId && input.Bucket && input.Key)
-          this.open.set(output.UploadId, { client, bucket: input.Bucket, key: input.Key });
-        if (
-          (context.commandName === 'CompleteMultipartUploadCommand' || context.commandName === 'AbortMultipartUploadCommand') &&
-          input.UploadId
-        )
-          this.open.delete(input.UploadId);
-        return result;
-      },
-      { step: 'initialize', name: 'pgS3BackupUploadLedger' },
-    );
+  /** `client` sends the aborts. */
+  constructor(private readonly client: S3Client) {}
+
+  /** Records what {@link reportUploads} reported. */
+  public record(event: UploadEvent): void {
+    if (event.open) this.open.set(event.uploadId, { bucket: event.bucket, key: event.key });
+    else this.open.delete(event.uploadId);
   }
 
   /** Aborts every upload still open; returns the keys whose abort failed (the lifecycle rule removes those parts). */
@@ -279,7 +298,7 @@ export class UploadLedger {
     const failed: string[] = [];
     for (const [uploadId, u] of [...this.open]) {
       try {
-        await u.client.send(new AbortMultipartUploadCommand({ Bucket: u.bucket, Key: u.key, UploadId: uploadId }));
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: u.bucket, Key: u.key, UploadId: uploadId }));
       } catch (err) {
         if ((err as { name?: string }).name !== 'NoSuchUpload') failed.push(u.key);
       }

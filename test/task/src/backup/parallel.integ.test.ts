@@ -138,6 +138,21 @@ describe('backup --jobs 2', () => {
       await env.pg.psql('update churn_control set stop = false', { database: 'bank' });
     }
   }, 300_000);
+
+  test('each stream runs on a piece thread of its own, never on the main thread', async () => {
+    // WHEN a parallel backup of 2 streams runs
+    const run = await runCli(PARALLEL, env.cliEnv('bank', 'threads'), { timeoutMs: 180_000 });
+    expect(run.code).toBe(0);
+    // THEN every piece was streamed by one of 2 worker threads (the main thread's threadId is 0),
+    // so that one stream's hashing, copying and sending never waits for another's
+    const pieces = run.events.filter((e) => e.event === 'backup.piece');
+    const manifest = JSON.parse((await env.get(eventOf(run, 'backup.complete').manifestKey as string)).toString());
+    expect(pieces).toHaveLength(manifest.parallel.pieces.length + 1); // the schema, then every data piece
+    const threads = new Set(pieces.map((e) => e.thread));
+    expect(threads.size).toBe(2);
+    for (const t of threads) expect(t).toEqual(expect.any(Number));
+    expect(threads.has(0)).toBe(false);
+  }, 180_000);
 });
 
 describe('a server that cannot share a snapshot', () => {
