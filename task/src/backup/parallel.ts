@@ -1,4 +1,5 @@
 import { S3Client } from '@aws-sdk/client-s3';
+import { availableParallelism } from 'node:os';
 import { BackupKeys, pieceKey } from '../contract';
 import { describeError, ExitCode, InterruptedError, TaskError } from '../errors';
 import { formatBytes, Logger } from '../log';
@@ -11,7 +12,8 @@ import { BackupPlan } from './plan';
 import { describePiece, PiecePlan, planPieces, TableFacts } from './pieces';
 import { PieceSources } from './sources';
 import { Streamed } from './stream';
-import { PIECE_THREAD, PieceThread, PieceThreadData } from './threads';
+import { runPieceThread } from './thread-entry';
+import { chooseStreamThreads, PIECE_THREAD, PieceThread, PieceThreadData, ThreadHost } from './threads';
 import { PieceCompression } from './table-piece';
 import { BackupInput } from './types';
 
@@ -118,7 +120,16 @@ export async function streamPieces(
     tier: s.tier,
     parts: s.parts,
   };
-  const threads = Array.from({ length: jobs }, () => new PieceThread(data, log, ledger));
+  const onThreads = chooseStreamThreads(input.streamThreads, jobs);
+  log.info(
+    'backup.threads',
+    onThreads
+      ? `The ${jobs} streams run on worker threads of their own (${availableParallelism()} cores)`
+      : `The ${jobs} streams share the main thread (${availableParallelism()} cores; worker threads need at least ${Math.ceil(jobs * 1.5)}, or BACKUP_STREAM_THREADS=on)`,
+    { threads: onThreads ? jobs : 0, cores: availableParallelism(), setting: input.streamThreads ?? 'auto' },
+  );
+  const host: ThreadHost = onThreads ? { kind: 'worker' } : { kind: 'inline', run: runPieceThread };
+  const threads = Array.from({ length: jobs }, () => new PieceThread(data, log, ledger, host));
   const stop = new AbortController();
   stop.signal.addEventListener('abort', () => threads.forEach((t) => t.stop(String(stop.signal.reason))), { once: true });
   const onSignal = () => stop.abort(s.signal.reason);

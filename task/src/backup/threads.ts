@@ -1,5 +1,6 @@
-import { Worker } from 'node:worker_threads';
-import { BackupKeys, Tier } from '../contract';
+import { availableParallelism } from 'node:os';
+import { MessageChannel, MessagePort, Worker } from 'node:worker_threads';
+import { BackupKeys, StreamThreads, Tier } from '../contract';
 import { describeError, ExitCode, ExitCodeValue, Stage, TaskError } from '../errors';
 import { Level, LogFields, Logger } from '../log';
 import { PartPlan } from '../storage/part-size';
@@ -7,6 +8,24 @@ import { UploadEvent, UploadLedger, UploadOutcome } from '../storage/upload';
 import { PiecePlan } from './pieces';
 import { PieceSources } from './sources';
 import { Streamed } from './stream';
+
+/**
+ * Whether a parallel backup of `jobs` streams runs them on worker threads. `auto` does when
+ * there are at least 1.5 cores per stream: a core for each stream's child (pg_dump, or psql and
+ * zstd) and half a core for its Node side (hashing, copying into parts, sending: about 5 s of CPU
+ * per GB of archive). With fewer, the children keep every core busy, and the bench measured the
+ * threads costing more CPU than they free (docs/performance.md, "Streams on worker threads").
+ */
+export function chooseStreamThreads(setting: StreamThreads | undefined, jobs: number, cores: number = availableParallelism()): boolean {
+  if (setting === 'on') return true;
+  if (setting === 'off') return false;
+  return cores * 2 >= jobs * 3;
+}
+
+/** Where a {@link PieceThread} runs: a worker thread running `script`, or this thread (`run`, the thread's side, over a message channel). */
+export type ThreadHost =
+  | { readonly kind: 'worker'; readonly script?: string }
+  | { readonly kind: 'inline'; readonly run: (data: PieceThreadData, port: MessagePort) => void };
 
 /** Marks the workerData of a piece thread, so that the CLI's entry point knows to run one. */
 export const PIECE_THREAD = 'pg-s3-backup piece thread';
@@ -76,18 +95,19 @@ function pending<T>(): Pending<T> {
 }
 
 /**
- * One stream of a parallel backup, on a worker thread of its own: the thread starts each piece
- * it is given, and runs it through the same pipeline as a single backup (its child's output, the
- * digest gate, lib-storage, its own S3 client), so that hashing, copying and sending each byte
- * never queues behind another stream on one thread. The thread holds each piece's completion
- * until {@link release} (or fails it on {@link cancel}) and reports every multipart upload it
- * opens to `ledger`; the main thread keeps the decisions: which piece runs next, when to stop,
- * and the abort sweep.
+ * One stream of a parallel backup: its side (thread-entry.ts) starts each piece it is given, and
+ * runs it through the same pipeline as a single backup (its child's output, the digest gate,
+ * lib-storage, its own S3 client). On a worker thread of its own, hashing, copying and sending
+ * each byte never queue behind another stream; inline, the same side runs on this thread behind
+ * a message channel, so both ways speak the same messages. The stream's side holds each piece's
+ * completion until {@link release} (or fails it on {@link cancel}) and reports every multipart
+ * upload it opens to `ledger`; the main thread keeps the decisions: which piece runs next, when
+ * to stop, and the abort sweep.
  *
- * The thread runs this very script (the bundled CLI, whose entry point sees PIECE_THREAD).
+ * A worker thread runs this very script (the bundled CLI, whose entry point sees PIECE_THREAD).
  */
 export class PieceThread {
-  private readonly worker: Worker;
+  private readonly port: Worker | MessagePort;
   private readonly streams = new Map<string, Pending<Streamed>>();
   private readonly completions = new Map<string, Pending<UploadOutcome>>();
   private closing = false;
@@ -96,12 +116,19 @@ export class PieceThread {
     data: PieceThreadData,
     private readonly log: Logger,
     private readonly ledger: UploadLedger,
-    script: string = __filename,
+    host: ThreadHost,
   ) {
-    this.worker = new Worker(script, { workerData: data });
-    this.worker.on('message', (m: FromThread) => this.receive(m));
-    this.worker.on('error', (err) => this.lost(`failed: ${describeError(err)}`));
-    this.worker.on('exit', (code) => this.lost(`stopped (exit code ${code})`));
+    if (host.kind === 'worker') {
+      const worker = new Worker(host.script ?? __filename, { workerData: data });
+      worker.on('error', (err) => this.lost(`failed: ${describeError(err)}`));
+      worker.on('exit', (code) => this.lost(`stopped (exit code ${code})`));
+      this.port = worker;
+    } else {
+      const { port1, port2 } = new MessageChannel();
+      host.run(data, port2);
+      this.port = port1;
+    }
+    this.port.on('message', (m: FromThread) => this.receive(m));
   }
 
   /** Streams piece `index` of the plan to `key`: settles when its stream has ended and its completion waits to be released. */
@@ -131,11 +158,12 @@ export class PieceThread {
   /** Ends the thread; call once every stream and completion has settled. */
   public async close(): Promise<void> {
     this.closing = true;
-    await this.worker.terminate();
+    if (this.port instanceof Worker) await this.port.terminate();
+    else this.port.close(); // closes the stream's end too
   }
 
   private send(message: ToThread): void {
-    if (!this.closing) this.worker.postMessage(message);
+    if (!this.closing) this.port.postMessage(message);
   }
 
   private receive(m: FromThread): void {

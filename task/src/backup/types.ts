@@ -1,4 +1,4 @@
-import { DumpSelection, Tier } from '../contract';
+import { DumpSelection, StreamThreads, Tier } from '../contract';
 import { DbConnection } from '../postgres/connection';
 import { Globals } from '../postgres/globals';
 import { PgTools } from '../postgres/tools';
@@ -32,6 +32,8 @@ export interface BackupInput {
   readonly jobs?: number;
   /** A parallel backup's piece size in MiB. @default planPieces' own */
   readonly pieceMib?: number;
+  /** Where a parallel backup's streams run (see chooseStreamThreads). @default 'auto' */
+  readonly streamThreads?: StreamThreads;
 }
 
 export interface BackupResult {

@@ -4,7 +4,7 @@ import { commonConfig, CommonConfig, problemLogFormat, readSystemFile } from './
 import { DbConnection, passwordInFlagProblem, resolveConnection } from '../postgres/connection';
 import { databasePatternProblem } from '../postgres/databases';
 import { ConfigError } from '../errors';
-import { COMPRESSION_PATTERN, Tier } from '../contract';
+import { COMPRESSION_PATTERN, StreamThreads, Tier } from '../contract';
 import { DumpSelection, normalizeSelection, selectionProblems } from '../contract';
 import { NotifyConfig } from '../notify';
 import { notifyConfig } from './notify';
@@ -35,6 +35,8 @@ export interface BackupConfig extends CommonConfig {
   readonly jobs: number;
   /** A parallel backup's piece size (MiB); undefined: the plan's default. */
   readonly pieceMib?: number;
+  /** Where a parallel backup's streams run: worker threads (on), the main thread (off), or by the cores (auto). */
+  readonly streamThreads: StreamThreads;
   /**
    * --all-databases: back up every database of the server, each as `conn` names it with
    * `withDatabase`; `conn.database` is then only where the list is read (PGDATABASE or
@@ -88,6 +90,7 @@ export function backupConfig(argv: readonly string[], env: NodeJS.ProcessEnv, is
     progressSeconds: v.progressSeconds,
     jobs: v.backupJobs,
     pieceMib: v.backupPieceMib,
+    streamThreads: v.backupStreamThreads,
     allDatabases: v.allDatabases ? { exclude: v.excludeDatabase ?? [] } : undefined,
     notify,
   };

@@ -3,7 +3,7 @@
  * default, which commands use it and its help text. `parse.ts` parses and types the values from
  * this table and `help.ts` renders `--help` from it, so the two cannot drift apart.
  */
-import { DEFAULT_METRICS_NAMESPACE, DEFAULT_QUEUE_SIZE, ENV, EnvName, SSL_MODES } from '../contract';
+import { DEFAULT_METRICS_NAMESPACE, DEFAULT_QUEUE_SIZE, ENV, EnvName, SSL_MODES, STREAM_THREADS } from '../contract';
 /** The CLI's commands, in the order help lists them. What each does is commands/index.ts. */
 export const COMMAND_NAMES = ['backup', 'list', 'status', 'verify', 'restore'] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
@@ -258,6 +258,16 @@ export const SETTINGS = {
     group: 'Backup',
     help: "A parallel backup's piece size, at least: a table of at least half the piece size gets pieces of its own, split into block ranges of about that size (PostgreSQL 14+); smaller tables share one piece.",
     defaultText: "64; the piece size is a third of each stream's share of the database when that is larger",
+  },
+  backupStreamThreads: {
+    flag: 'stream-threads',
+    env: ENV.backupStreamThreads,
+    type: 'enum',
+    values: STREAM_THREADS,
+    commands: ['backup'],
+    group: 'Backup',
+    help: "Where a parallel backup's streams run: each on a worker thread of its own (on), or all on the main thread (off). auto: worker threads when there are at least 1.5 cores per stream (os.availableParallelism()), so that each stream's Node work gets a core while its pg_dump or COPY child has one; with fewer, the threads only compete with the children (docs/performance.md).",
+    default: 'auto',
   },
   queueSize: {
     flag: 'queue-size',

@@ -40,6 +40,7 @@ export const ENV = {
   tier: 'BACKUP_TIER',
   backupJobs: 'BACKUP_JOBS',
   backupPieceMib: 'BACKUP_PIECE_MIB',
+  backupStreamThreads: 'BACKUP_STREAM_THREADS',
   progressSeconds: 'BACKUP_PROGRESS_SECONDS',
   allDatabases: 'BACKUP_ALL_DATABASES',
   excludeDatabase: 'BACKUP_EXCLUDE_DATABASE',

@@ -2,6 +2,10 @@
 
 /** libpq's sslmode values. */
 export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
+
+/** Where a parallel backup's streams run: worker threads, the main thread, or chosen by the cores (BACKUP_STREAM_THREADS). */
+export const STREAM_THREADS = ['auto', 'on', 'off'] as const;
+export type StreamThreads = (typeof STREAM_THREADS)[number];
 export type SslMode = (typeof SSL_MODES)[number];
 
 /** A pg_dump `-Z` value: a gzip level, or method[:level] (the method forms need pg_dump 16+). */

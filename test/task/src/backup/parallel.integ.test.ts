@@ -139,20 +139,31 @@ describe('backup --jobs 2', () => {
     }
   }, 300_000);
 
-  test('each stream runs on a piece thread of its own, never on the main thread', async () => {
-    // WHEN a parallel backup of 2 streams runs
-    const run = await runCli(PARALLEL, env.cliEnv('bank', 'threads'), { timeoutMs: 180_000 });
-    expect(run.code).toBe(0);
-    // THEN every piece was streamed by one of 2 worker threads (the main thread's threadId is 0),
-    // so that one stream's hashing, copying and sending never waits for another's
-    const pieces = run.events.filter((e) => e.event === 'backup.piece');
-    const manifest = JSON.parse((await env.get(eventOf(run, 'backup.complete').manifestKey as string)).toString());
-    expect(pieces).toHaveLength(manifest.parallel.pieces.length + 1); // the schema, then every data piece
-    const threads = new Set(pieces.map((e) => e.thread));
-    expect(threads.size).toBe(2);
-    for (const t of threads) expect(t).toEqual(expect.any(Number));
-    expect(threads.has(0)).toBe(false);
-  }, 180_000);
+  test.each([
+    ['on', 2],
+    ['off', 1],
+  ])(
+    '--stream-threads %s: the pieces are streamed by %i thread(s)',
+    async (setting, count) => {
+      // WHEN a parallel backup of 2 streams runs
+      const run = await runCli([...PARALLEL, '--stream-threads', String(setting)], env.cliEnv('bank', `threads-${setting}`), {
+        timeoutMs: 180_000,
+      });
+      expect(run.code).toBe(0);
+      // THEN on: every piece was streamed by one of 2 worker threads (the main thread's threadId
+      // is 0), so that one stream's hashing, copying and sending never waits for another's; off:
+      // all on the main thread
+      const pieces = run.events.filter((e) => e.event === 'backup.piece');
+      const manifest = JSON.parse((await env.get(eventOf(run, 'backup.complete').manifestKey as string)).toString());
+      expect(pieces).toHaveLength(manifest.parallel.pieces.length + 1); // the schema, then every data piece
+      const threads = new Set(pieces.map((e) => e.thread));
+      expect(threads.size).toBe(count);
+      for (const t of threads) expect(t).toEqual(expect.any(Number));
+      expect(threads.has(0)).toBe(setting === 'off');
+      expect(eventOf(run, 'backup.threads')).toMatchObject({ threads: setting === 'on' ? 2 : 0, setting });
+    },
+    180_000,
+  );
 });
 
 describe('a server that cannot share a snapshot', () => {
@@ -185,17 +196,18 @@ describe('a server that cannot share a snapshot', () => {
   }, 120_000);
 });
 
-describe('a parallel backup that fails leaves no backup, and no open upload', () => {
+// Both ways the streams run: on worker threads, and sharing the main thread (auto picks one by the cores).
+describe.each(['on', 'off'])('a parallel backup that fails leaves no backup, and no open upload (--stream-threads %s)', (threads) => {
   // Every part is held a while, so that the run is mid-stream when the fault comes.
   const slowParts = () =>
     env.proxy.addRule((req) =>
       req.operation === 'UploadPart' ? { kind: 'forward', waitFor: () => new Promise((r) => setTimeout(r, 300)) } : undefined,
     );
-  const args = [...PARALLEL, '--compress', '0'];
+  const args = [...PARALLEL, '--compress', '0', '--stream-threads', threads];
 
   test("one worker's child killed mid-run: exit 3, no piece, no manifest, every multipart upload aborted", async () => {
     slowParts();
-    const prefix = 'killed';
+    const prefix = `killed-${threads}`;
     let killed: number | undefined;
     const run = await runCli(args, env.cliEnv('bank', prefix), {
       timeoutMs: 180_000,
@@ -214,7 +226,7 @@ describe('a parallel backup that fails leaves no backup, and no open upload', ()
   }, 240_000);
 
   test('S3 failing for one piece: exit 4, no piece, no manifest, every multipart upload aborted', async () => {
-    const prefix = 's3fails';
+    const prefix = `s3fails-${threads}`;
     // Before the slow-parts rule: the first rule that answers a request wins.
     env.proxy.addRule((req) =>
       req.operation === 'UploadPart' && req.url.includes('.part-0002.dump') ? { kind: 'respond', status: 500 } : undefined,
@@ -226,7 +238,7 @@ describe('a parallel backup that fails leaves no backup, and no open upload', ()
   }, 240_000);
 
   test("S3 refusing lib-storage's aborts: the run's own sweep aborts every upload it opened", async () => {
-    const prefix = 'abortfails';
+    const prefix = `abortfails-${threads}`;
     // The first two aborts (the failed piece's, with its one retry) fail: lib-storage gives up on it.
     env.proxy.addRule((req, n) => (req.operation === 'AbortMultipartUpload' && n <= 2 ? { kind: 'respond', status: 500 } : undefined));
     env.proxy.addRule((req) =>
@@ -241,7 +253,7 @@ describe('a parallel backup that fails leaves no backup, and no open upload', ()
 
   test('SIGTERM mid-run: exit 130, no piece, no manifest, every multipart upload aborted', async () => {
     slowParts();
-    const prefix = 'sigterm';
+    const prefix = `sigterm-${threads}`;
     const run = await runCli(args, env.cliEnv('bank', prefix), {
       timeoutMs: 180_000,
       onStart: (pid) =>
