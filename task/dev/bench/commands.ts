@@ -74,6 +74,8 @@ export interface BackupOptions {
   readonly pgEnv?: Record<string, string>;
   /** @default `<target>-r<round>-<compress>` */
   readonly prefix?: string;
+  /** `--stream-threads`. @default the CLI's (auto) */
+  readonly streamThreads?: 'on' | 'off';
 }
 
 /** The real CLI (task/dist/cli.js) at default settings, against the discarding endpoint or s3rver. */
@@ -96,6 +98,7 @@ export async function runBackup(
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
   const jobs = options.jobs !== undefined && options.jobs > 1 ? ['--jobs', String(options.jobs)] : [];
+  if (options.streamThreads) jobs.push('--stream-threads', options.streamThreads);
   const t = await timeCommand(process.execPath, [...NODE_FLAGS, ctx.cli, 'backup', ...compressArgs(compress), ...jobs], env);
   const done = eventOf(t.stdout, 'backup.complete');
   return {

@@ -32,6 +32,8 @@ export interface ParallelRun {
   readonly shape: Shape | 'equal-quarter';
   readonly command: 'backup' | 'restore';
   readonly jobs: number;
+  /** Run with `--stream-threads on` (each stream on a worker thread); otherwise the CLI's auto. */
+  readonly threads?: true;
   readonly round: number;
   readonly wallSeconds: number;
   /** CPU of everything the CLI started, itself included (pg_dump, psql, zstd, pg_restore). */
@@ -64,7 +66,7 @@ export interface ParallelTarget {
 export interface ParallelFigures {
   readonly databases: readonly ShapedDatabase[];
   /** The CLI's CPU for a backup of an empty database, at --jobs 1 and 2: what a run costs whatever its size. */
-  readonly fixedNodeCpuSeconds: { readonly jobs1: number; readonly jobs2: number };
+  readonly fixedNodeCpuSeconds: { readonly jobs1: number; readonly jobs2: number; readonly jobs2Threads: number };
   readonly runs: readonly ParallelRun[];
   readonly targets: readonly ParallelTarget[];
   readonly text: string;
@@ -123,26 +125,37 @@ export async function measureParallel(
   const fixed = {
     jobs1: (await runBackup(ctx, 'discard', 0, opts.compress, { pgEnv: emptyEnv, prefix: 'empty-j1' })).nodeCpuSeconds!,
     jobs2: (await runBackup(ctx, 'discard', 0, opts.compress, { pgEnv: emptyEnv, prefix: 'empty-j2', jobs: 2 })).nodeCpuSeconds!,
+    jobs2Threads: (
+      await runBackup(ctx, 'discard', 0, opts.compress, { pgEnv: emptyEnv, prefix: 'empty-j2t', jobs: 2, streamThreads: 'on' })
+    ).nodeCpuSeconds!,
   };
   discard.clear();
-  say(`fixed cost of a backup (empty database): ${fixed.jobs1.toFixed(2)} s CPU at --jobs 1, ${fixed.jobs2.toFixed(2)} s at --jobs 2`);
+  say(
+    `fixed cost of a backup (empty database): ${fixed.jobs1.toFixed(2)} s CPU at --jobs 1, ${fixed.jobs2.toFixed(2)} s at --jobs 2, ${fixed.jobs2Threads.toFixed(2)} s at --jobs 2 --stream-threads on`,
+  );
 
   const runs: ParallelRun[] = [];
   const show = (r: ParallelRun) =>
     say(
-      `  ${`${r.command} ${r.shape} --jobs ${r.jobs}`.padEnd(32)} ${r.wallSeconds.toFixed(1).padStart(6)} s  server ${r.serverCpuSeconds.toFixed(1)} s CPU${
+      `  ${`${r.command} ${r.shape} --jobs ${r.jobs}${r.threads ? ' (threads)' : ''}`.padEnd(32)} ${r.wallSeconds.toFixed(1).padStart(6)} s  server ${r.serverCpuSeconds.toFixed(1)} s CPU${
         r.archiveBytes ? `  ${(r.archiveBytes / MB).toFixed(0)} MB archive` : ''
       }${r.nodeCpuSeconds !== undefined ? `  node ${r.nodeCpuSeconds.toFixed(2)} s CPU, ${(r.nodePeakRssBytes! / MB).toFixed(0)} MB RSS` : ''}`,
     );
-  const backup = async (d: ShapedDatabase, shape: ParallelRun['shape'], jobs: number, r: number): Promise<ParallelRun> => {
+  const backup = async (d: ShapedDatabase, shape: ParallelRun['shape'], jobs: number, r: number, threads?: true): Promise<ParallelRun> => {
     const b = await withServerCpu(pg, () =>
-      runBackup(ctx, 'discard', r, opts.compress, { pgEnv: pg.env(d.name), prefix: `par-r${r}`, jobs }),
+      runBackup(ctx, 'discard', r, opts.compress, {
+        pgEnv: pg.env(d.name),
+        prefix: `par-r${r}`,
+        jobs,
+        streamThreads: threads ? 'on' : undefined,
+      }),
     );
     discard.clear();
     const run: ParallelRun = {
       shape,
       command: 'backup',
       jobs,
+      ...(threads ? { threads } : {}),
       round: r,
       wallSeconds: b.wallSeconds,
       treeCpuSeconds: b.treeCpuSeconds,
@@ -162,6 +175,16 @@ export async function measureParallel(
     say(`parallel backup round ${r}/${opts.rounds}`);
     for (const d of rotate(databases, r - 1)) for (const jobs of rotate([1, 2], r - 1)) runs.push(await backup(d, d.shape, jobs, r));
     runs.push(await backup(quarter, 'equal-quarter', 2, r));
+    // What worker threads cost where the cores are taken (auto would not use them here).
+    runs.push(
+      await backup(
+        databases.find((d) => d.shape === 'equal')!,
+        'equal',
+        2,
+        r,
+        true,
+      ),
+    );
   }
 
   const restored = opts.restoreRounds > 0 ? await restoreRounds(ctx, pg, databases, opts, say) : undefined;
@@ -254,7 +277,7 @@ async function restoreRounds(
 function ratios(runs: readonly ParallelRun[], shape: Shape, command: ParallelRun['command']): number[] {
   const rounds = [...new Set(runs.filter((r) => r.command === command && r.shape === shape).map((r) => r.round))];
   const wall = (r: number, jobs: number) =>
-    runs.find((x) => x.command === command && x.shape === shape && x.round === r && x.jobs === jobs)?.wallSeconds;
+    runs.find((x) => x.command === command && x.shape === shape && x.round === r && x.jobs === jobs && !x.threads)?.wallSeconds;
   return rounds.flatMap((r) => {
     const [one, two] = [wall(r, 1), wall(r, 2)];
     return one && two ? [round(two / one, 3)] : [];
@@ -297,15 +320,18 @@ function parallelTargets(
       ? `${table.table}: ${(table.tableReadBytes / MB).toFixed(0)} MB of ${(table.fullReadBytes / MB).toFixed(0)} MB (one run: bytes read do not vary)`
       : '',
   });
-  const j2 = runs.filter((r) => r.command === 'backup' && r.jobs === 2 && r.shape !== 'equal-quarter');
+  const j2 = runs.filter((r) => r.command === 'backup' && r.jobs === 2 && r.shape !== 'equal-quarter' && !r.threads);
   const j1 = runs.filter((r) => r.command === 'backup' && r.jobs === 1);
+  const threaded = runs.filter((r) => r.command === 'backup' && r.threads);
   const perGb = j2.map((r) => round(marginalCpuPerGb(r, fixed.jobs2), 2));
+  const perGbThreads =
+    threaded.length > 0 ? `; --stream-threads on: ${median(threaded.map((r) => marginalCpuPerGb(r, fixed.jobs2Threads))).toFixed(2)}` : '';
   targets.push({
     name: 'backup process CPU s per GB of archive, per stream (--jobs 2; children excluded; fixed cost of a run taken off)',
     value: median(perGb),
     limit: PARALLEL_TARGETS.nodeCpuSecondsPerGbPerStream,
     met: perGb.length > 0 ? median(perGb) <= PARALLEL_TARGETS.nodeCpuSecondsPerGbPerStream : undefined,
-    perRound: `${perGb.join(', ')} (--jobs 1: ${median(j1.map((r) => marginalCpuPerGb(r, fixed.jobs1))).toFixed(2)})`,
+    perRound: `${perGb.join(', ')} (--jobs 1: ${median(j1.map((r) => marginalCpuPerGb(r, fixed.jobs1))).toFixed(2)}${perGbThreads})`,
   });
   const peak = (rs: readonly ParallelRun[]) => Math.max(...rs.map((r) => r.nodePeakRssBytes! / MB));
   const quarter = runs.filter((r) => r.command === 'backup' && r.shape === 'equal-quarter');
@@ -329,16 +355,20 @@ function renderParallel(
   const groups = [
     ...databases.flatMap((d) => [1, 2].map((jobs) => ({ shape: d.shape, db: d, command: 'backup' as const, jobs }))),
     { shape: 'equal-quarter' as const, db: quarter, command: 'backup' as const, jobs: 2 },
+    ...databases
+      .filter((d) => d.shape === 'equal')
+      .map((d) => ({ shape: d.shape, db: d, command: 'backup' as const, jobs: 2, threads: true as const })),
     ...databases.flatMap((d) => [1, 2].map((jobs) => ({ shape: d.shape, db: d, command: 'restore' as const, jobs }))),
   ];
   const rows = groups.flatMap((g) => {
-    const rs = runs.filter((r) => r.shape === g.shape && r.command === g.command && r.jobs === g.jobs);
+    const threads = 'threads' in g;
+    const rs = runs.filter((r) => r.shape === g.shape && r.command === g.command && r.jobs === g.jobs && Boolean(r.threads) === threads);
     if (rs.length === 0) return [];
     const m = (f: (r: ParallelRun) => number) => median(rs.map(f));
     const backups = g.command === 'backup';
     return [
       [
-        `${g.command} --jobs ${g.jobs}, ${g.shape === 'equal-quarter' ? 'four equal tables, a quarter' : SHAPE_TEXT[g.shape]} (${(g.db.sizeBytes / GB).toFixed(2)} GB)`,
+        `${g.command} --jobs ${g.jobs}${threads ? ' --stream-threads on' : ''}, ${g.shape === 'equal-quarter' ? 'four equal tables, a quarter' : SHAPE_TEXT[g.shape]} (${(g.db.sizeBytes / GB).toFixed(2)} GB)`,
         m((r) => r.wallSeconds),
         m((r) => g.db.sizeBytes / MB / r.wallSeconds),
         m((r) => r.serverCpuSeconds),
