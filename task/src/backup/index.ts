@@ -12,6 +12,7 @@ import { pieceFormat } from './sources';
 import { findZstd, pieceCompression } from './table-piece';
 import { buildManifest, checkStoredSize, storeGlobals, writeManifestAlone } from './store';
 import { streamIntoS3 } from './stream';
+import { streamLayout } from './threads';
 import { BackupInput, BackupResult } from './types';
 
 export type { BackupInput, BackupResult } from './types';
@@ -90,7 +91,12 @@ async function takeParallelBackup(input: BackupInput, log: Logger, signal: Abort
   const source = await checkSource(input, log, signal);
   const snapshot = await inStage('plan', signal, () => openSnapshotPlan(input, source, input.jobs!));
   try {
-    const plan = await planBackup(input, source, start, log, signal, { streams: input.jobs!, heldParts: snapshot.pieces.length });
+    const layout = streamLayout(input.jobs, snapshot.pieces.length, input.streamThreads);
+    const plan = await planBackup(input, source, start, log, signal, {
+      streams: layout.jobs,
+      heldParts: snapshot.pieces.length,
+      threads: layout.threads,
+    });
     const zstd = findZstd();
     const compression = pieceCompression(source.compress, pieceFormat(source.pgDump.num), zstd);
     logPlan(snapshot, compression, zstd, log);
@@ -98,7 +104,7 @@ async function takeParallelBackup(input: BackupInput, log: Logger, signal: Abort
     logStart(input, source, plan, log);
     const sources = { input, source, snapshot: snapshot.snapshot, encoding: snapshot.encoding, compression, zstd, createdAt: start };
     const pieces = await inStage('dump', undefined, () =>
-      streamPieces({ ...sources, pieces: snapshot.pieces, keys: plan.keys, tier: plan.tier, parts: plan.parts, log, signal }),
+      streamPieces({ ...sources, pieces: snapshot.pieces, layout, keys: plan.keys, tier: plan.tier, parts: plan.parts, log, signal }),
     );
     const outcomes = await inStage('upload', undefined, () => completePieces(pieces, storage));
     await snapshot.session.close();

@@ -13,7 +13,7 @@ import { describePiece, PiecePlan, planPieces, TableFacts } from './pieces';
 import { PieceSources } from './sources';
 import { Streamed } from './stream';
 import { runPieceThread } from './thread-entry';
-import { chooseStreamThreads, PIECE_THREAD, PieceThread, PieceThreadData, ThreadHost } from './threads';
+import { PIECE_THREAD, PieceThread, PieceThreadData, StreamLayout, ThreadHost } from './threads';
 import { PieceCompression } from './table-piece';
 import { BackupInput } from './types';
 
@@ -94,6 +94,7 @@ export interface StreamedPiece {
 export async function streamPieces(
   s: PieceSources & {
     pieces: readonly PiecePlan[];
+    layout: StreamLayout;
     keys: BackupKeys;
     tier: BackupPlan['tier'];
     parts: BackupPlan['parts'];
@@ -102,7 +103,7 @@ export async function streamPieces(
   },
 ): Promise<StreamedPiece[]> {
   const { input, keys, log, pieces } = s;
-  const jobs = Math.max(2, Math.min(input.jobs ?? 2, pieces.length));
+  const { jobs, threads: threadCount } = s.layout;
   const ledger = new UploadLedger(createS3Client(input.storage));
   const data: PieceThreadData = {
     kind: PIECE_THREAD,
@@ -120,15 +121,14 @@ export async function streamPieces(
     tier: s.tier,
     parts: s.parts,
   };
-  const onThreads = chooseStreamThreads(input.streamThreads, jobs);
   log.info(
     'backup.threads',
-    onThreads
+    threadCount > 0
       ? `The ${jobs} streams run on worker threads of their own (${availableParallelism()} cores)`
       : `The ${jobs} streams share the main thread (${availableParallelism()} cores; worker threads need at least ${Math.ceil(jobs * 1.5)}, or BACKUP_STREAM_THREADS=on)`,
-    { threads: onThreads ? jobs : 0, cores: availableParallelism(), setting: input.streamThreads ?? 'auto' },
+    { threads: threadCount, cores: availableParallelism(), setting: input.streamThreads ?? 'auto' },
   );
-  const host: ThreadHost = onThreads ? { kind: 'worker' } : { kind: 'inline', run: runPieceThread };
+  const host: ThreadHost = threadCount > 0 ? { kind: 'worker' } : { kind: 'inline', run: runPieceThread };
   const threads = Array.from({ length: jobs }, () => new PieceThread(data, log, ledger, host));
   const stop = new AbortController();
   stop.signal.addEventListener('abort', () => threads.forEach((t) => t.stop(String(stop.signal.reason))), { once: true });

@@ -43,7 +43,7 @@ export async function planBackup(
   start: Date,
   log: Logger,
   signal: AbortSignal,
-  streams: { readonly streams: number; readonly heldParts: number } = { streams: 1, heldParts: 0 },
+  streams: { readonly streams: number; readonly heldParts: number; readonly threads: number } = { streams: 1, heldParts: 0, threads: 0 },
 ): Promise<BackupPlan> {
   const { storage, conn } = input;
   const parts = planParts({

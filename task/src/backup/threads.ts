@@ -22,6 +22,27 @@ export function chooseStreamThreads(setting: StreamThreads | undefined, jobs: nu
   return cores * 2 >= jobs * 3;
 }
 
+/** How many streams a parallel backup runs, and on how many worker threads (0: all on the main thread). */
+export interface StreamLayout {
+  readonly jobs: number;
+  readonly threads: number;
+}
+
+/**
+ * The streams of a backup asked for `jobs` with `pieces` pieces (never more streams than
+ * pieces, never fewer than 2), and whether they get threads: decided once, before the memory
+ * check, which counts the threads.
+ */
+export function streamLayout(
+  jobs: number | undefined,
+  pieces: number,
+  setting: StreamThreads | undefined,
+  cores: number = availableParallelism(),
+): StreamLayout {
+  const streams = Math.max(2, Math.min(jobs ?? 2, pieces));
+  return { jobs: streams, threads: chooseStreamThreads(setting, streams, cores) ? streams : 0 };
+}
+
 /** Where a {@link PieceThread} runs: a worker thread running `script`, or this thread (`run`, the thread's side, over a message channel). */
 export type ThreadHost =
   | { readonly kind: 'worker'; readonly script?: string }

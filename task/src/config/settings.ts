@@ -266,7 +266,7 @@ export const SETTINGS = {
     values: STREAM_THREADS,
     commands: ['backup'],
     group: 'Backup',
-    help: "Where a parallel backup's streams run: each on a worker thread of its own (on), or all on the main thread (off). auto: worker threads when there are at least 1.5 cores per stream (os.availableParallelism()), so that each stream's Node work gets a core while its pg_dump or COPY child has one; with fewer, the threads only compete with the children (docs/performance.md).",
+    help: "Where a parallel backup's streams run: each on a worker thread of its own (on), or all on the main thread (off). auto: worker threads when there are at least 1.5 cores per stream (os.availableParallelism()), so that each stream's pg_dump or COPY children have a core and its Node work half of one; with fewer, the threads only compete with the children. Each thread adds 48 MiB to the memory the run is checked against (docs/performance.md).",
     default: 'auto',
   },
   queueSize: {

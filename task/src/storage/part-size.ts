@@ -1,4 +1,4 @@
-import { DEFAULT_MIN_PART_MIB, UPLOAD_BASELINE_MIB, uploadBuffers, uploadMemoryMib } from '../contract';
+import { DEFAULT_MIN_PART_MIB, THREAD_BASELINE_MIB, UPLOAD_BASELINE_MIB, uploadBuffers, uploadMemoryMib } from '../contract';
 import { ExitCode, TaskError } from '../errors';
 
 export const MIB = 1024 * 1024;
@@ -27,6 +27,8 @@ export interface PartPlanInput {
   readonly streams?: number;
   /** Part buffers that may wait beside them until the end (a parallel backup's finished small pieces, held before they complete). @default 0 */
   readonly heldParts?: number;
+  /** Worker threads the streams run on (a parallel backup's --stream-threads); 0 when they share the main thread. @default 0 */
+  readonly threads?: number;
 }
 
 export interface PartPlan {
@@ -90,9 +92,10 @@ export function planParts(input: PartPlanInput): PartPlan {
   let queueSize = input.queueSize;
   const streams = input.streams ?? 1;
   const heldParts = input.heldParts ?? 0;
+  const threads = input.threads ?? 0;
   // The stack sizes its tasks by the same formula (contract/memory.ts), so that it passes this check.
   const buffers = (q: number) => uploadBuffers({ streams, queueSize: q, heldParts });
-  const needMib = (q: number) => uploadMemoryMib({ partSizeBytes, streams, queueSize: q, heldParts });
+  const needMib = (q: number) => uploadMemoryMib({ partSizeBytes, streams, queueSize: q, heldParts, threads });
   if (input.memoryLimitMib !== undefined) {
     while (queueSize > 1 && needMib(queueSize) > input.memoryLimitMib) queueSize--;
     if (needMib(queueSize) > input.memoryLimitMib) {
@@ -101,9 +104,11 @@ export function planParts(input: PartPlanInput): PartPlan {
           ? '3 part buffers'
           : `${buffers(1)} part buffers: ${streams} streams x 3${input.heldParts ? ` + ${input.heldParts} held` : ''}`;
       refuse(
-        `Parts of ${fmt(partSizeBytes)} need at least ${needMib(1)} MiB of memory (${what} + ${BASELINE_MIB} MiB), ` +
+        `Parts of ${fmt(partSizeBytes)} need at least ${needMib(1)} MiB of memory (${what} + ${BASELINE_MIB} MiB` +
+          `${threads ? ` + ${threads} worker threads x ${THREAD_BASELINE_MIB} MiB` : ''}), ` +
           `but the memory limit is ${input.memoryLimitMib} MiB. Give the task at least ${needMib(1)} MiB ` +
-          `(${needMib(input.queueSize)} MiB for --queue-size ${input.queueSize}), or lower --part-size-mib${streams > 1 ? ' or --jobs' : ''}.`,
+          `(${needMib(input.queueSize)} MiB for --queue-size ${input.queueSize}), or lower --part-size-mib${streams > 1 ? ' or --jobs' : ''}` +
+          `${threads ? ', or set --stream-threads off' : ''}.`,
       );
     }
     if (queueSize < input.queueSize) {

@@ -164,6 +164,28 @@ describe('backup --jobs 2', () => {
     },
     180_000,
   );
+
+  test('the memory check counts the worker threads: a limit the buffers fit but the threads do not is refused before any upload', async () => {
+    // GIVEN the least memory a 2-stream backup on the main thread needs (the refusal names it)
+    const probe = await runCli(
+      [...PARALLEL, '--stream-threads', 'off'],
+      env.cliEnv('bank', 'mem-probe', { BACKUP_MEMORY_LIMIT_MIB: '64' }),
+    );
+    expect(probe.code).toBe(2);
+    const inline = Number(/need at least (\d+) MiB/.exec(String(eventOf(probe, 'backup.failed').cause))![1]);
+    // WHEN the same limit is given to the backup on 2 worker threads, which each add a baseline
+    const limit = { BACKUP_MEMORY_LIMIT_MIB: String(inline) };
+    const before = env.proxy.count('CreateMultipartUpload') + env.proxy.count('PutObject');
+    const threaded = await runCli([...PARALLEL, '--stream-threads', 'on'], env.cliEnv('bank', 'mem-threads', limit));
+    // THEN it is refused up front (exit 2), naming the threads and the way out, and nothing was uploaded
+    expect(threaded.code).toBe(2);
+    expect(String(eventOf(threaded, 'backup.failed').cause)).toMatch(/2 worker threads x \d+ MiB.*--stream-threads off/s);
+    expect(env.proxy.count('CreateMultipartUpload') + env.proxy.count('PutObject')).toBe(before);
+    expect(await env.keys('mem-threads')).toEqual([]);
+    // while on the main thread that limit is enough
+    const offRun = await runCli([...PARALLEL, '--stream-threads', 'off'], env.cliEnv('bank', 'mem-inline', limit), { timeoutMs: 180_000 });
+    expect(offRun.code).toBe(0);
+  }, 240_000);
 });
 
 describe('a server that cannot share a snapshot', () => {

@@ -10,7 +10,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chooseStreamThreads, fromWire, PieceThread, PieceThreadData, toWire } from '../../../../task/src/backup/threads';
+import { chooseStreamThreads, fromWire, PieceThread, PieceThreadData, streamLayout, toWire } from '../../../../task/src/backup/threads';
 import { ExitCode, InterruptedError, TaskError } from '../../../../task/src/errors';
 import { Logger } from '../../../../task/src/log';
 import { UploadLedger } from '../../../../task/src/storage/upload';
@@ -92,4 +92,11 @@ test('auto puts the streams on worker threads only with at least 1.5 cores per s
   expect(chooseStreamThreads('auto', 16, 16)).toBe(false);
   expect(chooseStreamThreads('on', 2, 1)).toBe(true);
   expect(chooseStreamThreads('off', 2, 64)).toBe(false);
+});
+
+test('the layout never runs more streams than pieces, nor fewer than 2, and gives each stream a thread or none', () => {
+  expect(streamLayout(4, 3, 'auto', 16)).toEqual({ jobs: 3, threads: 3 });
+  expect(streamLayout(4, 14, 'auto', 4)).toEqual({ jobs: 4, threads: 0 });
+  expect(streamLayout(undefined, 14, 'on', 1)).toEqual({ jobs: 2, threads: 2 });
+  expect(streamLayout(8, 14, 'off', 64)).toEqual({ jobs: 8, threads: 0 });
 });

@@ -1,5 +1,6 @@
 import { TaskError } from '../../../../task/src/errors';
 import { BASELINE_MIB, MAX_PART_BYTES, MAX_PARTS, MIB, planParts } from '../../../../task/src/storage/part-size';
+import { THREAD_BASELINE_MIB } from '../../../../task/src/contract';
 
 const GB = 1e9;
 const TIB = 1024 ** 4;
@@ -62,6 +63,21 @@ describe('part sizing', () => {
     );
     const squeezed = planParts({ databaseSizeBytes: 1.5 * GB, queueSize: 4, memoryLimitMib: 300, streams: 4, heldParts: 3 });
     expect(squeezed.bufferBytes / MIB + BASELINE_MIB).toBeLessThanOrEqual(300);
+  });
+
+  test('worker threads count: each adds its own baseline, and a limit that fits the buffers but not the threads is refused', () => {
+    // 4 streams at the smallest queue: 216 MiB inline (above); on 4 threads, 4 x 48 MiB more.
+    expect(() =>
+      planParts({ databaseSizeBytes: 1.5 * GB, queueSize: 4, memoryLimitMib: 300, streams: 4, heldParts: 3, threads: 4 }),
+    ).toThrow(
+      /need at least 408 MiB of memory \(15 part buffers: 4 streams x 3 \+ 3 held \+ 96 MiB \+ 4 worker threads x 48 MiB\).*or set --stream-threads off/s,
+    );
+    const inline = planParts({ databaseSizeBytes: 1.5 * GB, queueSize: 4, memoryLimitMib: 420, streams: 4, heldParts: 3 });
+    const threaded = planParts({ databaseSizeBytes: 1.5 * GB, queueSize: 4, memoryLimitMib: 420, streams: 4, heldParts: 3, threads: 4 });
+    // Inline, 420 MiB holds the full queue of 4 (27 buffers = 216 + 96); on threads it is lowered to fit.
+    expect(inline.queueSize).toBe(4);
+    expect(threaded.queueSize).toBeLessThan(4);
+    expect(threaded.bufferBytes / MIB + BASELINE_MIB + 4 * THREAD_BASELINE_MIB).toBeLessThanOrEqual(420);
   });
 
   test('default settings on a 1.5 GB database stay far below 200 MB of buffers', () => {
