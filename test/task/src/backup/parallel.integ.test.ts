@@ -441,6 +441,40 @@ describe('restoring a parallel backup', () => {
     }
   }, 240_000);
 
+  test('SIGTERM while the data pieces stream: exit 130, the temporary database dropped, the target never created', async () => {
+    // GIVEN the data pieces served slowly, so that the restore is mid-stream, its temporary database created
+    const isPiece = (url: string) => /\.part-\d+\.dump$/.test(decodeURIComponent(new URL(url, 'http://s3').pathname));
+    env.proxy.addRule((req) =>
+      req.operation === 'GetObject' && isPiece(req.url) ? { kind: 'forward', bytesPerSecond: 256 * 1024 } : undefined,
+    );
+    const before = await restoredDatabases();
+    let temporary: string | undefined;
+    // WHEN SIGTERM arrives once a data piece is being read and the temporary database exists
+    const run = await runCli(
+      ['restore', '--latest', '--dbname', 'bank', '--target', target('par_sigterm'), '--jobs', '2'],
+      env.cliEnv('bank', prefix),
+      {
+        timeoutMs: 180_000,
+        onStart: (pid) => {
+          void until(
+            async () => {
+              if (!env.proxy.seen.some((r) => r.operation === 'GetObject' && isPiece(r.url))) return false;
+              temporary = (await restoredDatabases()).find((d) => !before.includes(d) && d.startsWith('pg_s3_backup_restore_'));
+              return temporary !== undefined;
+            },
+            'a data piece streaming into the temporary database',
+            60_000,
+          ).then(() => process.kill(pid, 'SIGTERM'));
+        },
+      },
+    );
+    // THEN the run stops (130), and neither the temporary database nor the target is left
+    expect(temporary).toBeDefined();
+    expect(run.code).toBe(130);
+    expect(eventOf(run, 'restore.failed')).toMatchObject({ exitCode: 130, cause: 'Interrupted by SIGTERM' });
+    expect(await restoredDatabases()).toEqual(before);
+  }, 240_000);
+
   test('a piece whose archive is another table than its manifest entry says: exit 5, nothing restored', async () => {
     const manifestKey = `${dumpKey.replace(/\.dump$/, '')}.manifest.json`;
     const original = await env.get(manifestKey);
