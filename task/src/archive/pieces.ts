@@ -8,10 +8,11 @@ const PREAMBLE = new Set(['ENCODING', 'STDSTRINGS', 'SEARCHPATH']);
 /**
  * What `pg_dump --data-only` writes, and pg_restore --data-only restores: rows, sequence values and
  * large objects (their entries, and their comments, privileges and labels), plus the DATABASE
- * entry, which a data-only restore skips.
+ * entry and, for a database with settings of its own, DATABASE PROPERTIES: pg_restore applies
+ * those two only with --create (_tocEntryRequired), which no piece is restored with.
  */
 function isDataEntry(e: TocEntry): boolean {
-  if (['TABLE DATA', 'SEQUENCE SET', 'BLOB', 'BLOB METADATA', 'BLOBS', 'DATABASE'].includes(e.desc)) return true;
+  if (['TABLE DATA', 'SEQUENCE SET', 'BLOB', 'BLOB METADATA', 'BLOBS', 'DATABASE', 'DATABASE PROPERTIES'].includes(e.desc)) return true;
   return ['COMMENT', 'ACL', 'SECURITY LABEL'].includes(e.desc) && e.tag.startsWith('LARGE OBJECT ');
 }
 

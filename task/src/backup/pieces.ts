@@ -8,7 +8,8 @@ export interface TableFacts extends CopiedTable {
 
 /**
  * One piece of a parallel backup, each its own object and its own stream:
- * - `schema`: pg_dump --schema-only (pre- and post-data: small, read whole by every restore);
+ * - `schema`: pg_dump --section=pre-data --section=post-data (the schema, and materialized views'
+ *   REFRESH: small, read whole by every restore);
  * - `rest`: pg_dump --data-only of everything no other piece holds (small tables, sequences'
  *   values, large objects);
  * - `table`: the rows of one large table, or of one block range of it, written by this CLI as an

@@ -35,8 +35,13 @@ const exactPattern = (t: TableFacts) => `${quote(t.schema)}.${quote(t.name)}`;
 export function startPiece(piece: PiecePlan, s: PieceSources): DumpProcess {
   const { input } = s;
   const snapshot = `--snapshot=${s.snapshot}`;
+  // The pre- and post-data sections, not --schema-only: a populated materialized view's REFRESH
+  // is post-data, and --schema-only (like --data-only) leaves it out, so its data would be lost.
   if (piece.kind === 'schema')
-    return startDump(input.tools, input.conn, { compress: s.source.compress, extraArgs: ['--schema-only', snapshot] });
+    return startDump(input.tools, input.conn, {
+      compress: s.source.compress,
+      extraArgs: ['--section=pre-data', '--section=post-data', snapshot],
+    });
   if (piece.kind === 'rest') {
     const excluded = piece.excluded.map((t) => `--exclude-table-data=${exactPattern(t)}`);
     return startDump(input.tools, input.conn, { compress: s.source.compress, extraArgs: ['--data-only', snapshot, ...excluded] });

@@ -167,6 +167,32 @@ describe('restore into a new database name', () => {
   });
 });
 
+describe('a parallel backup (--jobs 2) restored with --jobs 2', () => {
+  test('gives back what the single-stream backup gives back: the same plain dump, properties and globals', async () => {
+    // GIVEN a role that only the stored globals can bring back, and both kinds of backup of the same database
+    await env.pg.psql("create role fidelity_parallel_role nologin; comment on role fidelity_parallel_role is 'from the globals';");
+    const parallelKey = await backup('fidelity', ['--globals', '--jobs', '2']);
+    const manifest = JSON.parse((await env.get(parallelKey.replace(/\.dump$/, '.manifest.json'))).toString());
+    expect(manifest.parallel.pieces.length).toBeGreaterThan(0); // it is a parallel backup
+    const singleKey = await backup('fidelity', ['--globals']);
+    await env.pg.psql('drop role fidelity_parallel_role;');
+    // WHEN each is restored, the parallel one with --jobs 2 and its globals
+    const parallel = await runCli(
+      ['restore', '--key', parallelKey, '--jobs', '2', '--globals', '--target', target('fidelity_par')],
+      readEnv(),
+    );
+    expect(parallel.code).toBe(0);
+    expect(await one("select count(*) from pg_roles where rolname = 'fidelity_parallel_role'")).toBe('1');
+    const single = await runCli(['restore', '--key', singleKey, '--target', target('fidelity_par_ref')], readEnv());
+    expect(single.code).toBe(0);
+    // THEN both are the same database, by their plain dumps, with the same properties applied
+    expect(lineDiff(plainDump('fidelity_par_ref'), plainDump('fidelity_par'))).toEqual([]);
+    expect(await databaseProperties('fidelity_par')).toEqual(await databaseProperties('fidelity_par_ref'));
+    expect((await databaseProperties('fidelity_par')).comment).not.toBe('');
+    expect(eventOf(parallel, 'restore.complete').databaseProperties).toEqual(eventOf(single, 'restore.complete').databaseProperties);
+  });
+});
+
 describe('reporting never undoes a restore', () => {
   test('counting rows that fails (a statement_timeout the restored database sets) is a warning; the restore stands', async () => {
     // GIVEN a database whose own settings, once restored, time out every statement after 1 ms;
