@@ -31,16 +31,21 @@ const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
 /** pg_dump's pattern for exactly one table: both names quoted, so that no character is a wildcard. */
 const exactPattern = (t: TableFacts) => `${quote(t.schema)}.${quote(t.name)}`;
 
+/** pg_dump's option to leave large objects out: renamed in 16, the old name kept as deprecated. */
+const noLargeObjects = (pgDumpVersionNum: number) => (pgDumpVersionNum >= 160000 ? '--no-large-objects' : '--no-blobs');
+
 /** Starts one piece: pg_dump for the schema and the rest, this CLI's own COPY for a table. */
 export function startPiece(piece: PiecePlan, s: PieceSources): DumpProcess {
   const { input } = s;
   const snapshot = `--snapshot=${s.snapshot}`;
   // The pre- and post-data sections, not --schema-only: a populated materialized view's REFRESH
   // is post-data, and --schema-only (like --data-only) leaves it out, so its data would be lost.
+  // Without large objects, which the rest holds: pg_dump 16 and older put their entries in
+  // pre-data, and the rest's lo_create would then fail on the same OID.
   if (piece.kind === 'schema')
     return startDump(input.tools, input.conn, {
       compress: s.source.compress,
-      extraArgs: ['--section=pre-data', '--section=post-data', snapshot],
+      extraArgs: ['--section=pre-data', '--section=post-data', noLargeObjects(s.source.pgDump.num), snapshot],
     });
   if (piece.kind === 'rest') {
     const excluded = piece.excluded.map((t) => `--exclude-table-data=${exactPattern(t)}`);
