@@ -5,6 +5,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { createDeflate } from 'node:zlib';
 import { dataArchiveHead, DataArchiveSpec, DataChunks } from '../archive/writer';
 import { exitOf, OutputTail } from '../child';
+import { ExitCode, TaskError } from '../errors';
 import { DbConnection } from '../postgres/connection';
 import { BlockRange, CopiedTable, startCopy } from '../postgres/copy';
 import { DumpProcess } from '../postgres/dump';
@@ -103,6 +104,10 @@ export function startTablePiece(
     kill: () => {
       copy.kill();
       compressed.kill();
+      // psql and the compressor may have finished cleanly while the framing's last bytes wait
+      // for room downstream, which a stopped upload never makes: abandon the framing, or `done`
+      // never settles.
+      chunks.destroy(new TaskError('The piece was stopped before its framing ended.', { exitCode: ExitCode.DATABASE, stage: 'dump' }));
     },
   };
 }
