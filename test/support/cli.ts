@@ -83,15 +83,15 @@ export function eventOf(run: CliRun, name: string): Record<string, unknown> {
   return e;
 }
 
-/** PIDs of the direct children of `pid` whose command name is `name` (Linux /proc). */
-export function childPids(pid: number, name: string): number[] {
+/** PIDs of the direct children of `pid` whose command name is `name` (Linux /proc); `live`: not those that have exited and wait to be reaped. */
+export function childPids(pid: number, name: string, options: { readonly live?: boolean } = {}): number[] {
   const out: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const m = /^\d+ \((.*)\) \S+ (\d+)/.exec(stat);
-      if (m && Number(m[2]) === pid && m[1] === name) out.push(Number(entry));
+      const m = /^\d+ \((.*)\) (\S+) (\d+)/.exec(stat);
+      if (m && Number(m[3]) === pid && m[1] === name && !(options.live && m[2] === 'Z')) out.push(Number(entry));
     } catch {
       // the process ended while we looked
     }

@@ -234,9 +234,14 @@ describe.each(['on', 'off'])('a parallel backup that fails leaves no backup, and
     const run = await runCli(args, env.cliEnv('bank', prefix), {
       timeoutMs: 180_000,
       onStart: (pid) => {
-        void until(() => env.proxy.count('UploadPart') >= 1, 'parts uploading', 60_000).then(() => {
-          // The newest psql is a piece's COPY (the snapshot session started first).
-          killed = Math.max(...childPids(pid, 'psql'));
+        void until(
+          () => env.proxy.count('UploadPart') >= 1 && childPids(pid, 'psql', { live: true }).length > 1,
+          'parts uploading',
+          60_000,
+        ).then(() => {
+          // The newest psql still running is a piece's COPY (the snapshot session started first). One
+          // that has exited (a zombie until reaped) would take the kill and change nothing.
+          killed = Math.max(...childPids(pid, 'psql', { live: true }));
           process.kill(killed, 'SIGKILL');
         });
       },
