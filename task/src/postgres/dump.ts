@@ -135,6 +135,9 @@ export function startDump(tools: PgTools, conn: DbConnection, options: DumpOptio
     stderr,
     kill: () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      // Its output is abandoned: closed, so that its exit ('close') comes even when it had
+      // finished with bytes left in the pipe that the stopped reader never takes.
+      child.stdout.destroy();
     },
   };
 }
