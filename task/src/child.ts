@@ -118,3 +118,13 @@ export function exitOf(
   done.catch(() => undefined);
   return done;
 }
+
+/**
+ * Stops a child whose output is abandoned: SIGTERM while it runs, and its stdout closed, so that
+ * its exit ('close', what {@link exitOf} waits for) comes even when it had finished with bytes
+ * left in the pipe that a stopped reader never takes.
+ */
+export function abandonChild(child: ChildProcess & { readonly stdout: Readable }): void {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  child.stdout.destroy();
+}

@@ -4,7 +4,7 @@ import { delimiter, join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { createDeflate } from 'node:zlib';
 import { dataArchiveHead, DataArchiveSpec, DataChunks } from '../archive/writer';
-import { exitOf, OutputTail } from '../child';
+import { abandonChild, exitOf, OutputTail } from '../child';
 import { ExitCode, TaskError } from '../errors';
 import { DbConnection } from '../postgres/connection';
 import { BlockRange, CopiedTable, startCopy } from '../postgres/copy';
@@ -139,8 +139,6 @@ function compress(
   return {
     stream: child.stdout,
     done: exitOf(child, 'zstd', stderr, 'dump'),
-    kill: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    },
+    kill: () => abandonChild(child),
   };
 }

@@ -1,6 +1,6 @@
 import { ChildProcessByStdio, spawn } from 'node:child_process';
 import { Readable, Writable } from 'node:stream';
-import { exitOf, OutputTail } from '../child';
+import { abandonChild, exitOf, OutputTail } from '../child';
 import { DbConnection } from './connection';
 import { quoteIdentifier } from './sql-lexer';
 import { connectionHint, PgTools } from './tools';
@@ -84,11 +84,6 @@ export function startCopy(
     stdout: child.stdout,
     done: exitOf(child, 'psql (COPY)', stderr, 'dump', connectionHint),
     stderr,
-    kill: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      // Its output is abandoned: closed, so that its exit ('close') comes even when it had
-      // finished with bytes left in the pipe that the stopped reader never takes.
-      child.stdout.destroy();
-    },
+    kill: () => abandonChild(child),
   };
 }

@@ -2,7 +2,7 @@ import { ChildProcessByStdio, spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import { exitOf, OutputTail, runCaptured } from '../child';
+import { abandonChild, exitOf, OutputTail, runCaptured } from '../child';
 import { DbConnection, toolEnvironment } from './connection';
 import { connectionHint, majorOf, PgTools } from './tools';
 import { DumpSelection, selectionArgs } from '../contract';
@@ -133,11 +133,6 @@ export function startDump(tools: PgTools, conn: DbConnection, options: DumpOptio
     stdout: child.stdout,
     done,
     stderr,
-    kill: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      // Its output is abandoned: closed, so that its exit ('close') comes even when it had
-      // finished with bytes left in the pipe that the stopped reader never takes.
-      child.stdout.destroy();
-    },
+    kill: () => abandonChild(child),
   };
 }
