@@ -10,6 +10,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { readTableOfContents } from '../../../../task/src/archive/toc';
 import { databaseFolder, timestampOf } from '../../../../task/src/contract';
 import { BackupTestEnv, createBulkDatabase, startBackupTestEnv } from '../../../support/backup-env';
 import { childPids, eventOf, runCli } from '../../../support/cli';
@@ -281,6 +283,68 @@ describe('an archive filed under another database is refused (item 4)', () => {
     const drill = await runCli(['verify', '--key', key], readEnv({ VERIFY_RESTORE_INTO_URL: target('filed_drill') }));
     expect(drill.code).toBe(5);
     expect(await exists('filed_drill')).toBe(false);
+  });
+});
+
+describe("a data piece's database entries run nothing (parallel backups)", () => {
+  const marker = join(tmpdir(), `pg-s3-backup-piece-${randomBytes(6).toString('hex')}`);
+  // A setting whose value is room for the planted SQL: the same number of bytes, so the archive's
+  // length-prefixed string stays well formed.
+  const placeholder = `'${'x'.repeat(200)}'`;
+  let key: string;
+  let source: Record<string, string>;
+
+  beforeAll(async () => {
+    await env.pg.psql('create role piece_owner login; create database piece_planted owner piece_owner;');
+    await env.pg.psql(
+      `alter database piece_planted set app.note = ${placeholder};
+       create table t (x int); insert into t select generate_series(1, 1000);`,
+      { database: 'piece_planted' },
+    );
+    source = await databaseProperties('piece_planted');
+    const run = await runCli(['backup', '--jobs', '2'], env.cliEnv('piece_planted', PREFIX));
+    expect(run.code).toBe(0);
+    key = String(eventOf(run, 'backup.complete').key);
+  });
+
+  afterAll(() => rmSync(marker, { force: true }));
+
+  test('a rest piece whose DATABASE PROPERTIES entry was rewritten into SQL: restore --jobs 2, verify and the drill run none of it', async () => {
+    // GIVEN the rest piece (pg_dump --data-only, which writes the database's settings as an entry
+    // of its own) rewritten by a writer who can create objects, with a manifest that matches it
+    const manifest = await manifestOf(key);
+    const rest = (manifest.parallel.pieces as { key: string; kind: string; sha256: string }[]).find((p) => p.kind === 'rest')!;
+    const original = await env.get(rest.key);
+    const sql = `'x'; ALTER ROLE piece_owner SUPERUSER; COPY (SELECT 1) TO PROGRAM 'touch ${marker}'; --`;
+    const at = original.indexOf(placeholder);
+    expect(at).toBeGreaterThan(-1);
+    const planted = Buffer.concat([
+      original.subarray(0, at),
+      Buffer.from(sql.padEnd(placeholder.length, 'x')),
+      original.subarray(at + placeholder.length),
+    ]);
+    const toc = await readTableOfContents(
+      () => Promise.resolve(Readable.from([planted])),
+      () => true,
+      rest.key,
+    );
+    expect(toc.entries.find((e) => e.defn.includes('SUPERUSER'))).toMatchObject({ desc: 'DATABASE PROPERTIES' });
+    rest.sha256 = createHash('sha256').update(planted).digest('hex');
+    const put = (k: string, body: Buffer | string) => env.client.send(new PutObjectCommand({ Bucket: env.s3.bucket, Key: k, Body: body }));
+    await put(rest.key, planted);
+    await put(key.replace(/\.dump$/, '.manifest.json'), JSON.stringify(manifest, null, 2));
+    // WHEN it is restored in parallel, verified, and drilled
+    const restore = await runCli(['restore', '--key', key, '--jobs', '2', '--target', target('piece_planted_r')], readEnv());
+    const verify = await runCli(['verify', '--key', key], readEnv());
+    const drill = await runCli(['verify', '--key', key], readEnv({ VERIFY_RESTORE_INTO_URL: target('piece_planted_drill') }));
+    // THEN each completes (pg_restore applies a piece's database entries only with --create, which
+    // no piece is restored with; the settings come from the schema, checked statement by statement),
+    // and nothing of the planted SQL ran
+    expect([restore.code, verify.code, drill.code]).toEqual([0, 0, 0]);
+    expect((await env.pg.psql("select rolsuper from pg_roles where rolname = 'piece_owner'")).trim()).toBe('f');
+    expect(existsSync(marker)).toBe(false);
+    expect(await databaseProperties('piece_planted_r')).toEqual(source);
+    expect(await databaseProperties('piece_planted_drill')).toEqual(source);
   });
 });
 
