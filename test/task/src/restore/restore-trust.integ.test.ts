@@ -61,6 +61,9 @@ async function backup(db: string, extra: Record<string, string> = {}): Promise<s
   return String(eventOf(run, 'backup.complete').key);
 }
 
+/** Writes one object into the bucket, as a writer that can create objects there does. */
+const put = (key: string, body: Buffer | string) => env.client.send(new PutObjectCommand({ Bucket: env.s3.bucket, Key: key, Body: body }));
+
 /**
  * Writes a backup into `database`'s folder the way a writer that can create objects there could:
  * a dump, optionally a globals file, and a manifest whose sizes and SHA-256s match them. Its
@@ -70,8 +73,6 @@ let planted = 0;
 async function plant(database: string, dump: Buffer, manifestFrom: Record<string, unknown>, globals?: Buffer): Promise<string> {
   const now = new Date();
   const stem = `${databaseFolder(PREFIX, database)}${timestampOf(now)}-${90 + planted++}`;
-  const put = (key: string, body: Buffer | string) =>
-    env.client.send(new PutObjectCommand({ Bucket: env.s3.bucket, Key: key, Body: body }));
   const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
   await put(`${stem}.dump`, dump);
   if (globals) await put(`${stem}.globals.sql`, globals);
@@ -330,7 +331,6 @@ describe("a data piece's database entries run nothing (parallel backups)", () =>
     );
     expect(toc.entries.find((e) => e.defn.includes('SUPERUSER'))).toMatchObject({ desc: 'DATABASE PROPERTIES' });
     rest.sha256 = createHash('sha256').update(planted).digest('hex');
-    const put = (k: string, body: Buffer | string) => env.client.send(new PutObjectCommand({ Bucket: env.s3.bucket, Key: k, Body: body }));
     await put(rest.key, planted);
     await put(key.replace(/\.dump$/, '.manifest.json'), JSON.stringify(manifest, null, 2));
     // WHEN it is restored in parallel, verified, and drilled
